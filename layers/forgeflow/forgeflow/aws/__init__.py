@@ -1,0 +1,1 @@
+"""Adapters to AWS services: the only place that calls boto3."""

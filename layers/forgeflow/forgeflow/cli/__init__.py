@@ -1,0 +1,1 @@
+"""The `forgeflow` command line."""

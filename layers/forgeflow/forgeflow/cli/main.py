@@ -1,0 +1,57 @@
+"""Entry point of the `forgeflow` command.
+
+Each module of this package that defines `register(subparsers)` adds its own sub-command, so a new
+command is one new module. Modules keep heavy imports (moto, boto3) inside their command functions:
+`forgeflow --help` must stay instant.
+
+Exit codes: 0 success, 1 the data/configuration is invalid or the run failed, 2 usage or I/O error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+
+from forgeflow import __version__
+from forgeflow.errors import ForgeFlowError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forgeflow",
+        description="Validate, mix and fine-tune Amazon Nova models with data mixing.",
+    )
+    parser.add_argument("--version", action="version", version=f"forgeflow {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    package = importlib.import_module("forgeflow.cli")
+    for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if module_info.name == "main":
+            continue
+        module = importlib.import_module(f"forgeflow.cli.{module_info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command: Command = args.func
+    try:
+        return command(args)
+    except ForgeFlowError as error:
+        print(f"forgeflow {args.command}: error [{error.code}]: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

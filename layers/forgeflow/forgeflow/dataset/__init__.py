@@ -1,0 +1,1 @@
+"""Converse datasets: record models, validation, statistics, conversion, splitting."""

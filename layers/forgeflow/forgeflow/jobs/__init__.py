@@ -1,0 +1,1 @@
+"""SageMaker CreateTrainingJob requests (smoke, full, evaluation), images and job names."""

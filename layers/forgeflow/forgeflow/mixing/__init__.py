@@ -1,0 +1,1 @@
+"""Data mixing: plans, exact apportionment, streaming blends, provenance reports."""

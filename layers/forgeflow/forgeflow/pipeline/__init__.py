@@ -1,0 +1,1 @@
+"""Run requests and results events: the versioned contracts of the serverless pipeline."""

@@ -1,0 +1,1 @@
+"""Nova training recipes: typed models, documented bounds, dataset limits, cost estimates."""
