@@ -36,8 +36,9 @@ cfn-lint: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
-## bench: the performance figures the issues ask for (see bench/)
+## bench: the performance figures the issues ask for (see bench/), with their baselines
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/mix.py
 
