@@ -1,0 +1,69 @@
+"""Byte-level JSON Lines reader: bounded memory whatever the file, precise about every odd line.
+
+The reader never decodes: it hands out raw line bytes (without the `\\n`) so the validator can report
+invalid UTF-8, a BOM or a stray `\\r` exactly where they are. A line longer than `max_line_bytes` is not
+buffered: the reader skips to its end and reports it with its size only, so a runaway line (a whole file
+without newlines, an inlined video) costs no more memory than the cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, NamedTuple
+
+# No trainable Converse record comes near this (65,536 tokens are about 256 KiB of text; media are
+# referenced by S3 URI), yet it is far above any legitimate line: larger lines are export mistakes.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+CHUNK_BYTES = 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+
+
+class Line(NamedTuple):
+    number: int  # 1-based
+    data: bytes | None  # None when the line exceeded the cap and was skipped
+    size: int  # bytes in the line, without its `\n`
+    terminated: bool  # False only for a last line without `\n`
+
+
+def iter_lines(
+    stream: IO[bytes], *, max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[Line]:
+    number = 0
+    pending: list[bytes] = []
+    pending_size = 0
+    overflow = False
+    read = stream.read
+    while chunk := read(chunk_bytes):
+        start = 0
+        if pending or overflow:
+            end = chunk.find(b"\n")
+            if end < 0:
+                pending_size += len(chunk)
+                if not overflow and pending_size > max_line_bytes:
+                    overflow, pending = True, []
+                elif not overflow:
+                    pending.append(chunk)
+                continue
+            pending_size += end
+            number += 1
+            if overflow or pending_size > max_line_bytes:
+                yield Line(number, None, pending_size, True)
+            else:
+                pending.append(chunk[:end])
+                yield Line(number, b"".join(pending), pending_size, True)
+            pending, pending_size, overflow = [], 0, False
+            start = end + 1
+        pieces = (chunk[start:] if start else chunk).split(b"\n")
+        tail = pieces.pop()
+        for piece in pieces:
+            number += 1
+            size = len(piece)
+            yield Line(number, None if size > max_line_bytes else piece, size, True)
+        if tail:
+            pending_size = len(tail)
+            if pending_size > max_line_bytes:
+                overflow = True
+            else:
+                pending = [tail]
+    if pending or overflow:
+        yield Line(number + 1, None if overflow else b"".join(pending), pending_size, False)
