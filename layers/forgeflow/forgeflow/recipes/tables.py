@@ -1,0 +1,64 @@
+"""The recipe data files (base recipes, bounds, limits, prices, throughput), loaded once and read-only.
+
+The tables are data, not code: `recipes/data/*.yaml` carry their sources and dates next to the values.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from forgeflow.errors import DataError
+from forgeflow.nova import NovaModel, Technique
+
+
+def load_data(name: str, package: str = "forgeflow.recipes") -> Any:
+    """Parse `data/<name>` of a package (a YAML file shipped with the layer)."""
+    text = resources.files(package).joinpath("data").joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@cache
+def _cached(name: str) -> Any:
+    return load_data(name)
+
+
+def table(name: str) -> Any:
+    """A deep copy of a recipe data table, so that callers can never mutate the shared one."""
+    return copy.deepcopy(_cached(name))
+
+
+def supported_techniques(model: NovaModel) -> list[Technique]:
+    catalog: dict[str, dict[str, str]] = _cached("catalog.yaml")
+    return [Technique(t) for t in catalog.get(model.value, {})]
+
+
+def hpr_recipe_name(model: NovaModel, technique: Technique) -> str:
+    """The aws/sagemaker-hyperpod-recipes recipe a base recipe is written from; DataError if unsupported."""
+    catalog: dict[str, dict[str, str]] = _cached("catalog.yaml")
+    name = catalog.get(model.value, {}).get(technique.value)
+    if name is None:
+        allowed = ", ".join(t.value for t in supported_techniques(model))
+        raise DataError(
+            f"technique {technique.value!r} is not supported for Nova model {model.value!r}: "
+            f"supported techniques are {allowed}",
+            code="UNSUPPORTED_COMBINATION",
+            hint="Nova 2.0 Lite has no DPO recipe; use Nova 1.0 (micro, lite, pro) for DPO",
+        )
+    return name
+
+
+def base_recipe(model: NovaModel, technique: Technique) -> dict[str, Any]:
+    """A fresh copy of the base recipe for a supported (model, technique)."""
+    hpr_recipe_name(model, technique)
+    recipe: dict[str, Any] = table(f"base/{model.value}_{technique.value}.yaml")
+    return recipe
+
+
+def model_info(model: NovaModel) -> dict[str, Any]:
+    info: dict[str, Any] = _cached("models.yaml")[model.value]
+    return dict(info)
