@@ -1,0 +1,119 @@
+"""An external sort of records by a 64-bit key through temporary bucket files, in bounded memory.
+
+Records go to one of `2**bits` bucket files by the top bits of their key while they stream in; reading
+back visits the buckets in key order and sorts one bucket at a time in memory. A bucket larger than the
+memory limit is split again by the next 8 bits of the key (recursively), so memory stays bounded however
+large the input, and the order produced depends only on the keys, never on fan-out or limits.
+
+Each stored entry is a fixed header (key, p, q, est_tokens, length) followed by the record's canonical
+line with its newline, so reading back yields output-ready bytes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, NamedTuple
+
+HEADER = struct.Struct("<QQQII")
+DEFAULT_LIMIT = 24 * 1024 * 1024
+_WRITE_BUFFER = 16 * 1024
+_SPLIT_BITS = 8
+
+
+class Entry(NamedTuple):
+    """One stored record: its sort key, selection hash `p`, shuffle hash `q`, tokens and line bytes."""
+
+    key: int
+    p: int
+    q: int
+    tokens: int
+    line: bytes
+
+
+class Spill:
+    """Bucket files under `directory`; bucket index = (key >> shift) & (2**bits − 1)."""
+
+    def __init__(self, directory: Path, *, bits: int = 9, shift: int | None = None) -> None:
+        self.directory = directory
+        self.bits = bits
+        self.shift = 64 - bits if shift is None else shift
+        self._mask = (1 << bits) - 1
+        self._files: dict[int, BinaryIO] = {}
+        self.count = 0
+        self.bytes = 0
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def add(self, key: int, p: int, q: int, tokens: int, line: bytes) -> None:
+        bucket = (key >> self.shift) & self._mask
+        stream = self._files.get(bucket)
+        if stream is None:
+            stream = (self.directory / f"{bucket:05d}.bin").open("ab", buffering=_WRITE_BUFFER)
+            self._files[bucket] = stream
+        stream.write(HEADER.pack(key, p, q, tokens, len(line)))
+        stream.write(line)
+        self.count += 1
+        self.bytes += len(line)
+
+    def close(self) -> None:
+        for stream in self._files.values():
+            stream.close()
+        self._files.clear()
+
+    def _paths(self) -> list[Path]:
+        return sorted(self.directory.glob("*.bin"))
+
+    def entries(self) -> Iterator[Entry]:
+        """Every entry, in no particular order (streaming, one read buffer at a time)."""
+        self.close()
+        for path in self._paths():
+            yield from _read_entries(path)
+
+    def sorted_entries(self, limit: int = DEFAULT_LIMIT) -> Iterator[Entry]:
+        """Every entry in (key, p) order; equal (key, p) means equal bytes, so ties need no order."""
+        self.close()
+        for path in self._paths():
+            yield from _sorted_bucket(path, self.shift, limit)
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _read_entries(path: Path) -> Iterator[Entry]:
+    with path.open("rb", buffering=1024 * 1024) as stream:
+        while True:
+            header = stream.read(HEADER.size)
+            if not header:
+                return
+            key, p, q, tokens, length = HEADER.unpack(header)
+            yield Entry(key, p, q, tokens, stream.read(length))
+
+
+def _sorted_bucket(path: Path, shift: int, limit: int) -> Iterator[Entry]:
+    if path.stat().st_size > limit and shift > 0:
+        # Too large to sort in memory: split by the next bits of the key (the bits above are shared).
+        sub_shift = max(shift - _SPLIT_BITS, 0)
+        sub = Spill(path.with_suffix(".split"), bits=shift - sub_shift, shift=sub_shift)
+        try:
+            for entry in _read_entries(path):
+                sub.add(*entry)
+            yield from sub.sorted_entries(limit)
+        finally:
+            sub.remove()
+        return
+    data = path.read_bytes()
+    index: list[tuple[int, int, int, int, int, int]] = []
+    offset = 0
+    size = len(data)
+    unpack = HEADER.unpack_from
+    while offset < size:
+        key, p, q, tokens, length = unpack(data, offset)
+        start = offset + HEADER.size
+        index.append((key, p, start, length, q, tokens))
+        offset = start + length
+    index.sort()
+    for key, p, start, length, q, tokens in index:
+        yield Entry(key, p, q, tokens, data[start : start + length])
