@@ -1,0 +1,120 @@
+"""`forgeflow validate PATH`: check a Converse JSONL dataset against every rule, report, exit 0/1/2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import Any, TextIO
+
+import orjson
+
+from forgeflow.nova import Method, NovaModel
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "validate",
+        help="validate a Converse JSONL dataset (local path or s3:// URI)",
+        description="Validate a Converse JSONL dataset for Nova fine-tuning. Exit 0: valid; 1: invalid data; "
+        "2: usage or I/O error. A summary goes to stderr; the JSON report to --report.",
+    )
+    parser.add_argument("path", metavar="PATH", help="local .jsonl file or s3://bucket/key")
+    add_target_arguments(parser)
+    parser.add_argument(
+        "--method", choices=[m.value for m in Method], help="default: the first record decides"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="treat warnings (unknown keys, blank lines) as errors"
+    )
+    parser.add_argument(
+        "--report", metavar="OUT.json", help="write the JSON report here (path, s3:// URI or - for stdout)"
+    )
+    parser.add_argument(
+        "--max-errors",
+        type=int,
+        default=100,
+        metavar="N",
+        help="error details kept in the report (default 100)",
+    )
+    parser.set_defaults(func=run)
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", choices=[m.value for m in NovaModel], default=NovaModel.LITE.value)
+    parser.add_argument("--platform", choices=["sagemaker", "bedrock"], default="sagemaker")
+
+
+def progress_printer(total: int | None, stream: TextIO) -> Callable[[int], None] | None:
+    """A one-line progress bar on `stream`, only when it is a terminal."""
+    if not stream.isatty():
+        return None
+
+    def show(done: int) -> None:
+        megabytes = done / 1e6
+        if total:
+            share = min(done / total, 1.0)
+            filled = int(share * 30)
+            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {megabytes:,.0f} MB")
+        else:
+            stream.write(f"\r{megabytes:,.0f} MB")
+        stream.flush()
+
+    return show
+
+
+def summary(report: dict[str, Any], *, shown: int = 10) -> str:
+    """The human summary: verdict, counts, the most frequent codes and the first findings."""
+    stats = report["stats"]
+    verdict = "VALID" if report["valid"] else "INVALID"
+    lines = [
+        f"{verdict}: {report['source']} — {report['records']:,} records, {report['valid_records']:,} valid, "
+        f"{report['error_count']:,} errors, {report['warning_count']:,} warnings",
+        f"  method {stats['method'] or '?'}, {stats['modality']}, {stats['turns']['total']:,} turns, "
+        f"~{stats['est_tokens']['total']:,} tokens (max {stats['est_tokens']['max']:,}), "
+        f"{stats['duplicates']:,} duplicates",
+    ]
+    for kind in ("errors", "warnings"):
+        codes = report["error_codes" if kind == "errors" else "warning_codes"]
+        if codes:
+            ranked = sorted(codes.items(), key=lambda item: (-item[1], item[0]))
+            lines.append(f"  {kind} by code: " + ", ".join(f"{code} ×{count}" for code, count in ranked))
+        for issue in report[kind][:shown]:
+            where = f"line {issue['line']}" + (f" {issue['path']}" if issue["path"] else "")
+            lines.append(f"  {where}: [{issue['code']}] {issue['message']}")
+    return "\n".join(lines)
+
+
+def write_report(storage: Any, target: str, report: dict[str, Any]) -> None:
+    data = orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n"
+    if target == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        storage.write_bytes(target, data)
+
+
+def run(args: argparse.Namespace) -> int:
+    from forgeflow.dataset.validation import ValidationOptions, validate_uri
+    from forgeflow.errors import InputError
+    from forgeflow.storage import Storage, object_identity
+
+    if args.max_errors < 0:
+        raise InputError("--max-errors must be 0 or more", code="USAGE")
+    options = ValidationOptions(
+        method=Method(args.method) if args.method else None,
+        model=NovaModel(args.model),
+        platform=args.platform,
+        strict=args.strict,
+        max_error_details=args.max_errors,
+    )
+    storage = Storage()
+    total = object_identity(storage, args.path).get("size") if sys.stderr.isatty() else None
+    progress = progress_printer(total, sys.stderr)
+    report = validate_uri(storage, args.path, options, progress=progress).to_dict()
+    if progress is not None:
+        sys.stderr.write("\n")
+    if args.report:
+        write_report(storage, args.report, report)
+    print(summary(report), file=sys.stderr)
+    return 0 if report["valid"] else 1
