@@ -10,7 +10,7 @@ could match are checked text by text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
@@ -744,9 +744,43 @@ class ValidationReport:
         }
 
 
-def _lines_of(stream: IO[bytes], options: ValidationOptions) -> Iterator[tuple[int, bytes | None, int, bool]]:
-    for line in iter_lines(stream, max_line_bytes=options.max_line_bytes):
-        yield line.number, line.data, line.size, line.terminated
+class ReportBuilder:
+    """Accumulates line findings and record outcomes into a report: counts, duplicates, statistics."""
+
+    def __init__(self, options: ValidationOptions, source: str) -> None:
+        self.options = options
+        self.report = ValidationReport(source=source, options=options)
+        self.stats = StatsCollector()
+        self._seen: set[int] = set()  # hash() of each valid record's key-sorted dump: 8 bytes of identity
+
+    def issue(self, issue: Issue, *, warning: bool = False) -> None:
+        self.report.add(issue, warning=warning)
+
+    def blank(self, number: int) -> None:
+        self.stats.blank_lines += 1
+        self.report.add(make_issue(number, "", "BLANK_LINE", "blank line"), warning=True)
+
+    def outcome(self, number: int, outcome: RecordOutcome) -> None:
+        report = self.report
+        for issue in outcome.errors:
+            report.add(issue)
+        for issue in outcome.warnings:
+            report.add(issue, warning=True)
+        if outcome.errors or outcome.counts is None:
+            return
+        report.valid_records += 1
+        key = hash(outcome.sorted_json)
+        if key in self._seen:
+            self.stats.duplicates += 1
+        else:
+            self._seen.add(key)
+        self.stats.add(number, outcome.counts, outcome.est_tokens)
+
+    def finish(self, method: Method | None) -> ValidationReport:
+        self.stats.method = method.value if method else None
+        _dataset_checks(self.report, self.options, method)
+        self.report.stats = self.stats.to_dict()
+        return self.report
 
 
 def validate_stream(
@@ -762,72 +796,49 @@ def validate_stream(
     """
     options = options or ValidationOptions()
     validator = RecordValidator(options)
-    report = ValidationReport(source=source, options=options)
-    stats = StatsCollector()
-    seen: set[int] = set()  # hash() of the key-sorted dump: 8 bytes of identity per valid record
+    builder = ReportBuilder(options, source)
+    report = builder.report
     consumed = 0
     next_progress = 1 << 24
     crlf_lines = 0
     first_crlf = 0
     first_record = True
-    add = report.add
     check = validator._check_line
-    for number, data, size, terminated in _lines_of(stream, options):
+    for number, data, size, terminated in iter_lines(stream, max_line_bytes=options.max_line_bytes):
         consumed += size + 1
         if progress is not None and consumed >= next_progress:
             progress(consumed)
             next_progress = consumed + (1 << 24)
         if data is None:
             report.records += 1
-            add(
-                make_issue(
-                    number,
-                    "",
-                    "LINE_TOO_LONG",
-                    f"line of {size:,} bytes, over the {options.max_line_bytes:,}-byte cap",
-                )
-            )
+            detail = f"line of {size:,} bytes, over the {options.max_line_bytes:,}-byte cap"
+            builder.issue(make_issue(number, "", "LINE_TOO_LONG", detail))
             continue
         if number == 1 and data.startswith(BOM):
-            data = data[3:]
-            add(make_issue(1, "", "BOM", "the file starts with a UTF-8 byte-order mark"))
+            data = data[len(BOM) :]
+            builder.issue(make_issue(1, "", "BOM", "the file starts with a UTF-8 byte-order mark"))
         if data.endswith(b"\r"):
             data = data[:-1]
             crlf_lines += 1
             first_crlf = first_crlf or number
         if not data or data.isspace():
-            stats.blank_lines += 1
-            add(make_issue(number, "", "BLANK_LINE", "blank line"), warning=True)
+            builder.blank(number)
             continue
         report.records += 1
         if first_record:
             first_record = False
             if data.lstrip().startswith(b"["):
-                add(make_issue(number, "", "JSON_ARRAY_FILE", "the file is a JSON array, not JSON Lines"))
+                builder.issue(
+                    make_issue(number, "", "JSON_ARRAY_FILE", "the file is a JSON array, not JSON Lines")
+                )
                 break
-        outcome = check(number, data, last_unterminated=not terminated)
-        for issue in outcome.errors:
-            add(issue)
-        for issue in outcome.warnings:
-            add(issue, warning=True)
-        if outcome.errors or outcome.counts is None:
-            continue
-        report.valid_records += 1
-        key = hash(outcome.sorted_json)
-        if key in seen:
-            stats.duplicates += 1
-        else:
-            seen.add(key)
-        stats.add(number, outcome.counts, outcome.est_tokens)
+        builder.outcome(number, check(number, data, last_unterminated=not terminated))
     if crlf_lines:
         detail = f"{crlf_lines} line(s) end with CRLF, the first is line {first_crlf}"
-        add(make_issue(first_crlf, "", "CRLF_LINE_ENDING", detail), warning=True)
-    stats.method = validator.method.value if validator.method else None
-    _dataset_checks(report, options, validator.method)
-    report.stats = stats.to_dict()
+        builder.issue(make_issue(first_crlf, "", "CRLF_LINE_ENDING", detail), warning=True)
     if progress is not None:
         progress(consumed)
-    return report
+    return builder.finish(validator.method)
 
 
 def _dataset_checks(report: ValidationReport, options: ValidationOptions, method: Method | None) -> None:
