@@ -1,0 +1,272 @@
+"""Every place the local runtime patches moto, in one module.
+
+moto runs the real ASL, stores S3 objects, emits S3's EventBridge notifications and matches EventBridge
+patterns, but a few pieces AWS provides are missing. Each shim below is the smallest patch that adds one:
+
+1. Lambda `Invoke` runs our real handler in-process (`FunctionRegistry`) instead of Docker or a canned
+   answer, with `FunctionError: Unhandled` and Lambda's error payload when the handler raises.
+2. EventBridge targets: moto delivers only to SQS, Logs, archives and buses. Rules whose targets are a
+   state machine (StartExecution with the event as input, as EventBridge does) or a Lambda function
+   (asynchronous invoke) are delivered here; SQS targets receive the exact envelope EventBridge sends
+   (`version, id, detail-type, source, account, time, region, resources, detail`). Pattern matching stays
+   moto's own.
+3. Step Functions "Execution Status Change" events: when an execution ends, the event AWS would put on
+   the default bus is sent to the matching rules.
+4. SageMaker training jobs (Create/Describe/Stop/List) are answered by `TrainingJobEmulator`.
+
+`install_shims` applies them for the duration of a `with` block and removes them afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from forgeflow.local.functions import FunctionRegistry
+from forgeflow.local.sagemaker import EmulatedApiError, TrainingJobEmulator
+
+STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+# moto stamps every S3 notification with this one event id; EventBridge gives each event its own.
+_MOTO_CONSTANT_EVENT_ID = "17793124-05d4-b198-2fde-7ededc63b103"
+
+
+@dataclass
+class DeliveryLog:
+    """Failures of asynchronous (event-driven) invokes, and a counter of deliveries still running so
+    callers can wait until the emulated AWS is quiet."""
+
+    errors: list[str] = field(default_factory=list)
+    _in_flight: int = 0
+    _condition: threading.Condition = field(default_factory=threading.Condition)
+
+    @contextlib.contextmanager
+    def delivering(self) -> Iterator[None]:
+        with self._condition:
+            self._in_flight += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._in_flight -= 1
+                self._condition.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._condition:
+            return self._condition.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+
+
+def delivered_envelope(event: dict[str, Any]) -> dict[str, Any]:
+    """The event exactly as EventBridge hands it to a target (moto keeps `time` as a Unix number)."""
+    time = event.get("time", "")
+    if isinstance(time, int | float):
+        time = dt.datetime.fromtimestamp(float(time), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "version": event.get("version", "0"),
+        "id": event.get("id") or str(uuid.uuid4()),
+        "detail-type": event.get("detail-type", ""),
+        "source": event.get("source", ""),
+        "account": event.get("account", ""),
+        "time": time,
+        "region": event.get("region", ""),
+        "resources": list(event.get("resources", [])),
+        "detail": event.get("detail", {}),
+    }
+
+
+def _target_input(target: dict[str, Any], envelope: dict[str, Any]) -> str:
+    """The payload a target receives: the whole event, a constant `Input`, or an `InputPath` selection."""
+    if "Input" in target:
+        return str(target["Input"])
+    selected: Any = envelope
+    path = str(target.get("InputPath", "$"))
+    for part in [p for p in path.removeprefix("$").split(".") if p]:
+        selected = selected.get(part) if isinstance(selected, dict) else None
+    return json.dumps(selected)
+
+
+class _Dispatcher:
+    """Delivers a matched event to state machine, Lambda and SQS targets."""
+
+    def __init__(self, registry: FunctionRegistry, log: DeliveryLog) -> None:
+        self.registry = registry
+        self.log = log
+
+    def deliver(self, rule: Any, event: dict[str, Any], original: Callable[..., None]) -> None:
+        from moto.utilities.arns import parse_arn
+
+        if not rule.event_pattern.matches_event(event):
+            return
+        envelope = delivered_envelope(event)
+        others = []
+        for target in rule.targets:
+            arn = str(target["Arn"])
+            service = parse_arn(arn).service
+            if "InputTransformer" in target:
+                others.append(target)
+            elif service == "states":
+                self._start_execution(rule, arn, _target_input(target, envelope))
+            elif service == "lambda":
+                self._invoke(arn, _target_input(target, envelope))
+            elif service == "sqs":
+                self._send_to_queue(rule, arn, _target_input(target, envelope))
+            else:
+                others.append(target)
+        if others:
+            # moto's own delivery (Logs, archives, buses, input transformers) for the remaining targets.
+            partial = copy.copy(rule)
+            partial.targets = others
+            original(partial, event, True)
+
+    def _start_execution(self, rule: Any, arn: str, payload: str) -> None:
+        from moto.stepfunctions.responses import get_backend
+
+        region = arn.split(":")[3]
+        backend = get_backend(rule.account_id, region)
+        backend.start_execution(arn, str(uuid.uuid4()), payload)
+
+    def _invoke(self, arn: str, payload: str) -> None:
+        # EventBridge invokes Lambda asynchronously: a failure is logged, never raised to the sender.
+        with self.log.delivering():
+            outcome = self.registry.invoke(arn, payload.encode())
+        if outcome.function_error:
+            self.log.errors.append(f"{arn}: {outcome.payload.decode()}")
+
+    def _send_to_queue(self, rule: Any, arn: str, payload: str) -> None:
+        from moto.sqs.models import sqs_backends
+
+        _, _, _, region, account, name = arn.split(":", 5)
+        sqs_backends[account][region].send_message(queue_name=name, message_body=payload)
+
+
+def _status_change_event(execution: Any) -> dict[str, Any]:
+    def millis(value: dt.datetime | None) -> int | None:
+        return int(value.timestamp() * 1000) if value is not None else None
+
+    status = str(execution.exec_status.value)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": STATUS_CHANGE_DETAIL_TYPE,
+        "source": "aws.states",
+        "account": execution.account_id,
+        "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": execution.region_name,
+        "resources": [execution.exec_arn],
+        "detail": {
+            "executionArn": execution.exec_arn,
+            "stateMachineArn": execution.state_machine.arn,
+            "name": execution.name,
+            "status": status,
+            "startDate": millis(execution.start_date),
+            "stopDate": millis(execution.stop_date),
+            "input": json.dumps(execution.input_data),
+            "output": json.dumps(execution.output) if status == "SUCCEEDED" else None,
+            "inputDetails": {"included": True},
+            "outputDetails": {"included": True} if status == "SUCCEEDED" else None,
+            "error": execution.error,
+            "cause": execution.cause,
+        },
+    }
+
+
+def _service_error(error: EmulatedApiError) -> Exception:
+    from moto.core.exceptions import ServiceException
+
+    exception_class: type[Exception] = type(error.code, (ServiceException,), {"code": error.code})
+    return exception_class(error.message)
+
+
+@contextlib.contextmanager
+def install_shims(
+    registry: FunctionRegistry, emulator: TrainingJobEmulator, log: DeliveryLog
+) -> Iterator[None]:
+    """Patch moto for the duration of the block (moto's `mock_aws` must be active around it)."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.responses import ActionResult
+    from moto.events.models import Rule
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    dispatcher = _Dispatcher(registry, log)
+    original_send = Rule.send_to_targets
+    original_terminated = BaseExecutionWorkerCommunication.terminated
+
+    def invoke(
+        backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
+    ) -> bytes:
+        function = backend.get_function(function_name, qualifier)
+        payload = body.encode() if isinstance(body, str) else (body or b"")
+        with log.delivering():
+            outcome = registry.invoke(function.function_arn, payload)
+        if outcome.function_error:
+            response_headers["x-amz-function-error"] = outcome.function_error
+        response_headers["x-amz-executed-version"] = "$LATEST"
+        return outcome.payload
+
+    def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
+        # AWS services (source aws.*) put their events on the default bus only; moto's S3 notifier
+        # offers them to every bus.
+        if str(event.get("source", "")).startswith("aws.") and rule.event_bus_name != "default":
+            return
+        if event.get("id") == _MOTO_CONSTANT_EVENT_ID:
+            event["id"] = str(uuid.uuid4())  # in place: every rule sees the same, new id
+        dispatcher.deliver(rule, dict(event), original_send)
+
+    def terminated(communication: Any) -> None:
+        original_terminated(communication)
+        from moto.events.models import events_backends
+
+        execution = communication.execution
+        event = _status_change_event(execution)
+        with log.delivering():
+            default_bus = events_backends[execution.account_id][execution.region_name].event_buses["default"]
+            for rule in list(default_bus.rules.values()):
+                if rule.state == "ENABLED":
+                    dispatcher.deliver(rule, event, original_send)
+
+    def call(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        def action(response: Any) -> Any:
+            try:
+                return ActionResult(operation(response))
+            except EmulatedApiError as error:
+                raise _service_error(error) from error
+
+        return action
+
+    def create(response: Any) -> Any:
+        return emulator.create_training_job(dict(response.params))
+
+    def describe(response: Any) -> Any:
+        return emulator.describe_training_job(response._get_param("TrainingJobName"))
+
+    def stop(response: Any) -> Any:
+        emulator.stop_training_job(response._get_param("TrainingJobName"))
+        return {}
+
+    def list_jobs(response: Any) -> Any:
+        summaries = emulator.list_training_jobs(
+            name_contains=response._get_param("NameContains"),
+            status_equals=response._get_param("StatusEquals"),
+        )
+        return {"TrainingJobSummaries": summaries}
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
+        stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
+        stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+        for name, operation in {
+            "create_training_job": create,
+            "describe_training_job": describe,
+            "stop_training_job": stop,
+            "list_training_jobs": list_jobs,
+        }.items():
+            stack.enter_context(mock.patch.object(SageMakerResponse, name, call(operation), create=True))
+        yield

@@ -1,0 +1,359 @@
+"""The embedded local runtime: the whole application on AWS emulated in-process by moto.
+
+`LocalRuntime` starts moto, installs the shims, creates the stack from `template.yaml` and then offers
+what an operator or a test does with the deployed application: drop a dataset into the bucket, send a
+"FineTune Requested" event, follow executions, read back the results bus, the ledger and the emulated
+training jobs, and copy a run's outputs to disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+
+from forgeflow.errors import DataError, InputError
+from forgeflow.local.functions import FunctionRegistry
+from forgeflow.local.moto_shims import DeliveryLog, install_shims
+from forgeflow.local.sagemaker import EMULATED_NOTE, FailureInjection, TrainingJobEmulator
+from forgeflow.local.stack import Stack, StackBuilder
+from forgeflow.local.template import Template, load_template
+
+# Parameter overrides the local runtime applies unless told otherwise (as `sam deploy
+# --parameter-overrides` would): no waiting between polls, the shortest retry interval ASL allows.
+LOCAL_PARAMETER_DEFAULTS = {"PollSeconds": "0", "ThrottleRetrySeconds": "1", "CapacityRetrySeconds": "1"}
+# Logical ids fixed by docs/design/pipeline-contract.md.
+DATA_BUCKET = "DataBucket"
+LEDGER_TABLE = "RunLedgerTable"
+RESULTS_BUS = "ResultsBus"
+STATE_MACHINE = "PipelineStateMachine"
+FINE_TUNE_RULE = "FineTuneRequestedRule"
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def find_template(start: Path | None = None) -> Path:
+    """`template.yaml` in the working directory or its parents, else the one next to this package."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "template.yaml").is_file():
+            return folder / "template.yaml"
+    packaged = Path(__file__).resolve().parents[4] / "template.yaml"
+    if packaged.is_file():
+        return packaged
+    raise InputError(
+        "no template.yaml found", code="NOT_FOUND", hint="run from the project or pass --template"
+    )
+
+
+class LocalRuntime:
+    """A deployed-looking stack on moto; use as a context manager."""
+
+    def __init__(
+        self,
+        template_path: Path,
+        *,
+        parameter_overrides: Mapping[str, str] | None = None,
+        failures: FailureInjection | None = None,
+        seconds_per_status: float = 0.0,
+        stack_name: str = "forgeflow-local",
+        region: str = "us-east-1",
+    ) -> None:
+        declared = load_template(template_path, {}, stack_name=stack_name, region=region).parameters
+        overrides = {key: value for key, value in LOCAL_PARAMETER_DEFAULTS.items() if key in declared}
+        overrides.update(parameter_overrides or {})
+        self.template: Template = load_template(
+            template_path, overrides, stack_name=stack_name, region=region
+        )
+        self.region = region
+        self.failures = failures or FailureInjection()
+        self._seconds_per_status = seconds_per_status
+        self.registry = FunctionRegistry(region)
+        self.deliveries = DeliveryLog()
+        self._clients: dict[str, Any] = {}
+        self._captured: list[dict[str, Any]] = []
+        self._exit: Any = None
+        self._stack: Stack | None = None
+        self._emulator: TrainingJobEmulator | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------------------
+    def __enter__(self) -> LocalRuntime:
+        import contextlib
+
+        from moto import mock_aws
+
+        stack = contextlib.ExitStack()
+        stack.enter_context(
+            mock_aws(
+                config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
+            )
+        )
+        try:
+            self._emulator = TrainingJobEmulator(
+                self.client("s3"),
+                account_id=self.template.account_id,
+                region=self.region,
+                failures=self.failures,
+                seconds_per_status=self._seconds_per_status,
+            )
+            stack.enter_context(install_shims(self.registry, self._emulator, self.deliveries))
+            stack.enter_context(self.registry.capture_stdout())
+            self._stack = StackBuilder(self.template, self.client, self.registry).build()
+        except BaseException:
+            stack.close()
+            raise
+        self._exit = stack
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        # Let running executions reach a state boundary before moto's backends are torn down.
+        for execution in self.executions():
+            if execution["status"] == "RUNNING":
+                self.client("stepfunctions").stop_execution(executionArn=execution["executionArn"])
+        self.deliveries.wait_idle(timeout=10)
+        self._exit.close()
+        self._clients.clear()
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            import boto3
+
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
+
+    @property
+    def stack(self) -> Stack:
+        assert self._stack is not None, "use LocalRuntime as a context manager"
+        return self._stack
+
+    @property
+    def emulator(self) -> TrainingJobEmulator:
+        assert self._emulator is not None, "use LocalRuntime as a context manager"
+        return self._emulator
+
+    # --- names --------------------------------------------------------------------------------------------
+    @property
+    def bucket(self) -> str:
+        return self.stack.ref(DATA_BUCKET)
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.stack.ref(STATE_MACHINE)
+
+    @property
+    def ledger_table(self) -> str:
+        return self.stack.ref(LEDGER_TABLE)
+
+    def parameter(self, name: str, default: str = "") -> str:
+        return self.template.parameters.get(name, default)
+
+    @property
+    def incoming_prefix(self) -> str:
+        return self.parameter("IncomingPrefix", "incoming/")
+
+    @property
+    def curated_prefix(self) -> str:
+        return self.parameter("CuratedDataPrefix", "curated/")
+
+    # --- acting on the application --------------------------------------------------------------------
+    def put_object(self, key: str, body: bytes) -> dict[str, Any]:
+        """PutObject into the data bucket; under the incoming prefix this starts a run, as on AWS."""
+        answer: dict[str, Any] = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+        return answer
+
+    def drop_dataset(self, path: Path, name: str | None = None, sidecar: bytes | None = None) -> str:
+        """Upload a dataset under the incoming prefix (its sidecar config first); returns the S3 URI."""
+        try:
+            body = path.read_bytes()
+        except OSError as error:
+            raise InputError(f"cannot read {path}: {error.strerror}", code="NOT_FOUND") from error
+        key = f"{self.incoming_prefix}{name or path.name}"
+        if sidecar is not None:
+            self.put_object(f"{key.removesuffix('.jsonl')}.forgeflow.yaml", sidecar)
+        self.put_object(key, body)
+        return f"s3://{self.bucket}/{key}"
+
+    def request_fine_tune(self, detail: Mapping[str, Any]) -> None:
+        """Put a "FineTune Requested" event on the bus the template's rule listens to."""
+        properties = self.template.active_resources()[FINE_TUNE_RULE].properties
+        from forgeflow.local.template import Resolver
+
+        bus = Resolver(self.template, self.stack.physical).resolve(properties.get("EventBusName", "default"))
+        answer = self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "forgeflow",
+                    "DetailType": "FineTune Requested",
+                    "Detail": orjson.dumps(dict(detail)).decode(),
+                    "EventBusName": str(bus or "default"),
+                }
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            raise DataError(f"the event was rejected: {answer['Entries']}", code="EVENT_REJECTED")
+
+    def deliver_event(self, envelope: Mapping[str, Any], bus: str = "default") -> None:
+        """Deliver an event again, as EventBridge's at-least-once delivery sometimes does."""
+        from moto.events.models import events_backends
+
+        rules: dict[str, Any] = events_backends[self.template.account_id][self.region].event_buses[bus].rules
+        for rule in list(rules.values()):
+            if rule.state == "ENABLED":
+                rule.send_to_targets(dict(envelope), transform_input=False)
+
+    def stop_execution(self, execution_arn: str) -> None:
+        self.client("stepfunctions").stop_execution(
+            executionArn=execution_arn, error="Aborted", cause="local"
+        )
+
+    # --- observing it ---------------------------------------------------------------------------------
+    def executions(self) -> list[dict[str, Any]]:
+        if self._stack is None:
+            return []
+        paginator = self.client("stepfunctions").get_paginator("list_executions")
+        found: list[dict[str, Any]] = []
+        for page in paginator.paginate(stateMachineArn=self.state_machine_arn):
+            found.extend(page["executions"])
+        return sorted(found, key=lambda e: e["startDate"])
+
+    def wait_for_executions(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """Block until at least `count` executions exist (events start them asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.executions()
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    def wait(
+        self,
+        execution_arn: str,
+        timeout: float = 120.0,
+        on_progress: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Block until the execution ends and every delivery it caused is done; returns DescribeExecution."""
+        client = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
+            if on_progress is not None:
+                on_progress(self.history(execution_arn))
+            if described["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                raise DataError(
+                    f"execution {execution_arn} still {described['status']} after {timeout:.0f}s",
+                    code="LOCAL_TIMEOUT",
+                )
+            time.sleep(0.02)
+        self.deliveries.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
+        if on_progress is not None:
+            on_progress(self.history(execution_arn))
+        return described
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        paginator = self.client("stepfunctions").get_paginator("get_execution_history")
+        events: list[dict[str, Any]] = []
+        for page in paginator.paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def results_events(self) -> list[dict[str, Any]]:
+        """Every event put on the template's custom buses so far, as EventBridge delivered it."""
+        url = self.stack.capture_queue_url
+        if url is None:
+            return []
+        sqs = self.client("sqs")
+        while True:
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                self._captured.append(orjson.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return list(self._captured)
+
+    def ledger_rows(self) -> list[dict[str, Any]]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        rows = []
+        paginator = self.client("dynamodb").get_paginator("scan")
+        for page in paginator.paginate(TableName=self.ledger_table):
+            for item in page["Items"]:
+                rows.append({key: deserializer.deserialize(value) for key, value in item.items()})
+        return rows
+
+    def ledger_row_for(self, execution_arn: str) -> dict[str, Any] | None:
+        for row in self.ledger_rows():
+            if row.get("execution_arn") == execution_arn:
+                return row
+        return None
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        keys: list[str] = []
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            keys.extend(str(entry["Key"]) for entry in page.get("Contents", []))
+        return sorted(keys)
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    # --- persisting a run -------------------------------------------------------------------------------
+    def save_run(self, execution_arn: str, run_id: str, destination: Path) -> Path:
+        """Copy the run's S3 outputs and its execution record to `destination` (a folder)."""
+        destination.mkdir(parents=True, exist_ok=True)
+        for key in self.list_keys():
+            if run_id in key:
+                target = destination / "s3" / key
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(self.read(key))
+        described = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
+        record = {
+            "emulated": True,
+            "note": "recorded by the ForgeFlow local runtime (AWS emulated in-process by moto)",
+            "run_id": run_id,
+            "stack": self.template.stack_name,
+            "state_machine_arn": self.state_machine_arn,
+            "execution": described,
+            "history": self.history(execution_arn),
+            "ledger": self.ledger_row_for(execution_arn),
+            "events": [
+                event for event in self.results_events() if orjson.dumps(event).find(run_id.encode()) >= 0
+            ],
+            "training_jobs": [
+                {
+                    "name": job.name,
+                    "stage": job.stage,
+                    "status": job.status,
+                    "secondary_status": job.secondary,
+                    "failure_reason": job.failure_reason,
+                    "transitions": job.transitions,
+                    "note": EMULATED_NOTE,
+                }
+                for job in self.emulator.jobs()
+                if run_id in job.name or run_id in orjson.dumps(job.request).decode()
+            ],
+        }
+        (destination / "run.json").write_bytes(
+            orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+        )
+        logs = destination / "logs"
+        logs.mkdir(exist_ok=True)
+        for name, text in self.registry.all_logs().items():
+            if text:
+                (logs / f"{name}.log").write_text(text, encoding="utf-8")
+        (destination / "EMULATED.txt").write_text(
+            "Everything in this folder comes from the ForgeFlow local runtime: S3, Step Functions, Lambda,\n"
+            "EventBridge and DynamoDB are emulated in-process by moto; SageMaker jobs by an emulator that\n"
+            "trains nothing. Evaluation metrics are deterministic stand-ins.\n",
+            encoding="utf-8",
+        )
+        return destination
