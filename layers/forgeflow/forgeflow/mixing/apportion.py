@@ -3,7 +3,7 @@
 `largest_remainder` turns real-valued shares into integer counts that sum exactly to the total, each
 within one of its quota (Hamilton's method; ties broken by a caller-given seeded order, so no source is
 systematically favoured). `interleave` lays those counts out so that every prefix of the output keeps
-the declared ratio to within one record per source (a smooth weighted round-robin, as Megatron-LM blends):
+the declared ratio to within one record per source (a deterministic schedule, as Megatron-LM blends):
 a smoke job that trains on the first few batches already sees the real blend.
 """
 
@@ -46,19 +46,20 @@ def largest_remainder(total: int, weights: Sequence[float | Fraction], tie_order
 def interleave(counts: Sequence[int], tie_order: Sequence[int]) -> Iterator[int]:
     """Source indices, one per output position, emitting exactly `counts[i]` of each.
 
-    At position k the source furthest behind its quota (counts[i]·(k+1)/N − emitted[i]) goes next, in
-    exact integer arithmetic. Every prefix stays within one record of each source's share, and no source
-    is ever emitted beyond its count (the chosen deficit is always positive).
+    Earliest deadline first: at position k (1-based) the sources still under their upper quota
+    (emitted < counts[i]·k/N) are eligible, and the one whose next record is due soonest
+    ((emitted + 1)/counts[i] smallest) goes next, in exact integer arithmetic. Every prefix then stays
+    strictly within one record of each source's share (|emitted − counts[i]·k/N| < 1).
     """
     total = sum(counts)
     emitted = [0] * len(counts)
     order = [i for i in tie_order if counts[i] > 0]
     for position in range(1, total + 1):
-        best = order[0]
-        best_deficit = counts[best] * position - total * emitted[best]
-        for index in order[1:]:
-            deficit = counts[index] * position - total * emitted[index]
-            if deficit > best_deficit:
-                best, best_deficit = index, deficit
+        best = -1
+        for index in order:
+            if counts[index] * position > total * emitted[index] and (
+                best < 0 or (emitted[index] + 1) * counts[best] < (emitted[best] + 1) * counts[index]
+            ):
+                best = index
         emitted[best] += 1
         yield best
