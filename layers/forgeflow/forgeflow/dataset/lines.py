@@ -9,13 +9,19 @@ without newlines, an inlined video) costs no more memory than the cap.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import IO, NamedTuple
+from typing import NamedTuple, Protocol
 
 # No trainable Converse record comes near this (65,536 tokens are about 256 KiB of text; media are
 # referenced by S3 URI), yet it is far above any legitimate line: larger lines are export mistakes.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
+
+
+class Readable(Protocol):
+    """A binary stream's read(): files, S3 bodies, BytesIO."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Line(NamedTuple):
@@ -26,7 +32,7 @@ class Line(NamedTuple):
 
 
 def iter_lines(
-    stream: IO[bytes], *, max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = CHUNK_BYTES
+    stream: Readable, *, max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[Line]:
     number = 0
     pending: list[bytes] = []
