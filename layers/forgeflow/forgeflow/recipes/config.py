@@ -40,6 +40,8 @@ class TrainingConfig(BaseModel):
     throughput_tokens_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     # Records longer than max_length are refused unless this is set (they would be truncated).
     allow_truncation: bool = False
+    # StoppingCondition of the training jobs; None: the stack default (1 day). At most 28 days.
+    max_runtime_seconds: int | None = Field(default=None, ge=1, le=28 * 86_400)
     # Seed of the Nova 1.0 smoke subset.
     seed: int = 7
 

@@ -1,0 +1,87 @@
+"""Offline validation of SageMaker requests against botocore's service model.
+
+`botocore.validate.validate_parameters` checks required members, types and minimums only; the service
+model also states maximum lengths and values, enums and patterns, which SageMaker enforces server-side.
+This module checks those too, so a request that passes here is one SageMaker's own validator accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+from botocore.exceptions import ParamValidationError
+from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
+from botocore.session import get_session
+from botocore.validate import validate_parameters
+
+from forgeflow.errors import DataError
+
+
+@cache
+def _operation(operation: str) -> OperationModel:
+    return get_session().get_service_model("sagemaker").operation_model(operation)
+
+
+@cache
+def _pattern(pattern: str) -> re.Pattern[str] | None:
+    # Service-model patterns are Java regexes; the few Python cannot compile (\p{..} classes) are skipped.
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        return None
+
+
+def _walk(value: Any, shape: Shape, path: str, problems: list[str]) -> None:
+    meta = shape.metadata
+    if isinstance(shape, StructureShape) and isinstance(value, dict):
+        for name, member in shape.members.items():
+            if name in value:
+                _walk(value[name], member, f"{path}.{name}" if path else name, problems)
+    elif isinstance(shape, ListShape) and isinstance(value, list):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} items, at most {meta['max']} allowed")
+        for index, item in enumerate(value):
+            _walk(item, shape.member, f"{path}[{index}]", problems)
+    elif isinstance(shape, MapShape) and isinstance(value, dict):
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} entries, at most {meta['max']} allowed")
+        for key, item in value.items():
+            _walk(key, shape.key, f"{path} key {key!r}", problems)
+            _walk(item, shape.value, f"{path}[{key!r}]", problems)
+    elif shape.type_name == "string" and isinstance(value, str):
+        if shape.enum and value not in shape.enum:
+            problems.append(f"{path}: {value!r} is not one of {', '.join(shape.enum)}")
+        if "max" in meta and len(value) > meta["max"]:
+            problems.append(f"{path}: {len(value)} characters, at most {meta['max']} allowed")
+        compiled = _pattern(meta["pattern"]) if "pattern" in meta else None
+        if compiled is not None and not compiled.fullmatch(value):
+            problems.append(f"{path}: {value!r} does not match the pattern {meta['pattern']}")
+    elif shape.type_name in ("integer", "long") and isinstance(value, int) and value > meta.get("max", value):
+        problems.append(f"{path}: {value} is above the maximum {meta['max']}")
+
+
+def request_problems(operation: str, params: dict[str, Any]) -> list[str]:
+    """Every way `params` breaks the service model of a SageMaker operation; empty when valid."""
+    shape = _operation(operation).input_shape
+    problems: list[str] = []
+    try:
+        validate_parameters(params, shape)
+    except ParamValidationError as error:
+        report = str(error.kwargs.get("report", error))
+        problems.extend(line.strip() for line in report.splitlines() if line.strip())
+    _walk(params, shape, "", problems)
+    return problems
+
+
+def validate_request(operation: str, params: dict[str, Any]) -> None:
+    """DataError listing every problem when `params` is not a valid request for the operation."""
+    problems = request_problems(operation, params)
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise DataError(
+            f"{operation} request is invalid for the SageMaker service model ({len(problems)} problem(s)):\n"
+            f"{listed}",
+            code="INVALID_JOB_REQUEST",
+        )

@@ -1,0 +1,320 @@
+"""Pre-flight: everything that can be refused from the recipe and the dataset statistics, before any job.
+
+Input: a rendered recipe and the validator's `stats` (ValidationReport.to_dict()["stats"]: `records`,
+`method`, `modality`, `est_tokens` {total, mean, max}, `longest_record` {line, est_tokens}, `tokens_over`
+{context: count}). Checks: the dataset's method and modality fit the recipe; records longer than
+`max_length` (count, worst line); the documented dataset limit (limits.py); the cost and time estimate
+(cost.py) against the budget. The verdict's `to_dict()` goes into the run report and events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from forgeflow.errors import DataError
+from forgeflow.recipes.cost import PriceTable, assumed_throughput, job_hours, overhead_hours
+from forgeflow.recipes.limits import LimitAnswer, Modality, lookup_limit
+from forgeflow.recipes.render import RenderedRecipe
+
+SMOKE_STEPS = 5
+
+
+@dataclass(frozen=True)
+class PreflightProblem:
+    """A refusal (in `problems`) or a caveat (in `warnings`), with a stable code."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass
+class PreflightVerdict:
+    problems: list[PreflightProblem] = field(default_factory=list)
+    warnings: list[PreflightProblem] = field(default_factory=list)
+    estimate: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, Any] | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if self.ok:
+            usd = self.estimate.get("total_usd")
+            cost = f", estimated {usd:.2f} USD" if isinstance(usd, int | float) else ""
+            return f"pre-flight passed{cost}"
+        return "pre-flight refused: " + "; ".join(p.message for p in self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "problems": [p.to_dict() for p in self.problems],
+            "warnings": [w.to_dict() for w in self.warnings],
+            "estimate": self.estimate,
+            "limits": self.limits,
+            "recipe": self.recipe,
+        }
+
+
+def _number(stats: Mapping[str, Any], *path: str) -> float | None:
+    node: Any = stats
+    for part in path:
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        return None
+    return float(node)
+
+
+def _recipe_summary(rendered: RenderedRecipe) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "model": rendered.model.value,
+        "technique": rendered.technique.value,
+        "hpr_recipe": rendered.hpr_recipe,
+        "instance_type": rendered.instance_type,
+        "replicas": rendered.replicas,
+        "max_length": rendered.max_length,
+        "global_batch_size": rendered.global_batch_size,
+    }
+    if rendered.max_epochs is not None:
+        summary["max_epochs"] = rendered.max_epochs
+    if rendered.max_steps is not None:
+        summary["max_steps"] = rendered.max_steps
+    return summary
+
+
+def _epochs(rendered: RenderedRecipe, records: float) -> float:
+    """Passes over the data: Nova 1.0 says it; Nova 2.0 trains max_steps × global_batch_size records."""
+    if rendered.max_epochs is not None:
+        return float(rendered.max_epochs)
+    steps = rendered.max_steps or 0
+    return steps * rendered.global_batch_size / records
+
+
+def _check_dataset_kind(
+    rendered: RenderedRecipe, stats: Mapping[str, Any], verdict: PreflightVerdict
+) -> None:
+    method = stats.get("method")
+    if method in ("sft", "dpo") and method != rendered.technique.method.value:
+        verdict.problems.append(
+            PreflightProblem(
+                "METHOD_MISMATCH",
+                f"the dataset is {str(method).upper()} but the recipe is {rendered.technique.value}: "
+                f"choose a {method!s}-* technique or another dataset",
+            )
+        )
+    if stats.get("modality") == "multimodal" and rendered.model.text_only:
+        verdict.problems.append(
+            PreflightProblem(
+                "MODALITY_UNSUPPORTED",
+                f"the dataset has images, videos or documents but Nova {rendered.model.value} is text only",
+            )
+        )
+
+
+def _check_long_records(
+    rendered: RenderedRecipe, stats: Mapping[str, Any], verdict: PreflightVerdict
+) -> None:
+    max_length = rendered.max_length
+    longest = _number(stats, "est_tokens", "max")
+    if longest is None or longest <= max_length:
+        return
+    over: Mapping[str, Any] = stats.get("tokens_over") or {}
+    exact = _number(over, str(max_length))
+    if exact is not None:
+        count = f"{int(exact)} record(s)"
+    else:
+        # tokens_over is counted at fixed context lengths: the nearest one below max_length bounds the count.
+        below = [int(k) for k in over if str(k).isdigit() and int(k) <= max_length]
+        bound = _number(over, str(max(below))) if below else None
+        count = f"at most {int(bound)} record(s)" if bound is not None else "some records"
+    line = _number(stats, "longest_record", "line")
+    where = f"; the longest is line {int(line)} with ~{int(longest)} tokens" if line is not None else ""
+    message = (
+        f"{count} exceed max_length {max_length} (estimated tokens){where}: raise "
+        f"training_config.max_length or drop/shorten those records"
+    )
+    problem = PreflightProblem("RECORDS_TOO_LONG", message)
+    if rendered.config.allow_truncation:
+        verdict.warnings.append(PreflightProblem("RECORDS_TOO_LONG", message + " (allow_truncation is set)"))
+    else:
+        verdict.problems.append(problem)
+
+
+def _check_limits(
+    rendered: RenderedRecipe, stats: Mapping[str, Any], records: float, verdict: PreflightVerdict
+) -> None:
+    modality: Modality = "multimodal" if stats.get("modality") == "multimodal" else "text"
+    longest = _number(stats, "est_tokens", "max")
+    context = rendered.max_length if longest is None else max(1, min(int(longest), rendered.max_length))
+    epochs = _epochs(rendered, records)
+    try:
+        answer: LimitAnswer = lookup_limit(rendered.model, rendered.technique, modality, context, epochs)
+    except DataError as error:
+        if error.code == "LIMITS_UNDOCUMENTED":
+            verdict.warnings.append(PreflightProblem(error.code, error.message))
+        else:
+            verdict.problems.append(PreflightProblem("DATASET_LIMIT", error.message))
+        return
+    verdict.limits = {"context": context, **answer.to_dict()}
+    if not answer.is_record_limit:
+        verdict.warnings.append(PreflightProblem("TIME_ESTIMATE", answer.describe()))
+        return
+    if records > answer.value:
+        verdict.problems.append(
+            PreflightProblem(
+                "DATASET_LIMIT",
+                f"{int(records)} records exceed the documented limit: {answer.describe()}; "
+                f'the row says: "{answer.row.quote}" — reduce records, epochs or max_length',
+            )
+        )
+
+
+def _estimate(
+    rendered: RenderedRecipe,
+    stats: Mapping[str, Any],
+    records: float,
+    *,
+    budget_usd: float | None,
+    prices: PriceTable,
+    region: str,
+    verdict: PreflightVerdict,
+) -> None:
+    config = rendered.config
+    modality: Modality = "multimodal" if stats.get("modality") == "multimodal" else "text"
+    instances = rendered.replicas
+    mean_tokens = _number(stats, "est_tokens", "mean") or 0.0
+    epochs = _epochs(rendered, records)
+    if rendered.max_steps is not None:
+        tokens = rendered.max_steps * rendered.global_batch_size * mean_tokens
+    else:
+        tokens = (_number(stats, "est_tokens", "total") or 0.0) * epochs
+    smoke_tokens = SMOKE_STEPS * rendered.global_batch_size * mean_tokens
+    estimate: dict[str, Any] = {
+        "currency": "USD",
+        "region": region,
+        "instance_type": rendered.instance_type,
+        "instances": instances,
+        "records": int(records),
+        "epochs": round(epochs, 4),
+        "tokens_per_epoch": int(_number(stats, "est_tokens", "total") or 0),
+        "tokens_total": int(tokens),
+        "overhead_hours_per_job": overhead_hours(),
+        "budget_usd": budget_usd,
+    }
+    if config.throughput_tokens_per_second is not None:
+        throughput_value: float | None = config.throughput_tokens_per_second
+        throughput_source = "run config override"
+    else:
+        assumed = assumed_throughput(rendered.model, rendered.technique, modality, rendered.instance_type)
+        throughput_value = assumed.tokens_per_second_per_instance if assumed else None
+        throughput_source = assumed.source if assumed else "no documented basis"
+    price, note = prices.with_overrides(config.prices).lookup(rendered.instance_type, region)
+    if note:
+        verdict.warnings.append(PreflightProblem("PRICE_REGION_FALLBACK", note))
+    estimate["throughput_tokens_per_second_per_instance"] = (
+        round(throughput_value, 1) if throughput_value else None
+    )
+    estimate["throughput_source"] = throughput_source
+    estimate["price_per_instance_hour"] = price.usd_per_hour if price else None
+    estimate["price_source"] = price.source if price else None
+    missing = []
+    if throughput_value is None:
+        missing.append(
+            f"no throughput assumption for {rendered.instance_type} (set throughput_tokens_per_second)"
+        )
+    if price is None:
+        missing.append(f"no price for {rendered.instance_type} in {region} (set prices in the run config)")
+    if missing:
+        estimate.update(hours=None, usd=None, smoke={"hours": None, "usd": None}, total_usd=None)
+        verdict.estimate = estimate
+        target = verdict.problems if budget_usd is not None else verdict.warnings
+        target.extend(PreflightProblem("ESTIMATE_UNAVAILABLE", m) for m in missing)
+        return
+    if throughput_value is None or price is None:
+        raise AssertionError("unreachable: handled by `missing` above")
+    hours = job_hours(tokens, throughput_value, instances)
+    smoke_hours = job_hours(smoke_tokens, throughput_value, instances)
+    usd = instances * hours * price.usd_per_hour
+    smoke_usd = instances * smoke_hours * price.usd_per_hour
+    total = usd + smoke_usd
+    estimate.update(
+        hours=round(hours, 3),
+        usd=round(usd, 2),
+        smoke={"hours": round(smoke_hours, 3), "usd": round(smoke_usd, 2)},
+        total_usd=round(total, 2),
+    )
+    verdict.estimate = estimate
+    if budget_usd is not None and total > budget_usd:
+        verdict.problems.append(
+            PreflightProblem(
+                "OVER_BUDGET",
+                f"estimated cost {total:.2f} USD ({instances} × {rendered.instance_type} × {hours:.2f} h "
+                f"× {price.usd_per_hour:g} USD/h, plus the smoke job {smoke_usd:.2f} USD) exceeds the "
+                f"budget of {budget_usd:.2f} USD: raise budget_usd, or reduce records, epochs or replicas",
+            )
+        )
+
+
+def preflight(
+    rendered: RenderedRecipe,
+    stats: Mapping[str, Any] | None,
+    *,
+    budget_usd: float | None,
+    prices: PriceTable | None = None,
+    region: str = "us-east-1",
+) -> PreflightVerdict:
+    """The verdict for a rendered recipe and a dataset's statistics; `.ok` is False when refused.
+
+    `budget_usd` None means no budget; the run config's `budget_usd`, when set, is stricter-wins combined
+    with it (the lower one applies). `prices` defaults to data/prices.yaml; the run config's `prices`
+    override it per instance type.
+    """
+    verdict = PreflightVerdict(recipe=_recipe_summary(rendered))
+    budgets = [b for b in (budget_usd, rendered.config.budget_usd) if b is not None]
+    budget = min(budgets) if budgets else None
+    stats = stats or {}
+    records = _number(stats, "records")
+    if records is None:
+        verdict.warnings.append(
+            PreflightProblem(
+                "NO_STATS",
+                "no dataset statistics: dataset limits, long records and cost were not checked",
+            )
+        )
+        verdict.estimate = {"budget_usd": budget, "total_usd": None}
+        return verdict
+    if records < 1:
+        verdict.problems.append(PreflightProblem("NO_RECORDS", "the dataset has no valid records"))
+        return verdict
+    _check_dataset_kind(rendered, stats, verdict)
+    _check_long_records(rendered, stats, verdict)
+    if records < rendered.global_batch_size:
+        verdict.warnings.append(
+            PreflightProblem(
+                "FEWER_RECORDS_THAN_BATCH",
+                f"{int(records)} records is less than one global batch ({rendered.global_batch_size})",
+            )
+        )
+    _check_limits(rendered, stats, records, verdict)
+    _estimate(
+        rendered,
+        stats,
+        records,
+        budget_usd=budget,
+        prices=prices or PriceTable.default(),
+        region=region,
+        verdict=verdict,
+    )
+    verdict.recipe["epochs_effective"] = round(_epochs(rendered, records), 4)
+    return verdict
