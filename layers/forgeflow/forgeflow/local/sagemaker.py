@@ -241,11 +241,11 @@ class TrainingJobEmulator:
     def _advance(self, job: EmulatedJob) -> None:
         if job.status in {"Completed", "Failed", "Stopped"}:
             return
-        assert job.last_change is not None
-        if (_now() - job.last_change).total_seconds() < self._seconds_per_status:
-            return
         if job.status == "Stopping":
             self._finish(job, "Stopped", "Stopped", "The job was stopped (emulated)")
+            return
+        assert job.last_change is not None
+        if (_now() - job.last_change).total_seconds() < self._seconds_per_status:
             return
         step = job.secondary
         if step == "Starting":

@@ -36,7 +36,7 @@ def handler(event, context):
         Item={"run_id": {"S": run_id}, "execution_arn": {"S": event["execution"]}},
     )
     name = f"ff-{run_id}-smoke-1"
-    client = boto3.client("sagemaker", config=boto3.session.Config(retries={"max_attempts": 1}))
+    client = boto3.client("sagemaker", config=boto3.session.Config(retries={"total_max_attempts": 1}))
     try:
         client.create_training_job(
             TrainingJobName=name,

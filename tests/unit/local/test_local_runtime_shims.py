@@ -1,0 +1,182 @@
+"""The local runtime on a miniature stack: every moto shim exercised through a real ASL execution."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from forgeflow.local.runtime import LocalRuntime
+from forgeflow.local.sagemaker import FailureInjection
+
+MINI = Path(__file__).parent / "mini_stack" / "template.yaml"
+DATASET = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}\n'
+
+
+def _only_execution(runtime: LocalRuntime) -> dict:
+    executions = runtime.wait_for_executions(1)
+    assert len(executions) == 1
+    return runtime.wait(executions[0]["executionArn"], timeout=60)
+
+
+def _results(runtime: LocalRuntime) -> list[dict]:
+    return [event for event in runtime.results_events() if event["source"] == "forgeflow"]
+
+
+def test_s3_drop_runs_the_real_asl_with_in_process_handlers() -> None:
+    with LocalRuntime(MINI) as runtime:
+        runtime.put_object("incoming/data.jsonl", DATASET)
+        described = _only_execution(runtime)
+
+        assert described["status"] == "SUCCEEDED"
+        started = orjson.loads(described["input"])
+        assert started["detail-type"] == "Object Created"
+        assert started["detail"]["object"]["key"] == "incoming/data.jsonl"
+        (job,) = runtime.emulator.jobs()
+        assert job.status == "Completed"
+        assert [t["Status"] for t in job.transitions] == [
+            "Starting",
+            "Downloading",
+            "Training",
+            "Uploading",
+            "Completed",
+        ]
+        (event,) = _results(runtime)
+        assert set(event) == {
+            "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"
+        }  # fmt: skip
+        assert event["detail-type"] == "Run Succeeded"
+        assert event["time"].endswith("Z")
+        # The model artifact is where SageMaker writes it and says it is emulated.
+        run_id = runtime.ledger_rows()[0]["run_id"]
+        body = runtime.read(f"runs/{run_id}/jobs/{job.name}/output/model.tar.gz")
+        with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+            manifest = orjson.loads(archive.extractfile("manifest.json").read())  # type: ignore[union-attr]
+        assert manifest["emulated"] is True
+        assert manifest["checkpoint_s3_bucket"].startswith("s3://customer-escrow-123456789012-smtj-")
+        # Handler output went to the function's log, not to stdout.
+        assert f"starting run {run_id}" in runtime.registry.logs("forgeflow-local-StartJobFunction")
+
+
+def test_objects_outside_the_rule_pattern_start_nothing() -> None:
+    with LocalRuntime(MINI) as runtime:
+        runtime.put_object("incoming/notes.txt", b"x")
+        runtime.put_object("elsewhere/data.jsonl", DATASET)
+        assert runtime.wait_for_executions(1, timeout=0.3) == []
+
+
+def test_failed_job_takes_the_failure_path_and_fires_the_status_change_rule() -> None:
+    with LocalRuntime(MINI, failures=FailureInjection(fail_stages=frozenset({"smoke"}))) as runtime:
+        runtime.put_object("incoming/data.jsonl", DATASET)
+        described = _only_execution(runtime)
+
+        assert described["status"] == "FAILED"
+        assert described["error"] == "RunFailed"
+        (job,) = runtime.emulator.jobs()
+        assert job.status == "Failed"
+        assert job.failure_reason is not None
+        assert job.failure_reason.startswith("AlgorithmError:")
+        assert [event["detail-type"] for event in _results(runtime)] == ["Run Failed"]
+        # ExecutionEndedRule → StopOrphansFunction ran (asynchronously) with the status-change event.
+        log = runtime.registry.logs("forgeflow-local-StopOrphansFunction")
+        assert "START RequestId" in log
+        assert runtime.deliveries.errors == []
+
+
+def test_handler_exception_is_a_lambda_function_error_the_asl_can_catch() -> None:
+    with LocalRuntime(MINI) as runtime:
+        # A FineTune request for a dataset that does not exist: CreateTrainingJob still succeeds (SageMaker
+        # checks inputs when downloading), so break the request instead: no dataset_key in the detail.
+        runtime.request_fine_tune({"unexpected": True})
+        described = _only_execution(runtime)
+
+        assert described["status"] == "FAILED"
+        (failed,) = _results(runtime)
+        cause = orjson.loads(failed["detail"]["failure"]["Cause"])
+        assert failed["detail"]["failure"]["Error"] == "KeyError"
+        assert cause["errorType"] == "KeyError"
+        assert "dataset_key" in cause["errorMessage"]
+
+
+def test_fine_tune_requested_event_starts_the_state_machine() -> None:
+    with LocalRuntime(MINI) as runtime:
+        runtime.put_object("datasets/set.jsonl", DATASET)
+        runtime.request_fine_tune({"dataset_key": "datasets/set.jsonl"})
+        described = _only_execution(runtime)
+
+        assert described["status"] == "SUCCEEDED"
+        started = orjson.loads(described["input"])
+        assert (started["source"], started["detail-type"]) == ("forgeflow", "FineTune Requested")
+
+
+@pytest.mark.filterwarnings(r"ignore:Exception\(ThrottlingException\)")
+def test_throttled_create_is_retried_by_the_asl() -> None:
+    failures = FailureInjection(throttle_creates=2)
+    with LocalRuntime(MINI, failures=failures, parameter_overrides={"RetrySeconds": "1"}) as runtime:
+        runtime.put_object("incoming/data.jsonl", DATASET)
+        described = _only_execution(runtime)
+
+        assert described["status"] == "SUCCEEDED"
+        assert runtime.emulator.create_calls == 3
+        assert len(runtime.emulator.rejected_creates) == 2
+        history = runtime.history(described["executionArn"])
+        failed = [e for e in history if e["type"] == "TaskFailed"]
+        assert [e["taskFailedEventDetails"]["error"] for e in failed] == ["JobThrottled", "JobThrottled"]
+
+
+def test_missing_input_channel_fails_the_job_with_a_client_error() -> None:
+    with LocalRuntime(MINI) as runtime:
+        runtime.request_fine_tune({"dataset_key": "datasets/missing.jsonl"})
+        described = _only_execution(runtime)
+
+        assert described["status"] == "FAILED"
+        (job,) = runtime.emulator.jobs()
+        assert job.failure_reason is not None
+        assert job.failure_reason.startswith("ClientError: Data download failed")
+        assert "datasets/missing.jsonl" in job.failure_reason
+
+
+def test_aborted_execution_stops_its_running_job() -> None:
+    overrides = {"PollSeconds": "1"}
+    with LocalRuntime(MINI, parameter_overrides=overrides, seconds_per_status=60) as runtime:
+        runtime.put_object("incoming/data.jsonl", DATASET)
+        (execution,) = runtime.wait_for_executions(1)
+        for _ in range(500):
+            if runtime.emulator.jobs():
+                break
+            time.sleep(0.01)
+        assert [job.status for job in runtime.emulator.jobs()] == ["InProgress"]
+
+        runtime.stop_execution(execution["executionArn"])
+        described = runtime.wait(execution["executionArn"], timeout=30)
+
+        assert described["status"] == "ABORTED"
+        (job,) = runtime.emulator.jobs()
+        assert job.status == "Stopping"
+        # The next describe (as a poller would) shows it Stopped.
+        answer = runtime.client("sagemaker").describe_training_job(TrainingJobName=job.name)
+        assert (answer["TrainingJobStatus"], answer["SecondaryStatus"]) == ("Stopped", "Stopped")
+
+
+def test_the_same_event_delivered_again_reaches_the_rule_again() -> None:
+    with LocalRuntime(MINI) as runtime:
+        runtime.put_object("incoming/data.jsonl", DATASET)
+        (first,) = runtime.wait_for_executions(1)
+        runtime.wait(first["executionArn"])
+        envelope = orjson.loads(
+            runtime.client("stepfunctions").describe_execution(executionArn=first["executionArn"])["input"]
+        )
+        runtime.deliver_event(envelope)
+        executions = runtime.wait_for_executions(2)
+        second = runtime.wait(executions[1]["executionArn"])
+        assert orjson.loads(second["input"]) == envelope
+
+
+def test_unknown_parameter_override_is_a_usage_error() -> None:
+    from forgeflow.errors import InputError
+
+    with pytest.raises(InputError, match="NoSuchParameter"):
+        LocalRuntime(MINI, parameter_overrides={"NoSuchParameter": "1"})
