@@ -1,0 +1,32 @@
+"""PublishResult: `Run Succeeded` or `Run Failed` on the results bus, and the ledger's final status."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from forgeflow.aws.services import aws_services
+from forgeflow.pipeline import steps
+from forgeflow.pipeline.settings import PipelineSettings
+from forgeflow.pipeline.state import PublishInput
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    payload = parse(event=event, model=PublishInput)
+    logger.set_correlation_id(payload.run.run_id)
+    result = steps.publish_result(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    logger.info("result published", extra=result.model_dump(mode="json"))
+    name = "RunsSucceeded" if payload.outcome == "succeeded" else "RunsFailed"
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    return result.model_dump(mode="json")

@@ -1,0 +1,119 @@
+"""The run ledger (DynamoDB): one row per run, and the conditional write that makes runs idempotent.
+
+Row: `run_id` (key), `status` (RUNNING | SUCCEEDED | FAILED), `stage`, `dataset_uri`, `dataset_etag`,
+`dataset_version_id`, `request_id`, `execution_arn` (GSI `by-execution`), `job_names` (list), `created_at`,
+`updated_at`, `result_uri`, `error_code`, `message`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+EXECUTION_INDEX = "by-execution"
+
+
+class RunLedger(Protocol):
+    """The port the pipeline steps use; `DynamoLedger` implements it, tests may fake it."""
+
+    def register(self, row: dict[str, Any]) -> bool:
+        """Insert the run's row unless it exists; True when this call created it."""
+        ...
+
+    def get(self, run_id: str) -> dict[str, Any] | None: ...
+
+    def update(self, run_id: str, **fields: Any) -> None: ...
+
+    def add_job(self, run_id: str, job_name: str) -> None: ...
+
+    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None: ...
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class DynamoLedger:
+    """RunLedger on a DynamoDB table with the documented key schema."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+        self._client = client
+        self._table = table_name
+        self._serializer = TypeSerializer()
+        self._deserializer = TypeDeserializer()
+
+    def _item(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._serializer.serialize(value) for key, value in values.items() if value is not None}
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {key: self._deserializer.deserialize(value) for key, value in item.items()}
+
+    def register(self, row: dict[str, Any]) -> bool:
+        stamp = now_iso()
+        values = {"created_at": stamp, "updated_at": stamp, "job_names": [], **row}
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=self._item(values),
+                ConditionExpression="attribute_not_exists(run_id)",
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        answer = self._client.get_item(
+            TableName=self._table, Key={"run_id": {"S": run_id}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return self._plain(item) if item else None
+
+    def update(self, run_id: str, **fields: Any) -> None:
+        values = {**fields, "updated_at": now_iso()}
+        names = {f"#f{index}": name for index, name in enumerate(values)}
+        placeholders = {name: f":v{index}" for index, name in enumerate(values)}
+        setters = ", ".join(f"#f{index} = {placeholders[name]}" for index, name in enumerate(values))
+        self._client.update_item(
+            TableName=self._table,
+            Key={"run_id": {"S": run_id}},
+            UpdateExpression=f"SET {setters}",
+            ConditionExpression="attribute_exists(run_id)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                placeholders[name]: self._serializer.serialize(value) for name, value in values.items()
+            },
+        )
+
+    def add_job(self, run_id: str, job_name: str) -> None:
+        """Append a job name once, even when a retried start records it again."""
+        row = self.get(run_id)
+        if row is None or job_name in row.get("job_names", []):
+            return
+        self._client.update_item(
+            TableName=self._table,
+            Key={"run_id": {"S": run_id}},
+            UpdateExpression="SET job_names = list_append(if_not_exists(job_names, :empty), :job), "
+            "updated_at = :now",
+            ExpressionAttributeValues={
+                ":job": {"L": [{"S": job_name}]},
+                ":empty": {"L": []},
+                ":now": {"S": now_iso()},
+            },
+        )
+
+    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None:
+        answer = self._client.query(
+            TableName=self._table,
+            IndexName=EXECUTION_INDEX,
+            KeyConditionExpression="execution_arn = :arn",
+            ExpressionAttributeValues={":arn": {"S": execution_arn}},
+            Limit=1,
+        )
+        items = answer.get("Items", [])
+        return self._plain(items[0]) if items else None

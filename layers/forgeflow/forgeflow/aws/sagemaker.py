@@ -1,0 +1,134 @@
+"""SageMaker training jobs: start (idempotently), describe, stop and list a run's jobs, with boto3.
+
+`start` never launches a job twice: job names are deterministic per run, stage and attempt, and SageMaker
+refuses a second job with the same name (`ResourceInUse`), which `start` turns into "adopt the existing
+job". Throttling and capacity errors become the pipeline's named errors so the state machine can retry them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from forgeflow.pipeline.errors import CapacityUnavailable, JobFailed, TrainingJobThrottled
+
+ACTIVE_STATUSES = ("InProgress", "Stopping")
+TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
+_THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+_CAPACITY = {"ResourceLimitExceeded", "CapacityError", "InsufficientCapacityError"}
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    name: str
+    adopted: bool
+    created_at: datetime | None
+
+
+@dataclass(frozen=True)
+class JobState:
+    name: str
+    status: str
+    secondary_status: str
+    failure_reason: str
+    model_artifacts: str | None
+    output_uri: str | None
+    created_at: datetime | None
+
+
+class TrainingJobs(Protocol):
+    def start(self, request: dict[str, Any]) -> StartedJob: ...
+
+    def describe(self, name: str) -> JobState: ...
+
+    def stop(self, name: str) -> bool:
+        """Ask SageMaker to stop the job; False when it had already ended."""
+        ...
+
+    def list_active(self, name_contains: str) -> list[str]: ...
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _message(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Message", error))
+
+
+def _raise_named(error: ClientError, action: str) -> None:
+    code = _code(error)
+    if code in _THROTTLING:
+        raise TrainingJobThrottled(f"{action}: SageMaker throttled the request ({code}: {_message(error)})")
+    if code in _CAPACITY:
+        raise CapacityUnavailable(
+            f"{action}: {code}: {_message(error)}",
+            hint="retried with backoff; raise the account quota for the instance type or choose another",
+        )
+
+
+class SageMakerTrainingJobs:
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def start(self, request: dict[str, Any]) -> StartedJob:
+        name = str(request["TrainingJobName"])
+        try:
+            self._client.create_training_job(**request)
+        except ClientError as error:
+            already = _code(error) == "ResourceInUse" or "must be unique" in _message(error)
+            if already:
+                existing = self.describe(name)
+                return StartedJob(name=name, adopted=True, created_at=existing.created_at)
+            _raise_named(error, f"CreateTrainingJob {name}")
+            raise JobFailed(
+                f"CreateTrainingJob {name} was refused: {_code(error)}: {_message(error)}"
+            ) from error
+        return StartedJob(name=name, adopted=False, created_at=None)
+
+    def describe(self, name: str) -> JobState:
+        try:
+            answer = self._client.describe_training_job(TrainingJobName=name)
+        except ClientError as error:
+            _raise_named(error, f"DescribeTrainingJob {name}")
+            raise JobFailed(f"DescribeTrainingJob {name}: {_code(error)}: {_message(error)}") from error
+        artifacts = answer.get("ModelArtifacts", {}).get("S3ModelArtifacts")
+        output = answer.get("OutputDataConfig", {}).get("S3OutputPath")
+        return JobState(
+            name=name,
+            status=str(answer.get("TrainingJobStatus", "")),
+            secondary_status=str(answer.get("SecondaryStatus", "")),
+            failure_reason=str(answer.get("FailureReason", "")),
+            model_artifacts=str(artifacts) if artifacts else None,
+            output_uri=str(output) if output else None,
+            created_at=answer.get("CreationTime"),
+        )
+
+    def stop(self, name: str) -> bool:
+        try:
+            self._client.stop_training_job(TrainingJobName=name)
+        except ClientError as error:
+            # A job that already ended (or never existed) cannot be stopped: nothing to do.
+            if _code(error) in {"ValidationException", "ResourceNotFound"}:
+                return False
+            _raise_named(error, f"StopTrainingJob {name}")
+            raise
+        return True
+
+    def list_active(self, name_contains: str) -> list[str]:
+        names: list[str] = []
+        for status in ACTIVE_STATUSES:
+            token: str | None = None
+            while True:
+                arguments: dict[str, Any] = {"NameContains": name_contains, "StatusEquals": status}
+                if token:
+                    arguments["NextToken"] = token
+                answer = self._client.list_training_jobs(**arguments)
+                names.extend(str(job["TrainingJobName"]) for job in answer.get("TrainingJobSummaries", []))
+                token = answer.get("NextToken")
+                if not token:
+                    break
+        return sorted(set(names))

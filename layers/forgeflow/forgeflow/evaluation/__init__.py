@@ -1,0 +1,1 @@
+"""Evaluation results: parse Nova eval job outputs, compare trained against base per suite, summarise."""

@@ -1,0 +1,63 @@
+"""Errors the pipeline raises on purpose. Each class name is the Step Functions error name.
+
+A Lambda handler that raises one of these fails with `errorType` = the class name, so the state
+machine's `Retry` and `Catch` clauses match on it (e.g. `"ErrorEquals": ["TrainingJobThrottled"]`) and the
+`Run Failed` event carries it as `error_code`. Keep the class names stable: they are part of the ASL.
+"""
+
+from __future__ import annotations
+
+from forgeflow.errors import DataError, ForgeFlowError
+
+
+class PipelineError(ForgeFlowError):
+    """A stage cannot go on; the state machine routes it to the failure path."""
+
+    default_code = "PipelineError"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message, code=type(self).__name__, hint=hint)
+
+
+class RequestInvalid(PipelineError, DataError):  # noqa: N818
+    """The run request (S3 event, sidecar YAML or FineTune Requested detail) is malformed."""
+
+
+class DatasetInvalid(PipelineError, DataError):  # noqa: N818
+    """The dataset failed validation; the report is in S3."""
+
+
+class MixPlanInvalid(PipelineError, DataError):  # noqa: N818
+    """The mix plan cannot be satisfied by the data (or names unreadable sources)."""
+
+
+class RecipeInvalid(PipelineError, DataError):  # noqa: N818
+    """The training configuration renders no valid recipe (a key out of its documented range)."""
+
+
+class PreflightRefused(PipelineError, DataError):  # noqa: N818
+    """Pre-flight refused the run before any GPU spend: a dataset limit or the budget."""
+
+
+class InputMissing(PipelineError):  # noqa: N818
+    """An object the stage needs (dataset, curated source, recipe, job output) cannot be read."""
+
+
+class TrainingJobThrottled(PipelineError):  # noqa: N818
+    """SageMaker throttled the request ("Rate exceeded"): the state machine retries with backoff."""
+
+
+class CapacityUnavailable(PipelineError):  # noqa: N818
+    """ResourceLimitExceeded / insufficient capacity: retried with a long backoff up to a deadline."""
+
+
+class JobDeadlineExceeded(PipelineError):  # noqa: N818
+    """A job is still running past its deadline (its stopping condition plus a grace period)."""
+
+
+class JobFailed(PipelineError):  # noqa: N818
+    """SageMaker refused the job request or a job ended Failed/Stopped."""
+
+
+class EvaluationInvalid(PipelineError):  # noqa: N818
+    """An evaluation job's output holds no parsable `results_*.json`."""

@@ -1,0 +1,277 @@
+"""The run request: what to fine-tune and how, whichever way the run was triggered.
+
+Two triggers map to one typed request:
+- an S3 `Object Created` event (delivered by EventBridge) for `<prefix><name>.jsonl`, with an optional
+  sidecar `<prefix><name>.forgeflow.yaml` next to it holding `RunOptions`;
+- a `FineTune Requested` event (source `forgeflow`) whose `detail` is a `RunRequest`.
+
+`resolve_run` merges event fields over the sidecar over the stack defaults into a `ResolvedRun`, the
+document stored at `runs/<run_id>/request.json` that every later stage reads. The run id is derived from
+the dataset object's identity (bucket, key, version id or ETag) or the upstream `request_id`, so the same
+object or request delivered several times always maps to the same run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from forgeflow.nova import Method, NovaModel, Technique
+from forgeflow.pipeline.errors import RequestInvalid
+from forgeflow.pipeline.settings import PipelineSettings
+
+SIDECAR_SUFFIX = ".forgeflow.yaml"
+S3_SOURCE = "aws.s3"
+S3_DETAIL_TYPE = "Object Created"
+REQUEST_SOURCE = "forgeflow"
+REQUEST_DETAIL_TYPE = "FineTune Requested"
+
+
+class EvalSuite(StrEnum):
+    """Evaluation suites: the general benchmark (MMLU) and the domain bring-your-own-data suite."""
+
+    MMLU = "mmlu"
+    GEN_QA = "gen_qa"
+
+
+class RunOptions(BaseModel):
+    """How to fine-tune: every field optional, defaults come from the stack. The sidecar YAML shape."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: NovaModel | None = None
+    technique: Technique | None = None
+    method: Method | None = Field(default=None, description="shorthand: the LoRA technique of this method")
+    mix: dict[str, Any] | None = Field(default=None, description="a mix plan (MixPlan shape); null = default")
+    overrides: dict[str, Any] = Field(default_factory=dict, description="nested recipe keys to override")
+    training: dict[str, Any] = Field(
+        default_factory=dict, description="further TrainingConfig keys (name, prices, allow_truncation, seed)"
+    )
+    eval_suites: list[EvalSuite] | None = None
+    instance_type: str | None = None
+    replicas: int | None = Field(default=None, gt=0)
+    budget_usd: float | None = Field(default=None, gt=0)
+    poll_seconds: int | None = Field(default=None, ge=0, le=3600)
+
+
+class RunRequest(RunOptions):
+    """The `detail` of a `FineTune Requested` event: the options plus the dataset and an idempotency key."""
+
+    schema_version: Literal["1"] = "1"
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="the upstream's idempotency key: the same request_id never starts a second run",
+    )
+    dataset_uri: str = Field(pattern=r"^s3://[^/]+/.+\.jsonl$", description="s3://bucket/key.jsonl")
+
+
+class DatasetObject(BaseModel):
+    """One version of the input dataset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+    @property
+    def sidecar_uri(self) -> str:
+        """`incoming/tickets.jsonl` → `incoming/tickets.forgeflow.yaml`."""
+        stem = self.key[: -len(".jsonl")] if self.key.endswith(".jsonl") else self.key
+        return f"s3://{self.bucket}/{stem}{SIDECAR_SUFFIX}"
+
+
+class Trigger(BaseModel):
+    """What started the run, before options are merged."""
+
+    source: Literal["s3", "request"]
+    dataset: DatasetObject
+    identity: str = Field(description="the idempotency key the run id is derived from")
+    options: RunOptions
+    request_id: str | None = None
+
+
+class ResolvedRun(BaseModel):
+    """The complete, defaulted request of one run (`runs/<run_id>/request.json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["1"] = "1"
+    run_id: str
+    source: Literal["s3", "request"]
+    request_id: str | None
+    dataset: DatasetObject
+    dataset_uri: str
+    model: NovaModel
+    technique: Technique | None = Field(description="null: chosen at RenderRecipe from the detected method")
+    method: Method | None
+    mix: dict[str, Any] | None
+    overrides: dict[str, Any]
+    training: dict[str, Any]
+    eval_suites: list[EvalSuite]
+    instance_type: str
+    replicas: int | None
+    budget_usd: float | None
+    poll_seconds: int
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ResolvedRun:
+        return cls.model_validate_json(data)
+
+    def technique_for(self, detected: Method | None, default: Technique) -> Technique:
+        """The technique to train: as requested, else the stack default when its method fits the data."""
+        if self.technique is not None:
+            return self.technique
+        method = self.method or detected or default.method
+        if default.method is method:
+            return default
+        return Technique(f"{method.value}-{'lora' if default.lora else 'full'}")
+
+
+def _describe(error: ValidationError, where: str) -> str:
+    parts = []
+    for item in error.errors()[:5]:
+        location = ".".join(str(part) for part in item["loc"]) or "(root)"
+        parts.append(f"{location}: {item['msg']}")
+    return f"{where}: " + "; ".join(parts)
+
+
+def parse_options(data: bytes, where: str) -> RunOptions:
+    """A sidecar YAML document → RunOptions; RequestInvalid names the file and the keys."""
+    try:
+        loaded = yaml.safe_load(data) if data.strip() else {}
+    except yaml.YAMLError as error:
+        raise RequestInvalid(f"{where} is not valid YAML: {error}") from error
+    if not isinstance(loaded, dict):
+        raise RequestInvalid(f"{where} must be a mapping of run options, not {type(loaded).__name__}")
+    try:
+        return RunOptions.model_validate(loaded)
+    except ValidationError as error:
+        raise RequestInvalid(
+            _describe(error, where), hint="see docs/pipeline.md, 'The run request'"
+        ) from error
+
+
+def _slug(text: str) -> str:
+    name = text.rsplit("/", 1)[-1]
+    name = name[: -len(".jsonl")] if name.endswith(".jsonl") else name
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:19].strip("-") or "run"
+
+
+def run_id_for(identity: str, dataset_key: str) -> str:
+    """`<dataset name slug>-<12 hex of sha256(identity)>`: readable, deterministic, ≤ 32 characters.
+
+    Short on purpose: training-job names (`forgeflow-<run id>-<stage>-<attempt>`) are limited to 63.
+    """
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
+    return f"{_slug(dataset_key)}-{digest}"
+
+
+def parse_trigger(event: dict[str, Any]) -> Trigger:
+    """The execution input (an EventBridge event, as the rule delivers it) → a Trigger."""
+    source = event.get("source")
+    detail_type = event.get("detail-type")
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise RequestInvalid("the execution input has no event 'detail' object")
+    if source == S3_SOURCE and detail_type == S3_DETAIL_TYPE:
+        return _s3_trigger(detail)
+    if source == REQUEST_SOURCE and detail_type == REQUEST_DETAIL_TYPE:
+        return _request_trigger(detail, event_id=str(event.get("id", "")))
+    raise RequestInvalid(
+        f"unsupported trigger: source {source!r}, detail-type {detail_type!r}",
+        hint=f"send {S3_SOURCE!r}/{S3_DETAIL_TYPE!r} or {REQUEST_SOURCE!r}/{REQUEST_DETAIL_TYPE!r}",
+    )
+
+
+def _s3_trigger(detail: dict[str, Any]) -> Trigger:
+    # Powertools' model of S3 events delivered through EventBridge: the documented shape, typed.
+    from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeDetailModel
+
+    try:
+        parsed = S3EventNotificationEventBridgeDetailModel.model_validate(detail)
+    except ValidationError as error:
+        raise RequestInvalid(_describe(error, "S3 Object Created event detail")) from error
+    version_id = parsed.object.version_id
+    etag = parsed.object.etag
+    dataset = DatasetObject(
+        bucket=parsed.bucket.name, key=parsed.object.key, version_id=version_id, etag=etag
+    )
+    if not dataset.key.endswith(".jsonl"):
+        raise RequestInvalid(f"{dataset.uri} is not a .jsonl dataset")
+    # A versioned bucket gives every upload a new version id; without versioning the ETag (content hash
+    # for single-part uploads) tells uploads of different content apart.
+    identity = f"s3|{dataset.uri}|{version_id or ''}|{etag or ''}"
+    return Trigger(source="s3", dataset=dataset, identity=identity, options=RunOptions())
+
+
+def _request_trigger(detail: dict[str, Any], event_id: str) -> Trigger:
+    try:
+        request = RunRequest.model_validate(detail)
+    except ValidationError as error:
+        raise RequestInvalid(
+            _describe(error, "FineTune Requested detail"), hint="see events/fine-tune-requested.json"
+        ) from error
+    bucket, _, key = request.dataset_uri[len("s3://") :].partition("/")
+    # Without a request_id the EventBridge event id is the key: a redelivery of the same event is then
+    # recognised, a new event is a new run.
+    identity = f"request|{request.request_id or 'event:' + event_id}"
+    options = RunOptions.model_validate(request.model_dump(include=set(RunOptions.model_fields)))
+    return Trigger(
+        source="request",
+        dataset=DatasetObject(bucket=bucket, key=key),
+        identity=identity,
+        options=options,
+        request_id=request.request_id,
+    )
+
+
+def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: PipelineSettings) -> ResolvedRun:
+    """Event fields over sidecar fields over stack defaults; the run id from the trigger's identity."""
+    merged: dict[str, Any] = {}
+    if sidecar is not None:
+        merged.update(sidecar.model_dump(exclude_unset=True))
+    merged.update(trigger.options.model_dump(exclude_unset=True))
+    options = RunOptions.model_validate(merged)
+    technique, method = options.technique, options.method
+    if technique is not None and method is not None and technique.method is not method:
+        raise RequestInvalid(
+            f"technique {technique.value!r} does not train method {method.value!r}",
+            hint="set only one of technique and method",
+        )
+    return ResolvedRun(
+        run_id=run_id_for(trigger.identity, trigger.dataset.key),
+        source=trigger.source,
+        request_id=trigger.request_id,
+        dataset=trigger.dataset,
+        dataset_uri=trigger.dataset.uri,
+        model=options.model or settings.default_model,
+        technique=options.technique,
+        method=options.technique.method if options.technique else options.method,
+        mix=options.mix,
+        overrides=options.overrides,
+        training=options.training,
+        eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
+        instance_type=options.instance_type or settings.training_instance_type,
+        replicas=options.replicas,
+        # The stack's BUDGET_USD caps every run at pre-flight; the request may only be stricter.
+        budget_usd=options.budget_usd,
+        poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
+    )

@@ -1,0 +1,81 @@
+"""Stack settings the handlers receive as environment variables, parsed from a mapping.
+
+Handlers call `PipelineSettings.from_environ(os.environ)` at invocation time (never at import time): the
+local runtime loads every handler into one process and sets each function's environment around each call.
+Pure: the mapping is an argument, so tests pass a dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from forgeflow.errors import InputError
+from forgeflow.nova import NovaModel, Technique
+
+# Environment variable → field. One table so the template, the docs and this parser agree.
+ENVIRONMENT = {
+    "DATA_BUCKET": "data_bucket",
+    "LEDGER_TABLE": "ledger_table",
+    "RESULTS_BUS_NAME": "results_bus_name",
+    "SAGEMAKER_ROLE_ARN": "sagemaker_role_arn",
+    "INCOMING_PREFIX": "incoming_prefix",
+    "CURATED_DATA_PREFIX": "curated_data_prefix",
+    "DEFAULT_MODEL": "default_model",
+    "DEFAULT_TECHNIQUE": "default_technique",
+    "TRAINING_INSTANCE_TYPE": "training_instance_type",
+    "BUDGET_USD": "budget_usd",
+    "POLL_SECONDS": "poll_seconds",
+    "KMS_KEY_ARN": "kms_key_arn",
+    "MLFLOW_TRACKING_ARN": "mlflow_tracking_arn",
+    "AWS_REGION": "region",
+}
+
+
+class PipelineSettings(BaseModel):
+    """The deployment's configuration: where things live and the defaults of a run request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_bucket: str = ""
+    ledger_table: str = ""
+    results_bus_name: str = ""
+    sagemaker_role_arn: str = ""
+    incoming_prefix: str = "incoming/"
+    curated_data_prefix: str = "curated/"
+    default_model: NovaModel = NovaModel.LITE
+    default_technique: Technique = Technique.SFT_LORA
+    training_instance_type: str = "ml.p5.48xlarge"
+    budget_usd: float | None = Field(default=None, gt=0)
+    poll_seconds: int = Field(default=60, ge=0, le=3600)
+    kms_key_arn: str | None = None
+    mlflow_tracking_arn: str | None = None
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PipelineSettings:
+        """Read the settings; an empty variable means "not set" (CloudFormation cannot pass null)."""
+        values = {field: environ[name] for name, field in ENVIRONMENT.items() if environ.get(name, "") != ""}
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field = str(first["loc"][0]) if first["loc"] else "?"
+            variable = next((name for name, known in ENVIRONMENT.items() if known == field), field)
+            raise InputError(
+                f"environment variable {variable} is invalid: {first['msg']}",
+                code="BAD_SETTINGS",
+                hint="fix the stack parameter that sets it",
+            ) from error
+
+    def require(self, *fields: str) -> None:
+        """Fail with the variable's name when a stage needs a setting the environment does not give."""
+        for field in fields:
+            if not getattr(self, field):
+                variable = next(name for name, known in ENVIRONMENT.items() if known == field)
+                raise InputError(f"environment variable {variable} is not set", code="BAD_SETTINGS")
+
+    def run_prefix(self, run_id: str) -> str:
+        """Where a run's outputs live: `s3://<bucket>/runs/<run_id>/`."""
+        return f"s3://{self.data_bucket}/runs/{run_id}/"
