@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,21 @@ class MixData:
         paddings: list[int] | None = None,
         dpo: bool = False,
         spaced: bool = False,
+        shuffle: int | None = None,
     ) -> list[bytes]:
         """`count` records of `source` spread round-robin over `files` files under folder/source/.
 
-        Returns the canonical lines. `spaced` writes them with non-canonical whitespace.
+        Returns the canonical lines. `spaced` writes them with non-canonical whitespace; `shuffle` (a seed)
+        writes them in another order.
         """
         directory = folder / source
         directory.mkdir(parents=True, exist_ok=True)
         chunks: list[list[bytes]] = [[] for _ in range(files)]
         canonical = []
-        for index in range(count):
+        indices = list(range(count))
+        if shuffle is not None:
+            random.Random(shuffle).shuffle(indices)
+        for index in indices:
             padding = paddings[index % len(paddings)] if paddings else 0
             record = cls.record(source, index, padding=padding, dpo=dpo)
             canonical.append(cls.line(record))
@@ -59,7 +65,7 @@ class MixData:
             chunks[index % files].append(raw if raw is not None else canonical[-1])
         for number, chunk in enumerate(chunks):
             (directory / f"part-{number:03d}.jsonl").write_bytes(b"".join(line + b"\n" for line in chunk))
-        return canonical
+        return sorted(canonical)
 
     @staticmethod
     def source_of(line: bytes) -> str:

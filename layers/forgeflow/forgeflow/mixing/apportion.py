@@ -28,17 +28,28 @@ def largest_remainder(total: int, weights: Sequence[float | Fraction], tie_order
 
     `tie_order` ranks the indices for equal remainders (first gets the extra unit first).
     """
-    if total < 0:
-        raise ValueError("total must be >= 0")
     exact = [Fraction(w) for w in weights]
     whole = sum(exact)
     if whole <= 0:
         raise ValueError("weights must sum to a positive number")
-    quotas = [total * w / whole for w in exact]
+    return round_quotas([total * w / whole for w in exact], total, tie_order)
+
+
+def round_quotas(quotas: Sequence[Fraction], total: int, tie_order: Sequence[int]) -> list[int]:
+    """Each quota rounded down or up so that the counts sum to `total` (Hamilton's method).
+
+    `total` must lie between the sums of the floors and of the ceilings (it does whenever it is within
+    one of the quotas' sum); each count is then strictly within one of its quota.
+    """
+    if total < 0:
+        raise ValueError("total must be >= 0")
     counts = [int(q) for q in quotas]
+    missing = total - sum(counts)
     rank = {index: position for position, index in enumerate(tie_order)}
     by_remainder = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - counts[i]), rank[i]))
-    for index in by_remainder[: total - sum(counts)]:
+    if missing < 0 or missing > sum(1 for i in by_remainder if quotas[i] > counts[i]):
+        raise ValueError(f"total {total} cannot be reached by rounding the quotas")
+    for index in by_remainder[:missing]:
         counts[index] += 1
     return counts
 

@@ -34,11 +34,11 @@ from forgeflow.dataset.lines import BOM, iter_lines
 from forgeflow.dataset.split import in_validation
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions
 from forgeflow.errors import DataError
-from forgeflow.mixing.apportion import interleave, largest_remainder, seeded_order
+from forgeflow.mixing.apportion import interleave, largest_remainder, round_quotas, seeded_order
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
 from forgeflow.mixing.plan import MixPlan, SourceSpec, Unit
 from forgeflow.mixing.selection import ALL, NONE, Admit, PoolIndex, Prefix, rank_prefix, token_prefix
-from forgeflow.mixing.spill import Entry, Spill
+from forgeflow.mixing.spill import Entry, Spill, fan_out_bits
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, join, object_identity
 
@@ -198,7 +198,7 @@ class _Mixer:
         self.compute = compute
         self.progress = progress
         self.key = plan.seed.to_bytes(8, "big") + b"forgeflow-mix"
-        self.validation = Spill(work / "validation")
+        self.validation = Spill(work / "validation", bits=0)
         self.meter = _ProgressMeter(None, 1)
 
     # -- scan ----------------------------------------------------------------------------------------
@@ -217,8 +217,15 @@ class _Mixer:
 
     def scan(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]]) -> SourceScan:
         directory = self.work / f"source-{number}"
-        result = SourceScan(spec, PoolIndex(directory / "index"), Spill(directory / "spill"))
+        size = sum(int(obj.get("size") or 0) for obj in objects)
+        result = SourceScan(
+            spec, PoolIndex(directory / "index"), Spill(directory / "spill", bits=fan_out_bits(size))
+        )
         customer = spec.role == "customer"
+        if customer and self.plan.validation_fraction:
+            # Bucket files are key ranges: their number changes where records wait, never their order.
+            expected = int(size * self.plan.validation_fraction * 2)
+            self.validation = Spill(self.work / "validation", bits=fan_out_bits(expected))
         options = ValidationOptions(method=self.method, model=self.model)
         validator = RecordValidator(options)
         errors: list[str] = []
@@ -330,6 +337,7 @@ class _Mixer:
         weights = [scan.spec.exact_weight for scan in scans]
         shares = [w / sum(weights) for w in weights]
         tie_order = seeded_order([s.spec.name for s in scans], plan.seed, "apportion")
+        tie_order_rest = [i - 1 for i in tie_order if i]
         customer_pool = pools[0]
         if customer_pool.records == 0:
             raise DataError(
@@ -341,13 +349,11 @@ class _Mixer:
         targets: list[Fraction]
         if plan.unit is Unit.RECORDS:
             if plan.total is None:
+                # Every customer record once: the mix size is the nearest integer to kept/share, and the
+                # curated counts round their exact quotas (share × size) to fill it, each within one.
                 kept = customer_pool.records
                 total = int(kept / shares[0] + Fraction(1, 2))
-                rest = (
-                    largest_remainder(total - kept, weights[1:], [i - 1 for i in tie_order if i])
-                    if len(scans) > 1
-                    else []
-                )
+                rest = round_quotas([share * total for share in shares[1:]], total - kept, tie_order_rest)
                 targets = [Fraction(kept)] + [Fraction(n) for n in rest]
             else:
                 targets = [Fraction(n) for n in largest_remainder(plan.total, weights, tie_order)]
@@ -435,7 +441,9 @@ class _Mixer:
                         yield entry
                 continue
             salt = _mix64(self.plan.seed ^ _mix64(pass_number))
-            reshuffled = Spill(self.work / f"pass-{number}-{pass_number}")
+            reshuffled = Spill(
+                self.work / f"pass-{number}-{pass_number}", bits=fan_out_bits(scan.spill.bytes, max_bits=8)
+            )
             try:
                 for entry in scan.spill.entries():
                     if admit(entry.p):

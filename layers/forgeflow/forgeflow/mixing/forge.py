@@ -66,7 +66,7 @@ def forge_data_mixing(plan: MixPlan) -> dict[str, Any] | None:
     nova_weight = sum(s.exact_weight for s in nova)
     customer_bp = round((total - nova_weight) / total * _BASIS_POINTS)
     if not 0 < customer_bp < _BASIS_POINTS:
-        side = "Nova categories" if customer_bp <= 0 else "physically mixed sources"
+        side = "physically mixed sources" if customer_bp <= 0 else "Nova categories"
         raise DataError(
             f"the {side} would get 0 % of the mix after rounding to 0.01 %",
             code="FORGE_SHARE_ROUNDS_TO_ZERO",

@@ -23,6 +23,14 @@ _WRITE_BUFFER = 16 * 1024
 _SPLIT_BITS = 8
 
 
+def fan_out_bits(expected_bytes: int, bucket_bytes: int = 8 * 1024 * 1024, max_bits: int = 9) -> int:
+    """How many key bits pick a bucket so that buckets hold about `bucket_bytes` (at most 2**max_bits)."""
+    bits = 0
+    while bits < max_bits and expected_bytes > bucket_bytes << bits:
+        bits += 1
+    return bits
+
+
 class Entry(NamedTuple):
     """One stored record: its sort key, selection hash `p`, shuffle hash `q`, tokens and line bytes."""
 
