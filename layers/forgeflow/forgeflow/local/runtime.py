@@ -8,8 +8,11 @@ training jobs, and copy a run's outputs to disk.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
-from collections.abc import Callable, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -25,7 +28,12 @@ from forgeflow.local.template import Template, load_template
 
 # Parameter overrides the local runtime applies unless told otherwise (as `sam deploy
 # --parameter-overrides` would): no waiting between polls, the shortest retry interval ASL allows.
-LOCAL_PARAMETER_DEFAULTS = {"PollSeconds": "0", "ThrottleRetrySeconds": "1", "CapacityRetrySeconds": "1"}
+LOCAL_PARAMETER_DEFAULTS = {
+    "PollSeconds": "0",
+    "LambdaRetrySeconds": "1",
+    "ThrottleRetrySeconds": "1",
+    "CapacityRetrySeconds": "1",
+}
 # Logical ids fixed by docs/design/pipeline-contract.md.
 DATA_BUCKET = "DataBucket"
 LEDGER_TABLE = "RunLedgerTable"
@@ -33,6 +41,22 @@ RESULTS_BUS = "ResultsBus"
 STATE_MACHINE = "PipelineStateMachine"
 FINE_TUNE_RULE = "FineTuneRequestedRule"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """moto logs every failed state as an error and Powertools warns about empty metrics: both are the
+    emulated services talking, not the user's problem. Handler logs are kept per function instead."""
+    moto_logger = logging.getLogger("moto")
+    level = moto_logger.level
+    moto_logger.setLevel(logging.CRITICAL)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
+        warnings.filterwarnings("ignore", message=r"Exception\(\w+\) with code")
+        try:
+            yield
+        finally:
+            moto_logger.setLevel(level)
 
 
 def find_template(start: Path | None = None) -> Path:
@@ -81,11 +105,10 @@ class LocalRuntime:
 
     # --- lifecycle --------------------------------------------------------------------------------------
     def __enter__(self) -> LocalRuntime:
-        import contextlib
-
         from moto import mock_aws
 
         stack = contextlib.ExitStack()
+        stack.enter_context(_quiet_libraries())
         stack.enter_context(
             mock_aws(
                 config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}

@@ -7,9 +7,10 @@ through the secondary statuses Starting → Downloading → Training → Uploadi
 when that much time has passed). Requests are validated against botocore's CreateTrainingJob model;
 when the job "downloads" its inputs, the channels must exist in S3 and the recipe must parse and match
 the data channels, else the job fails with a `ClientError:` reason as SageMaker's would. On success it
-writes where SageMaker writes: `<S3OutputPath>/<job>/output/model.tar.gz` (with the `manifest.json`
-naming an emulated escrow checkpoint) and, for evaluation jobs, `output.tar.gz` holding
-`eval_results/results_<timestamp>.json` in the Nova shape with deterministic stand-in metrics.
+writes where SageMaker writes, under `<S3OutputPath>/<job>/output/`: `model.tar.gz` and, for training
+jobs, `output.tar.gz`, both holding the `manifest.json` that names an emulated escrow checkpoint; for
+evaluation jobs `output.tar.gz` holds `<run name>/eval_results/results_<timestamp>.json` in the Nova
+shape with deterministic stand-in metrics.
 Everything it writes says "emulated".
 """
 
@@ -464,7 +465,10 @@ class TrainingJobEmulator:
             "EMULATED.txt": (EMULATED_NOTE + "\n").encode(),
         }
         self._put(f"{job.output_prefix}/model.tar.gz", _tar_gz(files))
-        if recipe_eval is not None:
+        if recipe_eval is None:
+            # Nova SMTJ training jobs put manifest.json (the escrow checkpoint) in output.tar.gz.
+            self._put(f"{job.output_prefix}/output.tar.gz", _tar_gz(files))
+        else:
             task, run_name, model = recipe_eval
             stamp = (job.end or _now()).strftime("%Y%m%d_%H%M%S")
             results = {

@@ -1,0 +1,225 @@
+"""`forgeflow local run`: the whole pipeline on the embedded local AWS (moto, in-process).
+
+The stack is created from `template.yaml`, the dataset is dropped into the emulated bucket under the
+incoming prefix (its `--config` as the `<name>.forgeflow.yaml` sidecar), and the execution it starts is
+followed state by state on stderr. At the end the results-bus events are printed and the run's outputs
+are copied to `<outputs-dir>/<run_id>/`.
+
+Exit codes: 0 the execution succeeded, 1 it failed (or timed out / was aborted), 2 usage or I/O error.
+With `--output json`, stdout holds exactly one JSON object:
+`{"execution_arn", "status", "events", "outputs_dir"}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from forgeflow.errors import InputError
+
+STAGES = ("smoke", "train", "eval")
+DEFAULT_OUTPUTS = Path(".forgeflow") / "runs"
+
+
+def register(subparsers: Any) -> None:
+    local = subparsers.add_parser(
+        "local",
+        help="run the pipeline on the embedded local AWS (moto)",
+        description="Run the whole application offline: AWS is emulated in-process by moto, SageMaker "
+        "jobs by an emulator that trains nothing.",
+    )
+    commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    run = commands.add_parser(
+        "run",
+        help="drop a dataset into the emulated bucket and follow the execution",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("dataset", nargs="?", type=Path, help="the Converse JSONL dataset to fine-tune on")
+    run.add_argument("--config", type=Path, help="run options YAML, uploaded as the dataset's sidecar")
+    run.add_argument(
+        "--example",
+        action="store_true",
+        help="use the shipped example: the customer-support SFT set, with the curated general set uploaded "
+        "as the curated source",
+    )
+    run.add_argument(
+        "--curated",
+        type=Path,
+        action="append",
+        default=[],
+        help="a curated general-purpose JSONL to upload under the curated prefix (repeatable)",
+    )
+    run.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+    run.add_argument(
+        "--fail",
+        choices=STAGES,
+        action="append",
+        default=[],
+        help="failure injection: the emulated SageMaker job of this stage fails (repeatable)",
+    )
+    run.add_argument(
+        "--capacity-error",
+        choices=STAGES,
+        action="append",
+        default=[],
+        help="failure injection: the job of this stage fails with a CapacityError (repeatable)",
+    )
+    run.add_argument("--throttle", type=int, default=0, help="throttle the first N CreateTrainingJob calls")
+    run.add_argument(
+        "--limit-exceeded",
+        type=int,
+        default=0,
+        help="answer the next N CreateTrainingJob calls with ResourceLimitExceeded",
+    )
+    run.add_argument(
+        "--parameter",
+        "-p",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameter override, as `sam deploy --parameter-overrides` (repeatable)",
+    )
+    run.add_argument("--template", type=Path, help="the SAM template (default: ./template.yaml)")
+    run.add_argument(
+        "--outputs-dir", type=Path, default=DEFAULT_OUTPUTS, help=f"where runs are saved ({DEFAULT_OUTPUTS})"
+    )
+    run.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    run.set_defaults(func=run_command)
+
+
+def _overrides(pairs: list[str]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, separator, value = pair.partition("=")
+        if not separator or not key:
+            raise InputError(
+                f"--parameter {pair!r} is not KEY=VALUE", code="USAGE", hint="e.g. -p PollSeconds=0"
+            )
+        parsed[key] = value
+    return parsed
+
+
+def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[Path, list[Path]]:
+    """The dataset to drop and the curated files to upload first."""
+    curated = list(args.curated)
+    if args.example:
+        if args.dataset is not None:
+            raise InputError("give either DATASET or --example, not both", code="USAGE")
+        from forgeflow.examples import write_examples
+
+        examples = write_examples(scratch / "examples")
+        return examples["support"], [examples["general"], *curated]
+    if args.dataset is None:
+        raise InputError("name a DATASET (a .jsonl file) or use --example", code="USAGE")
+    if not args.dataset.is_file():
+        raise InputError(f"{args.dataset} does not exist", code="NOT_FOUND")
+    if args.dataset.suffix != ".jsonl":
+        raise InputError(
+            f"{args.dataset} must end in .jsonl: only those start a run", code="USAGE", hint="rename the file"
+        )
+    return args.dataset, curated
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from forgeflow.local.runtime import LocalRuntime, find_template
+    from forgeflow.local.sagemaker import FailureInjection
+
+    template = args.template or find_template()
+    if args.config is not None and not args.config.is_file():
+        raise InputError(f"{args.config} does not exist", code="NOT_FOUND")
+    failures = FailureInjection(
+        fail_stages=frozenset(args.fail),
+        capacity_stages=frozenset(args.capacity_error),
+        throttle_creates=args.throttle,
+        limit_creates=args.limit_exceeded,
+    )
+    text = args.output == "text"
+    err = sys.stderr
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="forgeflow-local-") as scratch:
+        dataset, curated = _inputs(args, Path(scratch))
+        if text:
+            err.write(
+                f"forgeflow local: creating the stack from {template} (AWS emulated in-process by moto)\n"
+            )
+        with LocalRuntime(
+            template, parameter_overrides=_overrides(args.parameter), failures=failures
+        ) as runtime:
+            for path in curated:
+                runtime.put_object(f"{runtime.curated_prefix}sft/{path.name}", path.read_bytes())
+            sidecar = args.config.read_bytes() if args.config is not None else None
+            uri = runtime.drop_dataset(dataset, sidecar=sidecar)
+            executions = runtime.wait_for_executions(1, timeout=30)
+            if not executions:
+                raise InputError(
+                    f"dropping {uri} started no execution",
+                    code="NO_EXECUTION",
+                    hint="the key must match the DatasetUploadedRule pattern of the template",
+                )
+            arn = str(executions[0]["executionArn"])
+            view = None
+            if text:
+                from forgeflow.local.progress import ProgressView
+
+                err.write(f"  dropped {uri}\n  execution {arn.rsplit(':', 1)[-1]}\n")
+                view = ProgressView(
+                    err,
+                    jobs=lambda: [(job.name, job.status, job.secondary) for job in runtime.emulator.jobs()],
+                )
+            described = runtime.wait(arn, timeout=args.timeout, on_progress=view.update if view else None)
+            run_id = _run_id(runtime, arn)
+            events = _run_events(runtime.results_events(), arn, run_id)
+            outputs = runtime.save_run(arn, run_id, (args.outputs_dir / run_id).resolve())
+    status = str(described["status"])
+    if text:
+        _print_text(described, events, outputs, time.monotonic() - started)
+    else:
+        import orjson
+
+        document = {"execution_arn": arn, "status": status, "events": events, "outputs_dir": str(outputs)}
+        sys.stdout.write(orjson.dumps(document).decode() + "\n")
+    return 0 if status == "SUCCEEDED" else 1
+
+
+def _run_id(runtime: Any, execution_arn: str) -> str:
+    """The run id from the ledger row of this execution, else from its events, else the execution name."""
+    row = runtime.ledger_row_for(execution_arn)
+    if row and row.get("run_id"):
+        return str(row["run_id"])
+    for event in runtime.results_events():
+        detail = event.get("detail", {})
+        if detail.get("execution_arn") == execution_arn and detail.get("run_id"):
+            return str(detail["run_id"])
+    return execution_arn.rsplit(":", 1)[-1]
+
+
+def _run_events(events: list[dict[str, Any]], execution_arn: str, run_id: str) -> list[dict[str, Any]]:
+    """The results-bus events of this run (each carries its run id or execution ARN)."""
+    return [
+        event
+        for event in events
+        if event.get("detail", {}).get("run_id") == run_id
+        or event.get("detail", {}).get("execution_arn") == execution_arn
+    ]
+
+
+def _print_text(described: dict[str, Any], events: list[dict[str, Any]], outputs: Path, took: float) -> None:
+    import orjson
+
+    status = str(described["status"])
+    out = sys.stdout
+    out.write(f"\nexecution {status} in {took:.1f}s")
+    if described.get("error"):
+        out.write(f" — {described['error']}")
+    out.write("\n")
+    final = events[-1] if events else None
+    if final is not None:
+        out.write(f"\nresults event ({final['detail-type']}):\n")
+        out.write(orjson.dumps(final, option=orjson.OPT_INDENT_2).decode() + "\n")
+    out.write(f"\noutputs written to {outputs}\n")
+    out.write("  (S3 objects under s3/, execution history and events in run.json, function logs in logs/)\n")
