@@ -1,0 +1,110 @@
+"""The external sort and the p-ranking thresholds behind selection."""
+
+from __future__ import annotations
+
+import random
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+from forgeflow.mixing.selection import Admit, PoolIndex, Prefix, rank_prefix, token_prefix
+from forgeflow.mixing.spill import Spill, fan_out_bits
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+keys = st.integers(0, 2**64 - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    items=st.lists(st.tuples(keys, st.binary(min_size=1, max_size=300)), max_size=300),
+    bits=st.integers(0, 9),
+    limit=st.sampled_from([64, 1024, 1 << 20]),
+)
+def test_sorted_entries_are_in_key_order_whatever_fan_out_and_memory_limit(
+    items: list[tuple[int, bytes]], bits: int, limit: int
+) -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        spill = Spill(Path(temporary) / "s", bits=bits)
+        for key, line in items:
+            spill.add(key, key ^ 1, key ^ 2, len(line), line)
+        got = [(e.key, e.line) for e in spill.sorted_entries(limit)]
+        again = [(e.key, e.line) for e in spill.sorted_entries(limit)]
+        unordered = sorted((e.key, e.line) for e in spill.entries())
+    assert [k for k, _ in got] == sorted(k for k, _ in items)
+    assert sorted(got) == sorted(items) == unordered
+    assert got == again
+
+
+def test_fan_out_grows_with_size_and_is_capped() -> None:
+    assert fan_out_bits(0) == 0
+    assert fan_out_bits(8 * 1024 * 1024) == 0
+    assert fan_out_bits(8 * 1024 * 1024 + 1) == 1
+    assert fan_out_bits(5 * 1024**3) == 9
+
+
+def _index(directory: Path, entries: list[tuple[int, int]]) -> PoolIndex:
+    index = PoolIndex(directory)
+    for p, tokens in entries:
+        index.add(p, tokens)
+    index.flush()
+    return index
+
+
+def _selected(entries: list[tuple[int, int]], prefix: Prefix) -> list[tuple[int, int]]:
+    admit = Admit(prefix.threshold)
+    return [entry for entry in entries if admit(entry[0])]
+
+
+# Equal p means byte-identical records, hence equal tokens: tokens are a function of p here.
+ranked = st.lists(
+    (st.integers(0, 2**64 - 1) | st.sampled_from([5 << 48, (5 << 48) + 1])).map(lambda p: (p, p % 500 + 1)),
+    min_size=1,
+    max_size=200,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=ranked, data=st.data())
+def test_rank_prefix_selects_exactly_the_first_records_of_the_ranking(
+    entries: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    count = data.draw(st.integers(0, len(entries)))
+    with tempfile.TemporaryDirectory() as temporary:
+        prefix = rank_prefix(_index(Path(temporary), entries), count)
+    chosen = _selected(entries, prefix)
+    assert len(chosen) == prefix.records == count
+    assert sorted(chosen) == sorted(entries)[:count]
+    assert prefix.tokens == sum(t for _, t in chosen)
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=ranked, data=st.data())
+def test_token_prefix_lands_within_half_a_record_of_the_target(
+    entries: list[tuple[int, int]], data: st.DataObject
+) -> None:
+    with tempfile.TemporaryDirectory() as temporary:
+        index = _index(Path(temporary), entries)
+        cap = data.draw(st.integers(1, len(entries)))
+        pool = rank_prefix(index, cap)
+        target = Fraction(data.draw(st.integers(0, max(pool.tokens - 1, 0))))
+        prefix = token_prefix(index, pool, target)
+    chosen = _selected(entries, prefix)
+    ordered = sorted(entries)
+    assert sorted(chosen) == ordered[: len(chosen)]
+    assert len(chosen) <= pool.records
+    assert prefix.tokens == sum(t for _, t in chosen)
+    biggest = max(t for _, t in ordered[: pool.records])
+    assert abs(prefix.tokens - target) <= Fraction(biggest, 2)
+
+
+def test_admit_takes_the_requested_number_of_ties() -> None:
+    ps = [3, 3, 3, 1, 9]
+    random.Random(0).shuffle(ps)
+    with tempfile.TemporaryDirectory() as temporary:
+        prefix = rank_prefix(_index(Path(temporary), [(p, 1) for p in ps]), 3)
+    assert prefix.threshold.p == 3
+    assert prefix.threshold.ties == 2
+    assert sorted(p for p in ps if Admit(prefix.threshold)(p)) == [1, 3, 3, 3]
+    admit = Admit(prefix.threshold)
+    assert sorted(p for p in ps if admit(p)) == [1, 3, 3]
