@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from forgeflow.aws.services import aws_services
@@ -26,4 +27,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(payload.run.run_id)
     result = steps.collect_evaluation(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.info("evaluation collected", extra=result.model_dump(mode="json"))
+    metrics.add_metric(name="EvaluationSuites", unit=MetricUnit.Count, value=len(result.suites))
     return result.model_dump(mode="json")

@@ -92,7 +92,10 @@ def _json(document: Any) -> bytes:
 def _load_run(run: RunPointer, services: Services) -> ResolvedRun:
     run.require_id()
     assert run.request_uri is not None
-    return ResolvedRun.from_json(services.storage.read_bytes(run.request_uri))
+    try:
+        return ResolvedRun.from_json(services.storage.read_bytes(run.request_uri))
+    except InputError as error:
+        raise InputMissing(f"the run's request document is missing: {error}") from error
 
 
 def _stage(services: Services, run_id: str, stage: str) -> None:
@@ -232,24 +235,14 @@ def mix_data(payload: StageInput, services: Services) -> MixResult:
         raise MixPlanInvalid(str(error), hint=error.hint) from error
     except InputError as error:
         raise InputMissing(str(error), hint=error.hint) from error
-    summary = report.to_dict()
-    validation_uri = join(out_uri, "validation.jsonl")
-    validation_records = _count_of(summary, "validation")
     return MixResult(
-        train_uri=join(out_uri, "train.jsonl"),
-        validation_uri=validation_uri if validation_records else None,
+        train_uri=report.train.uri,
+        # No held-out records (validation_fraction 0): no validation channel, no domain evaluation.
+        validation_uri=report.validation.uri if report.validation.records else None,
         report_uri=join(out_uri, "mix_report.json"),
-        train_records=_count_of(summary, "train"),
-        validation_records=validation_records,
+        train_records=report.train.records,
+        validation_records=report.validation.records,
     )
-
-
-def _count_of(report: dict[str, Any], split: str) -> int:
-    """Records written to `split` as the mix report states them (`outputs.<split>.records`)."""
-    outputs = report.get("outputs", {})
-    entry = outputs.get(split, {}) if isinstance(outputs, dict) else {}
-    value = entry.get("records", 0) if isinstance(entry, dict) else 0
-    return int(value) if isinstance(value, int) else 0
 
 
 # -- RenderRecipe ---------------------------------------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Every handler, invoked like Lambda with its sample event from events/, against the stack in moto.
+
+The sample events are one coherent run (the pointers of each step's input are what the previous steps
+write), so this file also proves that `sam local invoke -e events/<function>.json` inputs are realistic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from forgeflow.examples import write_examples
+from forgeflow.pipeline.errors import InputMissing
+from forgeflow.pipeline.events import SCHEMA_DIR, schema_file_name
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+BUCKET = "forgeflow-data-example"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return document
+
+
+RUN = load_event("validate_dataset")["run"]
+RUN_ID = RUN["run_id"]
+PREFIX = f"runs/{RUN_ID}/"
+
+
+def assert_valid_event(event: dict[str, Any]) -> None:
+    schema = json.loads((SCHEMA_DIR / schema_file_name(event["detail-type"])).read_text())
+    jsonschema.validate(event, schema)
+
+
+def upload_examples(stack: Any, tmp_path: Path) -> None:
+    files = write_examples(tmp_path)
+    stack.put("incoming/support_sft.jsonl", files["support"].read_bytes())
+    stack.put("curated/sft/general.jsonl", files["general"].read_bytes())
+
+
+def eval_results(stack: Any, metric: str, value: float, task: str) -> bytes:
+    document = {"results": {task: {metric: value, f"{metric}_stderr": 0.01}}}
+    return stack.tar_gz({"run/eval_results/results_2026-11-23T12-00-00.json": json.dumps(document).encode()})
+
+
+def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_path: Path) -> None:
+    upload_examples(stack, tmp_path)
+
+    run = invoke("register_run", load_event("register_run"))
+    assert run == RUN
+    assert json.loads(stack.get(PREFIX + "request.json"))["run_id"] == RUN_ID
+    started = stack.results()[0]
+    assert started["detail-type"] == "Run Started"
+    assert_valid_event(started)
+
+    validation = invoke("validate_dataset", load_event("validate_dataset"))
+    assert validation["valid"] is True
+    assert validation["report_uri"] == f"s3://{BUCKET}/{PREFIX}validation/report.json"
+    assert json.loads(stack.get(PREFIX + "validation/report.json"))["records"] == validation["records"]
+
+    mix = invoke("mix_data", {**load_event("mix_data"), "validation": validation})
+    assert mix["train_uri"] == f"s3://{BUCKET}/{PREFIX}mix/train.jsonl"
+    assert mix["train_records"] > validation["records"] * 0.9  # customer data (minus held out) + curated
+    assert {PREFIX + "mix/train.jsonl", PREFIX + "mix/mix_report.json"} <= set(stack.keys(PREFIX + "mix/"))
+
+    recipe = invoke("render_recipe", {**load_event("render_recipe"), "validation": validation, "mix": mix})
+    assert recipe["technique"] == "sft-lora"
+    assert b"model_type" in stack.get(PREFIX + "recipe/train/recipe.yaml")
+    smoke_train = stack.get(recipe["smoke_train_uri"].removeprefix(f"s3://{BUCKET}/"))
+    assert smoke_train.count(b"\n") > 0
+
+    smoke = invoke("start_training_job", {**load_event("start_training_job"), "mix": mix, "recipe": recipe})
+    assert smoke["job_names"] == [f"forgeflow-{RUN_ID}-smoke-1"]
+    described = stack.sagemaker.describe_training_job(TrainingJobName=smoke["job_names"][0])
+    channels = {channel["ChannelName"] for channel in described["InputDataConfig"]}
+    assert channels == {"train", "validation", "recipe"}
+
+    check = invoke(
+        "check_training_job", {**load_event("check_training_job"), "job_names": smoke["job_names"]}
+    )
+    assert check["status"] == "Completed"
+
+    training = invoke(
+        "start_training_job",
+        {**load_event("start_training_job"), "mix": mix, "recipe": recipe, "stage": "train"},
+    )
+    train_job = training["job_names"][0]
+    assert train_job == load_event("start_evaluation")["training"]["job_names"][0]
+    manifest = json.dumps({"checkpoint_s3_bucket": "s3://customer-escrow-123456789012-smtj-x/run"}).encode()
+    stack.put(f"{PREFIX}jobs/{train_job}/output/output.tar.gz", stack.tar_gz({"manifest.json": manifest}))
+
+    evaluation = invoke("start_evaluation", {**load_event("start_evaluation"), "mix": mix, "recipe": recipe})
+    assert evaluation["suites"] == load_event("collect_evaluation")["evaluation"]["suites"]
+    assert stack.keys(PREFIX + "evaluation/inputs/gen_qa/") == [
+        PREFIX + "evaluation/inputs/gen_qa/gen_qa.jsonl"
+    ]
+
+    scores = {
+        "mmlu": ("accuracy", {"base": 0.75, "trained": 0.74}, "all"),
+        "gen_qa": ("f1_score", {"base": 0.41, "trained": 0.53}, "custom|gen_qa_gen_qa|0"),
+    }
+    for suite, targets in evaluation["suites"].items():
+        metric, values, task = scores[suite]
+        for target, name in targets.items():
+            stack.put(
+                f"{PREFIX}jobs/{name}/output/output.tar.gz", eval_results(stack, metric, values[target], task)
+            )
+    result = invoke("collect_evaluation", {**load_event("collect_evaluation"), "evaluation": evaluation})
+    assert result["suites"]["gen_qa"]["delta"] == pytest.approx(0.12)
+    assert result["suites"]["mmlu"]["delta"] == pytest.approx(-0.01)
+
+    published = invoke("publish_result", load_event("publish_result"))
+    assert published["detail_type"] == "Run Succeeded"
+    succeeded = stack.results()[-1]
+    assert succeeded["detail-type"] == "Run Succeeded"
+    assert_valid_event(succeeded)
+    row = stack.ledger(RUN_ID)
+    assert row is not None
+    assert row["status"] == "SUCCEEDED"
+    assert row["job_names"] == [*smoke["job_names"], train_job, *evaluation["job_names"]]
+
+
+def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(
+    stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    upload_examples(stack, tmp_path)
+    invoke("register_run", load_event("register_run"))
+
+    assert invoke("stop_jobs", load_event("stop_jobs")) == {"run_id": RUN_ID, "stopped": []}
+    published = invoke("publish_result", load_event("publish_result-failed"))
+    assert published["detail_type"] == "Run Failed"
+    failed = stack.results()[-1]
+    assert_valid_event(failed)
+    assert failed["detail"]["stage"] == "smoke"
+    assert failed["detail"]["error_code"] == "SmokeJobFailed"
+    row = stack.ledger(RUN_ID)
+    assert row is not None
+    assert (row["status"], row["stage"], row["error_code"]) == ("FAILED", "smoke", "SmokeJobFailed")
+
+
+def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any, tmp_path: Path) -> None:
+    upload_examples(stack, tmp_path)
+    invoke("register_run", load_event("register_run"))
+
+    answer = invoke("stop_orphaned_jobs", load_event("stop_orphaned_jobs"))
+
+    assert answer == {"run_id": RUN_ID, "stopped": []}
+    row = stack.ledger(RUN_ID)
+    assert row is not None
+    assert (row["status"], row["error_code"]) == ("FAILED", "ExecutionAborted")
+
+
+def test_a_second_delivery_of_the_same_object_is_a_duplicate(stack: Any, invoke: Any, tmp_path: Path) -> None:
+    upload_examples(stack, tmp_path)
+    event = load_event("register_run")
+    first = invoke("register_run", event)
+    again = invoke("register_run", {**event, "execution_arn": event["execution_arn"] + "-redelivered"})
+    retried = invoke("register_run", event)
+
+    assert first["duplicate"] is False
+    assert again["duplicate"] is True
+    assert again["run_id"] == first["run_id"]
+    assert retried["duplicate"] is False  # the owning execution retrying RegisterRun keeps its run
+    assert [e["detail-type"] for e in stack.results()] == ["Run Started", "Run Started"]
+
+
+def test_a_handler_error_is_raised_under_its_asl_name(stack: Any, invoke: Any) -> None:
+    # Nothing uploaded: the sample run's request document does not exist.
+    with pytest.raises(InputMissing) as raised:
+        invoke("validate_dataset", load_event("validate_dataset"))
+    assert type(raised.value).__name__ == "InputMissing"
