@@ -101,9 +101,11 @@ def job_name(run_id: str, stage: str, attempt: int = 1) -> str:
     room = 63 - len(JOB_NAME_PREFIX) - len(suffix)
     if clean == run_id and len(clean) <= room:
         return f"{JOB_NAME_PREFIX}{clean}{suffix}"
+    # "--" never occurs in a run id used verbatim (runs of non-alphanumerics collapse to one "-"), so a
+    # hashed name can never equal a verbatim one.
     digest = hashlib.sha256(run_id.encode()).hexdigest()[:10]
-    head = clean[: room - len(digest) - 1].rstrip("-")
-    body = f"{head}-{digest}" if head else digest
+    head = clean[: room - len(digest) - 2].rstrip("-")
+    body = f"{head}--{digest}" if head else digest
     return f"{JOB_NAME_PREFIX}{body}{suffix}"
 
 
