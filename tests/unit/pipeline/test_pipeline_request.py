@@ -1,0 +1,131 @@
+"""Run requests: both triggers, sidecar merging, deterministic run ids, clear refusals."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from forgeflow.jobs.requests import job_name
+from forgeflow.nova import Method, NovaModel, Technique
+from forgeflow.pipeline.errors import RequestInvalid
+from forgeflow.pipeline.request import (
+    EvalSuite,
+    RunOptions,
+    parse_options,
+    parse_trigger,
+    resolve_run,
+    run_id_for,
+)
+from forgeflow.pipeline.settings import PipelineSettings
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+SETTINGS = PipelineSettings(data_bucket="b", budget_usd=5000, poll_seconds=30)
+
+
+def sample(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+    return document
+
+
+def test_an_s3_event_becomes_a_run_with_stack_defaults() -> None:
+    trigger = parse_trigger(sample("trigger-s3-object-created"))
+    run = resolve_run(trigger, None, SETTINGS)
+    assert run.dataset_uri == "s3://forgeflow-data-example/incoming/support_sft.jsonl"
+    assert run.dataset.version_id == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"
+    assert (run.model, run.technique, run.poll_seconds) == (NovaModel.LITE, None, 30)
+    assert run.eval_suites == [EvalSuite.MMLU, EvalSuite.GEN_QA]
+    assert run.run_id == sample("validate_dataset")["run"]["run_id"]
+
+
+def test_the_sidecar_fills_what_the_event_does_not_say() -> None:
+    trigger = parse_trigger(sample("trigger-s3-object-created"))
+    sidecar = parse_options(
+        b"model: micro\nmethod: dpo\noverrides: {training_config: {max_length: 8192}}\n", "x"
+    )
+    run = resolve_run(trigger, sidecar, SETTINGS)
+    assert (run.model, run.method) == (NovaModel.MICRO, Method.DPO)
+    assert run.overrides == {"training_config": {"max_length": 8192}}
+    assert trigger.dataset.sidecar_uri == "s3://forgeflow-data-example/incoming/support_sft.forgeflow.yaml"
+
+
+def test_request_fields_win_over_the_sidecar() -> None:
+    trigger = parse_trigger(sample("trigger-fine-tune-requested"))
+    sidecar = RunOptions(model=NovaModel.PRO, poll_seconds=5, eval_suites=[EvalSuite.MMLU])
+    run = resolve_run(trigger, sidecar, SETTINGS)
+    assert (run.model, run.poll_seconds, run.technique) == (NovaModel.LITE, 120, Technique.SFT_LORA)
+    assert run.eval_suites == [EvalSuite.MMLU, EvalSuite.GEN_QA]
+    assert run.request_id == "crm-ticket-model-2026-11-23"
+
+
+def test_the_same_request_id_is_the_same_run_and_another_is_not() -> None:
+    event = sample("trigger-fine-tune-requested")
+    first = resolve_run(parse_trigger(event), None, SETTINGS).run_id
+    redelivered = copy.deepcopy(event) | {"id": "another-delivery-id"}
+    assert resolve_run(parse_trigger(redelivered), None, SETTINGS).run_id == first
+    other = copy.deepcopy(event)
+    other["detail"]["request_id"] = "crm-ticket-model-2026-11-24"
+    assert resolve_run(parse_trigger(other), None, SETTINGS).run_id != first
+
+
+def test_a_new_object_version_is_a_new_run() -> None:
+    event = sample("trigger-s3-object-created")
+    first = resolve_run(parse_trigger(event), None, SETTINGS).run_id
+    event["detail"]["object"]["version-id"] = "another-version"
+    assert resolve_run(parse_trigger(event), None, SETTINGS).run_id != first
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.update({"source": "acme"}), "unsupported trigger"),
+        (lambda e: e["detail"].pop("dataset_uri"), "dataset_uri: Field required"),
+        (lambda e: e["detail"].update({"model": "giant"}), "model: Input should be"),
+        (lambda e: e["detail"].update({"epochs": 3}), "epochs: Extra inputs are not permitted"),
+        (lambda e: e["detail"].update({"technique": "dpo-lora", "method": "sft"}), "does not train method"),
+        (lambda e: e.pop("detail"), "no event 'detail'"),
+    ],
+)
+def test_malformed_requests_are_refused_with_the_key(mutate: Any, message: str) -> None:
+    event = sample("trigger-fine-tune-requested")
+    mutate(event)
+    with pytest.raises(RequestInvalid, match=message):
+        resolve_run(parse_trigger(event), None, SETTINGS)
+
+
+def test_only_jsonl_objects_start_runs() -> None:
+    event = sample("trigger-s3-object-created")
+    event["detail"]["object"]["key"] = "incoming/support_sft.forgeflow.yaml"
+    with pytest.raises(RequestInvalid, match=r"not a \.jsonl dataset"):
+        parse_trigger(event)
+
+
+@pytest.mark.parametrize("text", [b"- a list\n", b"model: [unclosed\n", b"budget_usd: -3\n"])
+def test_bad_sidecars_name_the_file(text: bytes) -> None:
+    with pytest.raises(RequestInvalid, match=r"s3://b/x\.forgeflow\.yaml"):
+        parse_options(text, "s3://b/x.forgeflow.yaml")
+
+
+def test_the_technique_follows_the_detected_method_when_the_request_names_none() -> None:
+    run = resolve_run(parse_trigger(sample("trigger-s3-object-created")), None, SETTINGS)
+    assert run.technique_for(Method.DPO, Technique.SFT_LORA) is Technique.DPO_LORA
+    assert run.technique_for(Method.SFT, Technique.SFT_FULL) is Technique.SFT_FULL
+    assert run.technique_for(None, Technique.SFT_LORA) is Technique.SFT_LORA
+
+
+@settings(max_examples=200, deadline=None)
+@given(identity=st.text(max_size=200), key=st.text(max_size=300))
+def test_run_ids_are_deterministic_short_and_make_valid_job_names(identity: str, key: str) -> None:
+    run_id = run_id_for(identity, key)
+    assert run_id == run_id_for(identity, key)
+    assert len(run_id) <= 32
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", run_id)
+    for stage in ("smoke", "train", "eval-mmlu-trained"):
+        name = job_name(run_id, stage)
+        assert name.startswith(f"forgeflow-{run_id}-")  # never shortened: the run id stays visible
+        assert len(name) <= 63
