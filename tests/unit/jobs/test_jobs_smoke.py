@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from forgeflow.errors import DataError
 from forgeflow.jobs.smoke import (
     needs_subset,
     smoke_indices,
@@ -91,3 +92,10 @@ def test_jobs_smoke_write_subset(tmp_path: Path) -> None:
     # Smaller than the subset: whole passes plus a remainder, still exactly `size` lines.
     assert write_smoke_subset(storage, str(source), str(out), size=120, seed=3) == 120
     assert len(out.read_bytes().splitlines()) == 120
+
+
+def test_jobs_smoke_write_subset_of_empty_data_is_a_data_error(tmp_path: Path) -> None:
+    source = tmp_path / "train.jsonl"
+    source.write_bytes(b"\n")
+    with pytest.raises(DataError, match="no records"):
+        write_smoke_subset(Storage(None), str(source), str(tmp_path / "s.jsonl"), size=5, seed=1)

@@ -152,3 +152,12 @@ def test_recipes_preflight_more_replicas_cost_more_per_hour_but_take_less_time()
     sixteen = preflight(_render(replicas=16), _stats(records=50_000, mean=4000), budget_usd=None).estimate
     assert sixteen["hours"] < four["hours"]
     assert sixteen["instances"] == 16
+
+
+def test_recipes_preflight_tokens_follow_the_record_count_given() -> None:
+    # The pipeline passes the mix's record count with the customer dataset's token statistics.
+    stats = _stats(records=10_000, mean=1000.0)
+    stats["records"] = 25_000
+    estimate = preflight(_render(), stats, budget_usd=None).estimate
+    assert estimate["tokens_per_epoch"] == 25_000_000
+    assert estimate["tokens_total"] == 50_000_000  # 2 epochs in the Lite LoRA base recipe

@@ -13,6 +13,7 @@ import copy
 import random
 from collections import Counter
 
+from forgeflow.errors import DataError
 from forgeflow.recipes.render import RenderedRecipe
 from forgeflow.storage import Storage
 
@@ -66,6 +67,8 @@ def write_smoke_subset(storage: Storage, train_uri: str, out_uri: str, *, size: 
         for line in stream:
             if line.strip():
                 count += 1
+    if count == 0:
+        raise DataError(f"{train_uri}: no records to take a smoke subset from", code="NO_RECORDS")
     wanted = Counter(smoke_indices(count, size, seed))
     written = 0
     with storage.open_input(train_uri) as stream, storage.open_output(out_uri) as out:

@@ -193,12 +193,17 @@ def _estimate(
     config = rendered.config
     modality: Modality = "multimodal" if stats.get("modality") == "multimodal" else "text"
     instances = rendered.replicas
-    mean_tokens = _number(stats, "est_tokens", "mean") or 0.0
+    mean = _number(stats, "est_tokens", "mean")
+    total = _number(stats, "est_tokens", "total") or 0.0
+    # records × mean, not `total`: the caller may pass the mixed data's record count with the customer
+    # dataset's token statistics, and the job trains on the mix.
+    mean_tokens = mean if mean is not None else total / records
+    tokens_per_epoch = mean_tokens * records
     epochs = _epochs(rendered, records)
     if rendered.max_steps is not None:
         tokens = rendered.max_steps * rendered.global_batch_size * mean_tokens
     else:
-        tokens = (_number(stats, "est_tokens", "total") or 0.0) * epochs
+        tokens = tokens_per_epoch * epochs
     smoke_tokens = SMOKE_STEPS * rendered.global_batch_size * mean_tokens
     estimate: dict[str, Any] = {
         "currency": "USD",
@@ -207,7 +212,7 @@ def _estimate(
         "instances": instances,
         "records": int(records),
         "epochs": round(epochs, 4),
-        "tokens_per_epoch": int(_number(stats, "est_tokens", "total") or 0),
+        "tokens_per_epoch": int(tokens_per_epoch),
         "tokens_total": int(tokens),
         "overhead_hours_per_job": overhead_hours(),
         "budget_usd": budget_usd,
