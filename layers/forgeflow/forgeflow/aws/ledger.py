@@ -8,6 +8,7 @@ Row: `run_id` (key), `status` (RUNNING | SUCCEEDED | FAILED), `stage`, `dataset_
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
@@ -46,8 +47,12 @@ class DynamoLedger:
         self._serializer = TypeSerializer()
         self._deserializer = TypeDeserializer()
 
+    def _value(self, value: Any) -> Any:
+        # DynamoDB numbers are decimals; boto3 refuses floats rather than round them silently.
+        return self._serializer.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+
     def _item(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {key: self._serializer.serialize(value) for key, value in values.items() if value is not None}
+        return {key: self._value(value) for key, value in values.items() if value is not None}
 
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         return {key: self._deserializer.deserialize(value) for key, value in item.items()}
@@ -86,7 +91,7 @@ class DynamoLedger:
             ConditionExpression="attribute_exists(run_id)",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues={
-                placeholders[name]: self._serializer.serialize(value) for name, value in values.items()
+                placeholders[name]: self._value(value) for name, value in values.items()
             },
         )
 
