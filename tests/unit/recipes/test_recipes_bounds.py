@@ -215,3 +215,11 @@ def test_recipes_bound_every_problem_is_reported_at_once() -> None:
             },
         )
     assert len(caught.value.problems) == 3
+
+
+def test_recipes_bound_default_replicas_follow_the_instance_type() -> None:
+    g5 = render_recipe(TrainingConfig(model=NovaModel.MICRO, instance_type="ml.g5.12xlarge"))
+    assert g5.replicas == 1
+    p4d = render_recipe(TrainingConfig(model=NovaModel.PRO, technique=Technique.DPO_FULL, instance_type=P4D))
+    assert p4d.replicas == 12
+    assert render_recipe(TrainingConfig(model=NovaModel.PRO)).replicas == 6

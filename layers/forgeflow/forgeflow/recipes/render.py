@@ -23,6 +23,7 @@ from forgeflow.recipes.bounds import (
     check_bounds,
     check_instances,
     get_path,
+    instance_rows,
     leaves,
 )
 from forgeflow.recipes.config import TrainingConfig
@@ -159,8 +160,21 @@ def render_recipe(config: TrainingConfig) -> RenderedRecipe:
     run["name"] = config.name
     run["mlflow_run_name"] = config.name
     run["mlflow_experiment_name"] = "forgeflow"
+    context = Context(config.model, config.technique, config.instance_type)
     if config.replicas is not None:
         run["replicas"] = config.replicas
+    else:
+        # The base recipe's count is for p5-class instances; elsewhere take the smallest documented count.
+        counts = sorted(
+            {
+                n
+                for row in instance_rows(context)
+                if config.instance_type in row["instance_types"]
+                for n in row["replicas"]
+            }
+        )
+        if counts and run["replicas"] not in counts:
+            run["replicas"] = counts[0]
     problems = apply_overrides(recipe, config.overrides)
     if problems:
         raise RecipeError(problems, hint="see docs/recipes.md for the keys of each recipe")
@@ -172,7 +186,6 @@ def render_recipe(config: TrainingConfig) -> RenderedRecipe:
     except ValidationError as error:
         raise RecipeError(_type_problems(error)) from None
     checked: dict[str, Any] = typed.model_dump(mode="json", exclude_unset=True)
-    context = Context(config.model, config.technique, config.instance_type)
     problems = check_instances(context, int(checked["run"]["replicas"])) + check_bounds(checked, context)
     if problems:
         raise RecipeError(problems)
