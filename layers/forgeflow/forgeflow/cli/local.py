@@ -171,11 +171,9 @@ def run_command(args: argparse.Namespace) -> int:
                     err,
                     jobs=lambda: [(job.name, job.status, job.secondary) for job in runtime.emulator.jobs()],
                 )
-            described = runtime.wait(arn, timeout=args.timeout, on_progress=view.update if view else None)
-            run_id = _run_id(runtime, arn)
-            events = _run_events(runtime.results_events(), arn, run_id)
-            outputs = runtime.save_run(arn, run_id, (args.outputs_dir / run_id).resolve())
-    status = str(described["status"])
+            outcome = runtime.outcome(arn, timeout=args.timeout, on_progress=view.update if view else None)
+            outputs = runtime.save_run(arn, outcome.run_id, (args.outputs_dir / outcome.run_id).resolve())
+    described, events, status = outcome.execution, outcome.events, outcome.status
     if text:
         _print_text(described, events, outputs, time.monotonic() - started)
     else:
@@ -184,28 +182,6 @@ def run_command(args: argparse.Namespace) -> int:
         document = {"execution_arn": arn, "status": status, "events": events, "outputs_dir": str(outputs)}
         sys.stdout.write(orjson.dumps(document).decode() + "\n")
     return 0 if status == "SUCCEEDED" else 1
-
-
-def _run_id(runtime: Any, execution_arn: str) -> str:
-    """The run id from the ledger row of this execution, else from its events, else the execution name."""
-    row = runtime.ledger_row_for(execution_arn)
-    if row and row.get("run_id"):
-        return str(row["run_id"])
-    for event in runtime.results_events():
-        detail = event.get("detail", {})
-        if detail.get("execution_arn") == execution_arn and detail.get("run_id"):
-            return str(detail["run_id"])
-    return execution_arn.rsplit(":", 1)[-1]
-
-
-def _run_events(events: list[dict[str, Any]], execution_arn: str, run_id: str) -> list[dict[str, Any]]:
-    """The results-bus events of this run (each carries its run id or execution ARN)."""
-    return [
-        event
-        for event in events
-        if event.get("detail", {}).get("run_id") == run_id
-        or event.get("detail", {}).get("execution_arn") == execution_arn
-    ]
 
 
 def _print_text(described: dict[str, Any], events: list[dict[str, Any]], outputs: Path, took: float) -> None:

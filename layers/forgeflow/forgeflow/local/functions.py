@@ -81,21 +81,28 @@ class Invocation:
 
 
 class _RoutingStdout(io.TextIOBase):
-    """sys.stdout replacement: writes from inside an invocation go to that function's log."""
+    """sys.stdout replacement: writes from inside an invocation go to that function's log.
 
-    def __init__(self, target: TextIO, registry: FunctionRegistry) -> None:
-        self._target = target
-        self._registry = registry
+    One instance per process: loggers created during one runtime keep a reference to it (Powertools binds
+    its handler to sys.stdout once), so it must route correctly for every later runtime too.
+    """
+
+    def __init__(self) -> None:
+        self.target: TextIO = sys.stdout
+        self.sinks = threading.local()
 
     def write(self, text: str) -> int:
-        sink = self._registry.current_log()
+        sink: list[str] | None = getattr(self.sinks, "current", None)
         if sink is None:
-            return self._target.write(text)
+            return self.target.write(text)
         sink.append(text)
         return len(text)
 
     def flush(self) -> None:
-        self._target.flush()
+        self.target.flush()
+
+
+_STDOUT = _RoutingStdout()
 
 
 class FunctionRegistry:
@@ -106,7 +113,6 @@ class FunctionRegistry:
         self._specs: dict[str, FunctionSpec] = {}
         self._handlers: dict[str, Handler] = {}
         self._logs: dict[str, list[str]] = {}
-        self._local = threading.local()
         # Handlers share one process environment: one invocation at a time (reentrant for nesting).
         self._lock = threading.RLock()
 
@@ -130,15 +136,13 @@ class FunctionRegistry:
     def all_logs(self) -> dict[str, str]:
         return {name: "".join(lines) for name, lines in self._logs.items()}
 
-    def current_log(self) -> list[str] | None:
-        sink: list[str] | None = getattr(self._local, "sink", None)
-        return sink
-
     @contextlib.contextmanager
     def capture_stdout(self) -> Iterator[None]:
         """Route handler output to per-function logs while the runtime is up."""
         original = sys.stdout
-        sys.stdout = _RoutingStdout(original, self)
+        if original is not _STDOUT:
+            _STDOUT.target = original
+        sys.stdout = _STDOUT
         try:
             yield
         finally:
@@ -186,17 +190,17 @@ class FunctionRegistry:
             **spec.environment,
         }
         with self._lock, _environment(environment):
-            previous = self.current_log()
-            self._local.sink = self._logs[spec.name]
+            previous: list[str] | None = getattr(_STDOUT.sinks, "current", None)
+            sink = _STDOUT.sinks.current = self._logs[spec.name]
             try:
-                self._local.sink.append(f"START RequestId: {context.aws_request_id} (emulated)\n")
+                sink.append(f"START RequestId: {context.aws_request_id} (emulated)\n")
                 event = orjson.loads(payload) if payload else {}
                 try:
                     result = self._load(spec)(event, context)
                     body = orjson.dumps(result)
                     error: str | None = None
                 except Exception as exception:  # every handler failure must reach the caller as Lambda's
-                    self._local.sink.append(traceback.format_exc())
+                    sink.append(traceback.format_exc())
                     body = orjson.dumps(
                         {
                             "errorType": type(exception).__name__,
@@ -205,9 +209,9 @@ class FunctionRegistry:
                         }
                     )
                     error = "Unhandled"
-                self._local.sink.append(f"END RequestId: {context.aws_request_id}\n")
+                sink.append(f"END RequestId: {context.aws_request_id}\n")
             finally:
-                self._local.sink = previous
+                _STDOUT.sinks.current = previous
         return Invocation(payload=body, function_error=error, request_id=context.aws_request_id)
 
 

@@ -13,6 +13,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -71,6 +72,27 @@ def find_template(start: Path | None = None) -> Path:
     raise InputError(
         "no template.yaml found", code="NOT_FOUND", hint="run from the project or pass --template"
     )
+
+
+@dataclass
+class RunOutcome:
+    """One finished execution and what it left behind."""
+
+    execution: dict[str, Any]
+    run_id: str
+    events: list[dict[str, Any]]
+    ledger: dict[str, Any] | None
+
+    @property
+    def status(self) -> str:
+        return str(self.execution["status"])
+
+    @property
+    def execution_arn(self) -> str:
+        return str(self.execution["executionArn"])
+
+    def detail_types(self) -> list[str]:
+        return [str(event["detail-type"]) for event in self.events]
 
 
 class LocalRuntime:
@@ -328,6 +350,35 @@ class LocalRuntime:
 
     def read(self, key: str) -> bytes:
         return bytes(self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def run_id_of(self, execution_arn: str) -> str:
+        """The run id from the ledger row of an execution, else from its output (`$.run.run_id`, also for
+        a duplicate delivery), else from its events, else its name."""
+        row = self.ledger_row_for(execution_arn)
+        if row and row.get("run_id"):
+            return str(row["run_id"])
+        described = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
+        output = orjson.loads(described.get("output") or "{}")
+        run = output.get("run") if isinstance(output, dict) else None
+        if isinstance(run, dict) and run.get("run_id"):
+            return str(run["run_id"])
+        for event in self.results_events():
+            detail = event.get("detail", {})
+            if detail.get("execution_arn") == execution_arn and detail.get("run_id"):
+                return str(detail["run_id"])
+        return execution_arn.rsplit(":", 1)[-1]
+
+    def outcome(self, execution_arn: str, timeout: float = 120.0, **wait: Any) -> RunOutcome:
+        """Wait for the execution, then gather its run id, its results-bus events and its ledger row."""
+        described = self.wait(execution_arn, timeout=timeout, **wait)
+        run_id = self.run_id_of(execution_arn)
+        events = [
+            event
+            for event in self.results_events()
+            if event.get("detail", {}).get("run_id") == run_id
+            or event.get("detail", {}).get("execution_arn") == execution_arn
+        ]
+        return RunOutcome(described, run_id, events, self.ledger_row_for(execution_arn))
 
     # --- persisting a run -------------------------------------------------------------------------------
     def save_run(self, execution_arn: str, run_id: str, destination: Path) -> Path:

@@ -1,0 +1,233 @@
+"""End-to-end runs from an S3 drop (or an upstream request) on the embedded local runtime.
+
+Each test asserts on the execution, the ledger row, the S3 outputs and the events read back from the
+results bus, the way an operator would check a deployed stack.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from forgeflow.local.runtime import LocalRuntime, RunOutcome
+from forgeflow.local.sagemaker import FailureInjection
+
+pytestmark = pytest.mark.slow
+
+
+def _drop(runtime: LocalRuntime, dataset: Path, sidecar: dict | None = None) -> RunOutcome:
+    before = len(runtime.executions())
+    runtime.drop_dataset(dataset, sidecar=yaml.safe_dump(sidecar).encode() if sidecar else None)
+    executions = runtime.wait_for_executions(before + 1)
+    assert len(executions) == before + 1, "the S3 drop started no execution"
+    return runtime.outcome(executions[-1]["executionArn"])
+
+
+def _stage_jobs(runtime: LocalRuntime, run_id: str) -> dict[str, list[str]]:
+    jobs: dict[str, list[str]] = {}
+    for job in runtime.emulator.jobs():
+        if run_id in job.name:
+            jobs.setdefault(job.stage, []).append(job.status)
+    return jobs
+
+
+def _untar(body: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        return {
+            member.name: archive.extractfile(member).read()  # type: ignore[union-attr]
+            for member in archive.getmembers()
+            if member.isfile()
+        }
+
+
+def test_happy_path_from_an_s3_drop(local_stack, example_data) -> None:
+    runtime = local_stack()
+    outcome = _drop(runtime, example_data["support"])
+
+    assert outcome.status == "SUCCEEDED", outcome.execution
+    assert outcome.detail_types() == ["Run Started", "Run Succeeded"]
+    succeeded = outcome.events[-1]
+    assert set(succeeded) == {
+        "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"
+    }  # fmt: skip
+    assert succeeded["source"] == "forgeflow"
+    assert succeeded["detail"]["run_id"] == outcome.run_id
+    assert outcome.ledger is not None
+    assert (outcome.ledger["status"], outcome.ledger["stage"]) == ("SUCCEEDED", "publish")
+    # One smoke job, one full job, evaluation jobs: all completed, all named for this run.
+    jobs = _stage_jobs(runtime, outcome.run_id)
+    assert jobs["smoke"] == ["Completed"]
+    assert jobs["train"] == ["Completed"]
+    assert len(jobs["eval"]) >= 1
+    assert set(jobs["eval"]) == {"Completed"}
+    # The outputs a user looks for are in S3, where the events point.
+    keys = runtime.list_keys(f"runs/{outcome.run_id}/")
+    prefix = f"runs/{outcome.run_id}/"
+    for expected in ("validation/report.json", "mix/train.jsonl", "mix/mix_report.json"):
+        assert prefix + expected in keys
+    summary_key = succeeded["detail"]["evaluation_summary_uri"].split("/", 3)[3]
+    assert orjson.loads(runtime.read(summary_key))
+    train_output = runtime.read(
+        f"{prefix}jobs/{succeeded['detail']['training_job_name']}/output/output.tar.gz"
+    )
+    manifest = orjson.loads(_untar(train_output)["manifest.json"])
+    assert manifest["emulated"] is True
+
+
+def test_invalid_dataset_fails_at_validate_with_a_report_and_no_job(local_stack, tmp_path) -> None:
+    runtime = local_stack()
+    broken = tmp_path / "broken.jsonl"
+    broken.write_bytes(b'{"messages": [{"role": "assistant", "content": []}]}\nnot json\n')
+    outcome = _drop(runtime, broken)
+
+    assert outcome.status == "FAILED"
+    assert outcome.detail_types() == ["Run Started", "Run Failed"]
+    failed = outcome.events[-1]["detail"]
+    assert failed["stage"] == "validate"
+    report = orjson.loads(runtime.read(failed["report_uri"].split("/", 3)[3]))
+    assert report["valid"] is False
+    assert report["error_count"] >= 2
+    assert runtime.emulator.jobs() == []
+    assert outcome.ledger is not None
+    assert (outcome.ledger["status"], outcome.ledger["stage"]) == ("FAILED", "validate")
+
+
+def test_unsatisfiable_mix_plan_fails_at_mix_and_starts_no_job(local_stack, example_data) -> None:
+    runtime = local_stack()
+    dataset = example_data["support"]
+    customer = f"s3://{runtime.bucket}/incoming/{dataset.name}"
+    general = f"s3://{runtime.bucket}/{runtime.curated_prefix}sft/"
+    plan = {
+        "mix": {
+            "total": 100_000,
+            "sources": [
+                {"name": "customer", "role": "customer", "uri": customer, "weight": 0.5},
+                {"name": "general", "uri": general, "weight": 0.5},
+            ],
+        }
+    }
+    outcome = _drop(runtime, dataset, sidecar=plan)
+
+    assert outcome.status == "FAILED"
+    failed = outcome.events[-1]["detail"]
+    assert (outcome.events[-1]["detail-type"], failed["stage"]) == ("Run Failed", "mix")
+    assert "100000" in failed["message"] or "100,000" in failed["message"]
+    assert runtime.emulator.jobs() == []
+    assert not runtime.list_keys(f"runs/{outcome.run_id}/mix/train.jsonl")
+
+
+def test_recipe_over_a_documented_limit_starts_no_job(local_stack, example_data) -> None:
+    runtime = local_stack()
+    overrides = {"training_config": {"global_batch_size": 4096}}
+    outcome = _drop(runtime, example_data["support"], sidecar={"overrides": overrides})
+
+    assert outcome.status == "FAILED"
+    failed = outcome.events[-1]["detail"]
+    assert failed["stage"] == "recipe"
+    assert "global_batch_size" in failed["message"]
+    assert runtime.emulator.jobs() == []
+
+
+def test_smoke_job_failure_never_creates_the_full_job(local_stack, example_data) -> None:
+    runtime = local_stack(FailureInjection(fail_stages=frozenset({"smoke"})))
+    outcome = _drop(runtime, example_data["support"])
+
+    assert outcome.status == "FAILED"
+    failed = outcome.events[-1]["detail"]
+    assert failed["stage"] == "smoke"
+    assert "AlgorithmError" in failed["message"]
+    assert _stage_jobs(runtime, outcome.run_id) == {"smoke": ["Failed"]}
+
+
+def test_full_job_failure_is_reported_and_not_evaluated(local_stack, example_data) -> None:
+    runtime = local_stack(FailureInjection(fail_stages=frozenset({"train"})))
+    outcome = _drop(runtime, example_data["support"])
+
+    assert outcome.status == "FAILED"
+    assert outcome.events[-1]["detail"]["stage"] == "train"
+    assert _stage_jobs(runtime, outcome.run_id) == {"smoke": ["Completed"], "train": ["Failed"]}
+    assert outcome.ledger is not None
+    assert outcome.ledger["status"] == "FAILED"
+
+
+@pytest.mark.filterwarnings(r"ignore:Exception\(ThrottlingException\)")
+def test_throttled_create_training_job_is_retried(local_stack, example_data) -> None:
+    # Enough throttles to exhaust the SDK's own retries once, so the state machine's Retry acts too.
+    runtime = local_stack(FailureInjection(throttle_creates=6))
+    outcome = _drop(runtime, example_data["support"])
+
+    assert outcome.status == "SUCCEEDED", outcome.execution
+    assert len(runtime.emulator.rejected_creates) == 6
+    jobs = _stage_jobs(runtime, outcome.run_id)
+    assert (jobs["smoke"], jobs["train"]) == (["Completed"], ["Completed"])
+    history = runtime.history(outcome.execution_arn)
+    throttled = [e for e in history if e["type"] == "TaskFailed"]
+    assert throttled, "the ASL Retry never saw the throttling"
+
+
+def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, example_data) -> None:
+    runtime = local_stack()
+    runtime.drop_dataset(example_data["support"])
+    (first,) = runtime.wait_for_executions(1)
+    envelope = orjson.loads(
+        runtime.client("stepfunctions").describe_execution(executionArn=first["executionArn"])["input"]
+    )
+    runtime.deliver_event(envelope)
+    runtime.deliver_event(envelope)
+    executions = runtime.wait_for_executions(3)
+    assert len(executions) == 3
+    outcomes = [runtime.outcome(e["executionArn"]) for e in executions]
+
+    assert all(o.status == "SUCCEEDED" for o in outcomes)
+    assert len({o.run_id for o in outcomes}) == 1
+    run_id = outcomes[0].run_id
+    jobs = _stage_jobs(runtime, run_id)
+    assert (jobs["smoke"], jobs["train"]) == (["Completed"], ["Completed"])
+    all_events = [e for e in runtime.results_events() if e["detail"].get("run_id") == run_id]
+    assert [e["detail-type"] for e in all_events].count("Run Started") == 1
+    assert [e["detail-type"] for e in all_events].count("Run Succeeded") == 1
+    assert [r["run_id"] for r in runtime.ledger_rows()] == [run_id]
+
+
+def test_upstream_fine_tune_request(local_stack, example_data) -> None:
+    runtime = local_stack()
+    key = "datasets/support.jsonl"
+    runtime.put_object(key, example_data["support"].read_bytes())
+    runtime.request_fine_tune(
+        {"schema_version": "1", "request_id": "ticket-4711", "dataset_uri": f"s3://{runtime.bucket}/{key}"}
+    )
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "SUCCEEDED", outcome.execution
+    started = orjson.loads(outcome.execution["input"])
+    assert (started["source"], started["detail-type"]) == ("forgeflow", "FineTune Requested")
+    assert all(event["detail"]["request_id"] == "ticket-4711" for event in outcome.events)
+    assert outcome.ledger is not None
+    assert outcome.ledger["request_id"] == "ticket-4711"
+
+
+def test_execution_aborted_mid_training_stops_the_job(local_stack, example_data) -> None:
+    # Jobs advance one status per 60 s: the full job is still running when the execution is stopped.
+    runtime = local_stack(parameter_overrides={"PollSeconds": "1"}, seconds_per_status=60)
+    runtime.drop_dataset(example_data["support"])
+    (execution,) = runtime.wait_for_executions(1)
+    deadline = time.monotonic() + 60
+    while not runtime.emulator.jobs() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [job.status for job in runtime.emulator.jobs()] == ["InProgress"]
+
+    runtime.stop_execution(execution["executionArn"])
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "ABORTED"
+    (job,) = runtime.emulator.jobs()
+    assert job.stop_requested, "StopOrphanedJobs did not stop the running job"
+    assert outcome.ledger is not None
+    assert outcome.ledger["status"] == "FAILED"
+    assert runtime.deliveries.errors == []
