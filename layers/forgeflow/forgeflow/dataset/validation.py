@@ -46,6 +46,7 @@ _RAW_NEEDLES = (*(s.lower().encode() for s in RESERVED_STRINGS), b"\\u00", b"\\u
 
 
 def may_hold_reserved(raw: bytes) -> bool:
+    """False when no text of the line can contain a reserved string (True means: check each text)."""
     lowered = raw.lower()
     return any(needle in lowered for needle in _RAW_NEEDLES)
 
@@ -454,9 +455,14 @@ class RecordValidator:
         images = videos = documents = 0
         for index, block in enumerate(blocks):
             if type(block) is dict and len(block) == 1 and "text" in block:
-                # The common case, kept short: a plain text block.
+                # The common case, kept short: a plain text block (its path is built only if needed).
                 payload = True
-                text_length += walk.text(block["text"], f"{path}/{index}/text")
+                value = block["text"]
+                if type(value) is str and not walk.scan_reserved:
+                    text_length += len(value)
+                    walk.characters += len(value)
+                else:
+                    text_length += walk.text(value, f"{path}/{index}/text")
                 continue
             where = f"{path}/{index}"
             if type(block) is not dict:
