@@ -41,10 +41,10 @@ def _mix(root: Path, plan: dict[str, Any], **options: Any) -> tuple[dict[str, An
     return report, train.splitlines(), validation.splitlines()
 
 
-def _attempt(root: Path, plan: dict[str, Any]) -> tuple[Any, DataError | None]:
+def _attempt(root: Path, plan: dict[str, Any], **options: Any) -> tuple[Any, DataError | None]:
     """The mix's outputs, or the DataError it refused with (for generated plans that may be infeasible)."""
     try:
-        return _mix(root, plan), None
+        return _mix(root, plan, **options), None
     except DataError as error:
         return None, error
 
@@ -83,7 +83,8 @@ def test_records_blend_is_exact_faithful_and_never_leaks_validation(
             "total": case["total"],
             "sources": [_source(root, name, weights[name]) for name in names],
         }
-        result, error = _attempt(root, plan)
+        # One process: forking per generated example would only slow the suite down.
+        result, error = _attempt(root, plan, workers=1)
         if error is not None:
             assert error.code in {"SOURCE_TOO_SMALL", "EMPTY_SOURCE", "EMPTY_CUSTOMER_SOURCE"}
             assert error.code != "SOURCE_TOO_SMALL" or not case["upsample"]
@@ -135,7 +136,7 @@ def _assert_every_prefix_on_ratio(train: list[bytes], mixdata: Any) -> None:
             assert abs(running[name] - Fraction(count * position, len(sources))) < 1
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 50), min_size=2, max_size=3),
     seed=st.integers(0, 1000),
@@ -146,7 +147,12 @@ def test_same_plan_and_inputs_give_identical_bytes_whatever_the_listing(
     sizes: list[int], seed: int, fraction: float, upsample_total: int | None, mixdata: Any
 ) -> None:
     outputs = []
-    for layout in ({"files": 1}, {"files": 3, "shuffle": 1, "spaced": True}, {"files": 2, "shuffle": 2}):
+    layouts = (
+        ({"files": 1}, 1),
+        ({"files": 3, "shuffle": 1, "spaced": True}, None),  # scanned in parallel processes
+        ({"files": 2, "shuffle": 2}, 1),
+    )
+    for layout, workers in layouts:
         with tempfile.TemporaryDirectory() as temporary:
             root = Path(temporary)
             names = ["customer", *CURATED[: len(sizes) - 1]]
@@ -159,7 +165,7 @@ def test_same_plan_and_inputs_give_identical_bytes_whatever_the_listing(
                 "total": upsample_total,
                 "sources": [_source(root, name, 1 + i) for i, name in enumerate(names)],
             }
-            result, error = _attempt(root, plan)
+            result, error = _attempt(root, plan, workers=workers)
             if error is not None:
                 assert error.code == "EMPTY_CUSTOMER_SOURCE"
                 return
@@ -206,7 +212,7 @@ def test_token_shares_are_exact_within_half_a_record(
             "total": total,
             "sources": [_source(root, "customer", weights[0]), _source(root, "general", weights[1])],
         }
-        report, train, _ = _mix(root, plan)
+        report, train, _ = _mix(root, plan, workers=1)
     validator = RecordValidator()
     shares = [Fraction(w, sum(weights)) for w in weights]
     entries = report["sources"]
@@ -319,7 +325,8 @@ def test_dpo_blends_detect_their_method(tmp_path: Path, mixdata: Any) -> None:
     plan = {"sources": [_source(tmp_path, "customer", 0.5), _source(tmp_path, "general", 0.5)]}
     report = _mix(tmp_path, plan)[0]
     assert report["method"] == "dpo"
-    with pytest.raises(DataError, match=r"customer source 'customer' holds DPO records"):
+    # Sources may be scanned in parallel: whichever is found first is named.
+    with pytest.raises(DataError, match=r"source '\w+' holds DPO records .* but the blend is SFT"):
         run_mix(parse_plan(plan), str(tmp_path / "o2"), Storage(), method=Method.SFT)
 
 

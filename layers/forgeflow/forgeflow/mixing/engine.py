@@ -18,13 +18,16 @@ Three steps, memory bounded whatever the input size:
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import multiprocessing.connection
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -33,14 +36,14 @@ from forgeflow.dataset.canonical import record_hash
 from forgeflow.dataset.lines import BOM, iter_lines
 from forgeflow.dataset.split import in_validation
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions
-from forgeflow.errors import DataError
+from forgeflow.errors import DataError, ForgeFlowError, InputError
 from forgeflow.mixing.apportion import interleave, largest_remainder, round_quotas, seeded_order
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
 from forgeflow.mixing.plan import MixPlan, SourceSpec, Unit
 from forgeflow.mixing.selection import ALL, NONE, Admit, PoolIndex, Prefix, rank_prefix, token_prefix
 from forgeflow.mixing.spill import Entry, Spill, fan_out_bits
 from forgeflow.nova import Method, NovaModel
-from forgeflow.storage import Storage, join, object_identity
+from forgeflow.storage import Storage, join, object_identity, parse_uri
 
 Progress = Callable[[int, int], None]
 
@@ -178,6 +181,47 @@ class _ProgressMeter:
             self._callback(self.total, self.total)
 
 
+class _HashingReader:
+    """Passes a stream's chunks through while hashing them and counting progress (per chunk, not line)."""
+
+    def __init__(self, stream: IO[bytes], digest: Any, meter: _ProgressMeter) -> None:
+        self._stream = stream
+        self._digest = digest
+        self._meter = meter
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self._digest.update(data)
+        self._meter.advance(len(data))
+        return data
+
+    def drain(self) -> None:
+        """Hash what a stopped reader left unread, so an object's sha256 is always of all its bytes."""
+        while self.read(1024 * 1024):
+            pass
+
+
+def _worker_count(requested: int | None, uris: list[str], sources: int) -> int:
+    """Scan processes to use: local sources only (an S3 client must not cross a fork), on Linux."""
+    if requested is not None and requested <= 1:
+        return 1
+    if sources <= 1 or any(parse_uri(uri).is_s3 for uri in uris):
+        return 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(sources, cpus, requested or sources))
+
+
+def _rebuild_error(payload: tuple[str, str, str, str | None]) -> Exception:
+    kind, message, code, hint = payload
+    if kind == "DataError":
+        return DataError(message, code=code, hint=hint)
+    if kind == "InputError":
+        return InputError(message, code=code, hint=hint)
+    return RuntimeError(message)
+
+
 class _Mixer:
     def __init__(
         self,
@@ -215,6 +259,94 @@ class _Mixer:
             listed[spec.name] = objects
         return listed
 
+    def detect_method(self, objects: list[dict[str, Any]]) -> None:
+        """Fix the blend's method from the first customer record that says (SFT unless it is DPO)."""
+        if self.method is not None:
+            return
+        validator = RecordValidator(ValidationOptions(model=self.model))
+        for identity in objects:
+            with self.storage.open_input(identity["uri"]) as stream:
+                for line in iter_lines(stream):
+                    if line.data is not None and line.data.strip():
+                        validator.check(line.number, line.data.rstrip(b"\r"))
+                        if validator.method is not None:
+                            self.method = validator.method
+                            return
+        self.method = Method.SFT
+
+    def scan_all(self, listed: dict[str, list[dict[str, Any]]], workers: int | None) -> list[SourceScan]:
+        """Scan every physical source: in parallel processes when they are local files, else in turn."""
+        specs = self.plan.physical
+        self.detect_method(listed[specs[0].name])
+        count = _worker_count(workers, [obj["uri"] for s in specs for obj in listed[s.name]], len(specs))
+        if count <= 1:
+            return [self.scan(i, spec, listed[spec.name]) for i, spec in enumerate(specs)]
+        return self._scan_in_processes(listed, count)
+
+    def _scan_in_processes(self, listed: dict[str, list[dict[str, Any]]], count: int) -> list[SourceScan]:
+        context = multiprocessing.get_context("fork")
+        sizes = {s.name: sum(int(o.get("size") or 0) for o in listed[s.name]) for s in self.plan.physical}
+        # Largest first: the longest scan starts at once, the small ones fill in around it.
+        pending = sorted(enumerate(self.plan.physical), key=lambda item: -sizes[item[1].name])
+        running: dict[Any, tuple[Any, int]] = {}  # receiving end → (process, source number)
+        done: dict[int, SourceScan] = {}
+        progress: dict[int, int] = {}
+        try:
+            while pending or running:
+                while pending and len(running) < count:
+                    number, spec = pending.pop(0)
+                    receiver, sender = context.Pipe(duplex=False)
+                    process = context.Process(
+                        target=self._scan_worker, args=(number, spec, listed[spec.name], sender), daemon=True
+                    )
+                    process.start()
+                    sender.close()
+                    running[receiver] = (process, number)
+                for ready in multiprocessing.connection.wait(list(running)):
+                    receiver = cast(multiprocessing.connection.Connection, ready)
+                    process, number = running[receiver]
+                    try:
+                        kind, payload = receiver.recv()
+                    except EOFError:
+                        process.join()
+                        raise RuntimeError(
+                            f"the scan of source {self.plan.physical[number].name!r} stopped "
+                            f"(exit code {process.exitcode}); see its output above"
+                        ) from None
+                    if kind == "progress":
+                        self.meter.advance(payload - progress.get(number, 0))
+                        progress[number] = payload
+                        continue
+                    receiver.close()
+                    process.join()
+                    del running[receiver]
+                    if kind == "error":
+                        raise _rebuild_error(payload)
+                    scan, validation = payload
+                    done[number] = scan
+                    if validation is not None:
+                        self.validation = validation
+        finally:
+            for process, _ in running.values():
+                process.terminate()
+                process.join()
+        return [done[number] for number in range(len(self.plan.physical))]
+
+    def _scan_worker(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]], sender: Any) -> None:
+        """Runs in a forked process: scan one source, send back its index (or the error), never raise."""
+        self.meter = _ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1)
+        try:
+            scan = self.scan(number, spec, objects)
+            sender.send(("done", (scan, self.validation if spec.role == "customer" else None)))
+        except ForgeFlowError as error:
+            sender.send(("error", (type(error).__name__, error.message, error.code, error.hint)))
+        except Exception as error:  # a crash in the child must reach the parent, not vanish with it
+            sender.send(
+                ("error", ("RuntimeError", f"scan of source {spec.name!r} failed: {error!r}", "", None))
+            )
+        finally:
+            sender.close()
+
     def scan(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]]) -> SourceScan:
         directory = self.work / f"source-{number}"
         size = sum(int(obj.get("size") or 0) for obj in objects)
@@ -245,6 +377,8 @@ class _Mixer:
             self.method = validator.method or Method.SFT
         result.spill.close()
         result.pool.flush()
+        if customer:
+            self.validation.close()
         return result
 
     def _scan_object(
@@ -266,15 +400,12 @@ class _Mixer:
         pool_add = result.pool.add
         spill_add = result.spill.add
         with self.storage.open_input(uri) as stream:
-            for line in iter_lines(stream):
-                self.meter.advance(line.size + 1)
+            hashing = _HashingReader(stream, digest, self.meter)
+            for line in iter_lines(cast(IO[bytes], hashing)):
                 data = line.data
                 if data is None:
                     errors.append(f"{uri} line {line.number}: line of {line.size:,} bytes is too long")
                     break
-                digest.update(data)
-                if line.terminated:
-                    digest.update(b"\n")
                 if line.number == 1 and data.startswith(BOM):
                     errors.append(f"{uri} line 1: the file starts with a UTF-8 byte-order mark")
                     break
@@ -318,6 +449,7 @@ class _Mixer:
                         continue
                 pool_add(p, tokens)
                 spill_add(q, p, q, tokens, line_bytes)
+            hashing.drain()
         result.held_out += held_out
         result.blank_lines += blank
         return {"sha256": digest.hexdigest(), "records": records, "blank_lines": blank}
@@ -410,18 +542,20 @@ class _Mixer:
         if have == 0:
             return DataError(message, code="EMPTY_SOURCE", hint="add data or remove the source")
         others = whole - weights[index]
-        if plan.total is None and index > 0:
-            # The customer amount is fixed; this source may hold at most have/customer of it.
-            customer_amount = mix_total * weights[0] / whole
-            max_weight = weights[0] * have / customer_amount
-        else:
-            max_share = Fraction(have) / mix_total
-            max_weight = max_share * others / (1 - max_share)
-        max_share_now = max_weight / (others + max_weight)
-        fixes = [
-            f"lower its weight to ≤ {float(max_weight):.4g} (now {spec.weight:g}; that is "
-            f"≤ {_percent(max_share_now, down=True)} of train.jsonl with the other weights unchanged)"
-        ]
+        fixes = []
+        if others > 0:
+            if plan.total is None and index > 0:
+                # The customer amount is fixed; this source may hold at most have/customer of it.
+                customer_amount = mix_total * weights[0] / whole
+                max_weight = weights[0] * have / customer_amount
+            else:
+                max_share = Fraction(have) / mix_total
+                max_weight = max_share * others / (1 - max_share)
+            max_share_now = max_weight / (others + max_weight)
+            fixes.append(
+                f"lower its weight to ≤ {float(max_weight):.4g} (now {spec.weight:g}; that is "
+                f"≤ {_percent(max_share_now, down=True)} of train.jsonl with the other weights unchanged)"
+            )
         if plan.total is not None:
             fixes.append(f"lower total to ≤ {int(have / share):,}")
         fixes.append(
@@ -534,12 +668,15 @@ def run_mix(
     workdir: Path | None = None,
     progress: Progress | None = None,
     compute: Compute = Compute.SERVERFUL,
+    workers: int | None = None,
 ) -> MixReport:
     """Blend the plan's sources into `train.jsonl`, `validation.jsonl` and `mix_report.json` under out_uri.
 
     Raises DataError (invalid plan or data, a ratio the data cannot satisfy) or InputError (unreadable
     source) before anything is written. `workdir` holds the temporary spill (about the input's size;
-    default: the system temp folder); `progress(done, total)` counts bytes read and written.
+    default: the system temp folder); `progress(done, total)` counts bytes read and written. `workers`
+    caps the processes that scan local sources in parallel (default: one per source, up to the CPUs;
+    1 scans in turn). The output never depends on it.
     """
     started = time.monotonic()
     forge = forge_data_mixing(plan)
@@ -551,7 +688,7 @@ def run_mix(
         listed = mixer.list_sources()
         input_bytes = sum(int(obj.get("size") or 0) for objects in listed.values() for obj in objects)
         mixer.meter = _ProgressMeter(progress, 2 * input_bytes)
-        scans = [mixer.scan(i, spec, listed[spec.name]) for i, spec in enumerate(plan.physical)]
+        scans = mixer.scan_all(listed, workers)
         assert mixer.method is not None
         check_compute(plan, compute, method=mixer.method, model=model)
         selections = mixer.select(scans)

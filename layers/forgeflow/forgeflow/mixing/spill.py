@@ -60,8 +60,7 @@ class Spill:
         if stream is None:
             stream = (self.directory / f"{bucket:05d}.bin").open("ab", buffering=_WRITE_BUFFER)
             self._files[bucket] = stream
-        stream.write(HEADER.pack(key, p, q, tokens, len(line)))
-        stream.write(line)
+        stream.write(HEADER.pack(key, p, q, tokens, len(line)) + line)
         self.count += 1
         self.bytes += len(line)
 
