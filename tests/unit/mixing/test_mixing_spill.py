@@ -29,11 +29,13 @@ def test_sorted_entries_are_in_key_order_whatever_fan_out_and_memory_limit(
         for key, line in items:
             spill.add(key, key ^ 1, key ^ 2, len(line), line)
         got = [(e.key, e.line) for e in spill.sorted_entries(limit)]
+        odd = [(e.key, e.line) for e in spill.sorted_entries(limit, admit=lambda p: p % 2 == 1)]
         again = [(e.key, e.line) for e in spill.sorted_entries(limit)]
         unordered = sorted((e.key, e.line) for e in spill.entries())
     assert [k for k, _ in got] == sorted(k for k, _ in items)
     assert sorted(got) == sorted(items) == unordered
     assert got == again
+    assert odd == [(k, line) for k, line in got if (k ^ 1) % 2 == 1]
 
 
 def test_fan_out_grows_with_size_and_is_capped() -> None:

@@ -570,9 +570,7 @@ class _Mixer:
         for pass_number, prefix in enumerate(selection.prefixes()):
             admit = Admit(prefix.threshold)
             if pass_number == 0:
-                for entry in scan.spill.sorted_entries():
-                    if admit(entry.p):
-                        yield entry
+                yield from scan.spill.sorted_entries(admit=admit)
                 continue
             salt = _mix64(self.plan.seed ^ _mix64(pass_number))
             reshuffled = Spill(

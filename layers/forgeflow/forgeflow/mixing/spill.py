@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shutil
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -78,11 +78,17 @@ class Spill:
         for path in self._paths():
             yield from _read_entries(path)
 
-    def sorted_entries(self, limit: int = DEFAULT_LIMIT) -> Iterator[Entry]:
-        """Every entry in (key, p) order; equal (key, p) means equal bytes, so ties need no order."""
+    def sorted_entries(
+        self, limit: int = DEFAULT_LIMIT, admit: Callable[[int], bool] | None = None
+    ) -> Iterator[Entry]:
+        """Entries in (key, p) order; equal (key, p) means equal bytes, so ties need no order.
+
+        `admit(p)`, when given, is asked once per entry and keeps only those it accepts (before sorting,
+        so unselected records cost no memory).
+        """
         self.close()
         for path in self._paths():
-            yield from _sorted_bucket(path, self.shift, limit)
+            yield from _sorted_bucket(path, self.shift, limit, admit)
 
     def remove(self) -> None:
         self.close()
@@ -99,7 +105,9 @@ def _read_entries(path: Path) -> Iterator[Entry]:
             yield Entry(key, p, q, tokens, stream.read(length))
 
 
-def _sorted_bucket(path: Path, shift: int, limit: int) -> Iterator[Entry]:
+def _sorted_bucket(
+    path: Path, shift: int, limit: int, admit: Callable[[int], bool] | None
+) -> Iterator[Entry]:
     if path.stat().st_size > limit and shift > 0:
         # Too large to sort in memory: split by the next bits of the key (the bits above are shared).
         sub_shift = max(shift - _SPLIT_BITS, 0)
@@ -107,7 +115,7 @@ def _sorted_bucket(path: Path, shift: int, limit: int) -> Iterator[Entry]:
         try:
             for entry in _read_entries(path):
                 sub.add(*entry)
-            yield from sub.sorted_entries(limit)
+            yield from sub.sorted_entries(limit, admit)
         finally:
             sub.remove()
         return
@@ -119,7 +127,8 @@ def _sorted_bucket(path: Path, shift: int, limit: int) -> Iterator[Entry]:
     while offset < size:
         key, p, q, tokens, length = unpack(data, offset)
         start = offset + HEADER.size
-        index.append((key, p, start, length, q, tokens))
+        if admit is None or admit(p):
+            index.append((key, p, start, length, q, tokens))
         offset = start + length
     index.sort()
     for key, p, start, length, q, tokens in index:
