@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from forgeflow.dataset.split import split_uri
 from forgeflow.dataset.validation import RecordValidator
 from forgeflow.errors import DataError, InputError
 from forgeflow.mixing.engine import run_mix
@@ -383,3 +384,18 @@ def test_report_carries_provenance(tmp_path: Path, mixdata: Any) -> None:
     customer = report["sources"][0]
     assert customer["held_out"] + customer["available"] == 30
     assert report["validation"]["fraction"] == 0.1
+
+
+def test_the_hold_out_is_the_same_split_as_forgeflow_split(tmp_path: Path, mixdata: Any) -> None:
+    mixdata.write(tmp_path, "customer", 300)
+    split_uri(
+        Storage(),
+        str(tmp_path / "customer" / "part-000.jsonl"),
+        str(tmp_path / "split"),
+        fraction=0.2,
+        seed=4,
+    )
+    plan = {"seed": 4, "validation_fraction": 0.2, "sources": [_source(tmp_path, "customer", 1)]}
+    _, train, validation = _mix(tmp_path, plan)
+    assert sorted(validation) == sorted((tmp_path / "split" / "validation.jsonl").read_bytes().splitlines())
+    assert sorted(train) == sorted((tmp_path / "split" / "train.jsonl").read_bytes().splitlines())
