@@ -156,8 +156,8 @@ def generate(root: Path, size_mb: float, seed: int) -> dict[str, Any]:
     return sizes
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def child_forgeflow(root: Path) -> dict[str, Any]:
@@ -186,6 +186,7 @@ def child_forgeflow(root: Path) -> dict[str, Any]:
     return {
         "seconds": seconds,
         "rss_mb": _peak_rss_mb(),
+        "worker_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
         "records_out": report["train"]["records"] + report["validation"]["records"],
         "shares": {s["name"]: s["achieved_share"] for s in report["sources"]},
         "targets": {s["name"]: s["target_share"] for s in report["sources"]},
@@ -268,7 +269,8 @@ def main() -> int:
         ours = _run_child("forgeflow", root)
         print(
             f"forgeflow mix: {ours['seconds']:.1f} s, {input_bytes / 1e6 / ours['seconds']:,.1f} MB/s, "
-            f"{input_records / ours['seconds']:,.0f} records/s, peak RSS {ours['rss_mb']:,.0f} MB, "
+            f"{input_records / ours['seconds']:,.0f} records/s, peak RSS {ours['rss_mb']:,.0f} MB "
+            f"(each scan worker ≤ {ours['worker_rss_mb']:,.0f} MB), "
             f"longest same-source run {ours['longest_run']}, {ours['records_out']:,} records out"
         )
         print("  shares (target → achieved): " + _shares(ours["shares"], ours["targets"]))

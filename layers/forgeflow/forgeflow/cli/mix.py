@@ -40,6 +40,12 @@ def register(subparsers: Any) -> None:
         help="where training runs; nova:<category> sources need hyperpod or serverless (Nova Forge)",
     )
     parser.add_argument("--workdir", metavar="DIR", help="temporary spill folder (default: system temp)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes scanning local sources in parallel (default: one per source, up to the CPUs)",
+    )
     parser.add_argument("--json", action="store_true", help="print the mix report as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -108,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
             workdir=Path(args.workdir) if args.workdir else None,
             progress=progress,
             compute=Compute(args.compute),
+            workers=args.workers,
         )
     finally:
         if progress is not None:
