@@ -172,3 +172,15 @@ def test_a_handler_error_is_raised_under_its_asl_name(stack: Any, invoke: Any) -
     with pytest.raises(InputMissing) as raised:
         invoke("validate_dataset", load_event("validate_dataset"))
     assert type(raised.value).__name__ == "InputMissing"
+
+
+def test_an_url_encoded_key_is_decoded_and_a_missing_object_refused(stack: Any, invoke: Any) -> None:
+    stack.put("incoming/support tickets.jsonl", b"{}\n")
+    event = load_event("register_run")
+    event["event"]["detail"]["object"]["key"] = "incoming/support+tickets.jsonl"
+    run = invoke("register_run", event)
+    assert run["dataset_uri"] == f"s3://{BUCKET}/incoming/support tickets.jsonl"
+
+    event["event"]["detail"]["object"]["key"] = "incoming/deleted.jsonl"
+    with pytest.raises(InputMissing, match="does not exist"):
+        invoke("register_run", event)

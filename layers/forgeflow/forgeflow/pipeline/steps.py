@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, cast, get_args
+from urllib.parse import unquote_plus
 
 import orjson
 
@@ -31,6 +32,7 @@ from forgeflow.pipeline.errors import (
     RequestInvalid,
 )
 from forgeflow.pipeline.request import (
+    DatasetObject,
     EvalSuite,
     ResolvedRun,
     RunOptions,
@@ -108,6 +110,8 @@ def _stage(services: Services, run_id: str, stage: str) -> None:
 def register_run(payload: RegisterInput, services: Services) -> RunPointer:
     """Parse the trigger, merge the sidecar, derive the run id, claim it in the ledger, say `Run Started`."""
     trigger = parse_trigger(payload.event)
+    if trigger.source == "s3":
+        trigger.dataset = _existing_key(trigger.dataset, services.storage)
     sidecar: RunOptions | None = None
     sidecar_uri = trigger.dataset.sidecar_uri
     with contextlib.suppress(InputError):
@@ -158,6 +162,17 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
     )
     services.bus.put(events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name))
     return pointer
+
+
+def _existing_key(dataset: DatasetObject, storage: Storage) -> DatasetObject:
+    """The object the event names. S3 notifications URL-encode keys (`a b.jsonl` → `a+b.jsonl`); when the
+    key as delivered does not exist but its decoded form does, the decoded form is the dataset."""
+    if storage.exists(dataset.uri):
+        return dataset
+    decoded = dataset.model_copy(update={"key": unquote_plus(dataset.key)})
+    if decoded.key != dataset.key and storage.exists(decoded.uri):
+        return decoded
+    raise InputMissing(f"{dataset.uri} does not exist (deleted since the upload?)")
 
 
 # -- Validate -------------------------------------------------------------------------------------------
