@@ -184,3 +184,20 @@ def test_an_url_encoded_key_is_decoded_and_a_missing_object_refused(stack: Any, 
     event["event"]["detail"]["object"]["key"] = "incoming/deleted.jsonl"
     with pytest.raises(InputMissing, match="does not exist"):
         invoke("register_run", event)
+
+
+def test_run_failed_points_at_the_stage_report_when_there_is_one(
+    stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    upload_examples(stack, tmp_path)
+    invoke("register_run", load_event("register_run"))
+    stack.put(PREFIX + "recipe/preflight.json", b'{"ok": false}')
+    event = load_event("publish_result-failed")
+    event["failure"] = {"stage": "recipe", "error": "PreflightRefused", "cause": "over budget"}
+    invoke("publish_result", event)
+    event["failure"] = {"stage": "mix", "error": "MixPlanInvalid", "cause": "too few curated records"}
+    invoke("publish_result", event)
+
+    failed = [e["detail"] for e in stack.results() if e["detail-type"] == "Run Failed"]
+    assert failed[0]["report_uri"] == f"s3://{BUCKET}/{PREFIX}recipe/preflight.json"
+    assert failed[1]["report_uri"] is None

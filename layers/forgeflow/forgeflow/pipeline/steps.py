@@ -640,6 +640,7 @@ def publish_result(payload: PublishInput, services: Services) -> Published:
     if payload.outcome == "failed":
         failure = payload.failure or Failure(stage="publish", error="Unknown")
         message = failure_message(failure)
+        report_uri = failure.report_uri or _stage_report(run, failure.stage, services)
         detail: events.ResultDetail = events.RunFailed(
             run_id=run.run_id if run.registered else None,
             execution_arn=payload.execution_arn,
@@ -648,7 +649,7 @@ def publish_result(payload: PublishInput, services: Services) -> Published:
             stage=cast(events.Stage, failure.stage if failure.stage in _STAGES else "publish"),
             error_code=failure.error,
             message=message,
-            report_uri=failure.report_uri,
+            report_uri=report_uri,
             stopped_jobs=payload.stopped,
             finished_at=now,
         )
@@ -660,13 +661,25 @@ def publish_result(payload: PublishInput, services: Services) -> Published:
                 stage=failure.stage,
                 error_code=failure.error,
                 message=message[:2000],
-                result_uri=failure.report_uri,
+                result_uri=report_uri,
             )
-        return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=failure.report_uri)
+        return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri)
     return _publish_success(payload, services, now)
 
 
 _STAGES = frozenset(get_args(events.Stage))
+# The document that explains a failure at a stage, when the stage got far enough to write it.
+_STAGE_REPORTS = {"validate": "validation/report.json", "recipe": "recipe/preflight.json"}
+
+
+def _stage_report(run: RunPointer, stage: str, services: Services) -> str | None:
+    if not run.registered or not run.run_id or stage not in _STAGE_REPORTS:
+        return None
+    uri = services.settings.run_prefix(run.run_id) + _STAGE_REPORTS[stage]
+    with contextlib.suppress(InputError):
+        if services.storage.exists(uri):
+            return uri
+    return None
 
 
 def _dataset_of(event: dict[str, Any]) -> str | None:
