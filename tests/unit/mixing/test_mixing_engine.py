@@ -14,6 +14,7 @@ import pytest
 from forgeflow.dataset.split import split_uri
 from forgeflow.dataset.validation import RecordValidator
 from forgeflow.errors import DataError, InputError
+from forgeflow.mixing import engine
 from forgeflow.mixing.engine import run_mix
 from forgeflow.mixing.forge import Compute
 from forgeflow.mixing.plan import parse_plan
@@ -399,3 +400,22 @@ def test_the_hold_out_is_the_same_split_as_forgeflow_split(tmp_path: Path, mixda
     _, train, validation = _mix(tmp_path, plan)
     assert sorted(validation) == sorted((tmp_path / "split" / "validation.jsonl").read_bytes().splitlines())
     assert sorted(train) == sorted((tmp_path / "split" / "train.jsonl").read_bytes().splitlines())
+
+
+@pytest.mark.parametrize("workers", [1, None])
+def test_progress_is_reported_monotonically_up_to_the_total(
+    tmp_path: Path, mixdata: Any, monkeypatch: pytest.MonkeyPatch, workers: int | None
+) -> None:
+    monkeypatch.setattr(engine, "_PROGRESS_STEP", 2048)
+    mixdata.write(tmp_path, "customer", 200, paddings=[100])
+    mixdata.write(tmp_path, "general", 400, paddings=[100])
+    calls: list[tuple[int, int]] = []
+    plan = parse_plan({"sources": [_source(tmp_path, "customer", 0.5), _source(tmp_path, "general", 0.5)]})
+    run_mix(
+        plan, str(tmp_path / "out"), Storage(), progress=lambda d, t: calls.append((d, t)), workers=workers
+    )
+    assert len(calls) > 2
+    assert all(done <= total for done, total in calls)
+    fractions = [done / total for done, total in calls]
+    assert fractions == sorted(fractions)
+    assert calls[-1][0] == calls[-1][1]

@@ -93,10 +93,6 @@ class Selection:
         return self.passes * self.pool.records + self.remainder.records
 
     @property
-    def tokens(self) -> int:
-        return self.passes * self.pool.tokens + self.remainder.tokens
-
-    @property
     def distinct(self) -> int:
         return self.pool.records if self.passes else self.remainder.records
 
@@ -156,6 +152,7 @@ class MixReport:
             "longest_same_source_run": self.longest_run,
             "forge": self.forge,
             "inputs": [obj for source in self.sources for obj in source["objects"]],
+            "input_bytes": self.input_bytes,
             "outputs": {
                 TRAIN_FILE: self.train.sha256,
                 VALIDATION_FILE: self.validation.sha256,
@@ -195,11 +192,6 @@ class _HashingReader:
         self._meter.advance(len(data))
         return data
 
-    def drain(self) -> None:
-        """Hash what a stopped reader left unread, so an object's sha256 is always of all its bytes."""
-        while self.read(1024 * 1024):
-            pass
-
 
 def _worker_count(requested: int | None, uris: list[str], sources: int) -> int:
     """Scan processes to use: local sources only (an S3 client must not cross a fork), on Linux."""
@@ -231,16 +223,12 @@ class _Mixer:
         *,
         method: Method | None,
         model: NovaModel,
-        compute: Compute,
-        progress: Progress | None,
     ) -> None:
         self.plan = plan
         self.storage = storage
         self.work = work
         self.method = method
         self.model = model
-        self.compute = compute
-        self.progress = progress
         self.key = plan.seed.to_bytes(8, "big") + b"forgeflow-mix"
         self.validation = Spill(work / "validation", bits=0)
         self.meter = _ProgressMeter(None, 1)
@@ -334,7 +322,8 @@ class _Mixer:
 
     def _scan_worker(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]], sender: Any) -> None:
         """Runs in a forked process: scan one source, send back its index (or the error), never raise."""
-        self.meter = _ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1)
+        # The parent knows the total; this meter only reports how far the worker got.
+        self.meter = _ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1 << 62)
         try:
             scan = self.scan(number, spec, objects)
             sender.send(("done", (scan, self.validation if spec.role == "customer" else None)))
@@ -449,7 +438,6 @@ class _Mixer:
                         continue
                 pool_add(p, tokens)
                 spill_add(q, p, q, tokens, line_bytes)
-            hashing.drain()
         result.held_out += held_out
         result.blank_lines += blank
         return {"sha256": digest.hexdigest(), "records": records, "blank_lines": blank}
@@ -682,7 +670,7 @@ def run_mix(
         check_compute(plan, compute, method=method or Method.SFT, model=model)
     with tempfile.TemporaryDirectory(prefix="forgeflow-mix-", dir=workdir) as temporary:
         work = Path(temporary)
-        mixer = _Mixer(plan, storage, work, method=method, model=model, compute=compute, progress=progress)
+        mixer = _Mixer(plan, storage, work, method=method, model=model)
         listed = mixer.list_sources()
         input_bytes = sum(int(obj.get("size") or 0) for objects in listed.values() for obj in objects)
         mixer.meter = _ProgressMeter(progress, 2 * input_bytes)
