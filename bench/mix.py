@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import random
 import resource
 import shutil
@@ -160,6 +161,13 @@ def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children: the work done, whatever else loads the host."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child_forgeflow(root: Path) -> dict[str, Any]:
     from forgeflow.mixing.engine import run_mix
     from forgeflow.mixing.plan import parse_plan
@@ -180,11 +188,12 @@ def child_forgeflow(root: Path) -> dict[str, Any]:
             ],
         }
     )
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     report = run_mix(plan, str(root / "out-forgeflow"), Storage(), workdir=root).to_dict()
     seconds = time.perf_counter() - started
     return {
         "seconds": seconds,
+        "cpu_seconds": _cpu_seconds() - cpu,
         "rss_mb": _peak_rss_mb(),
         "worker_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN),
         "records_out": report["train"]["records"] + report["validation"]["records"],
@@ -199,7 +208,7 @@ def child_hf(root: Path) -> dict[str, Any]:
 
     disable_progress_bars()
     cache = root / "hf-cache"
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_seconds()
     parts = []
     for name in SHARES:
         files = sorted(str(p) for p in (root / name).glob("*.jsonl"))
@@ -211,6 +220,7 @@ def child_hf(root: Path) -> dict[str, Any]:
     sources = mixed["source"]
     mixed.remove_columns("source").to_json(str(root / "out-hf.jsonl"), lines=True)
     seconds = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu
     counts = Counter(sources)
     longest = run = 0
     previous = None
@@ -220,6 +230,7 @@ def child_hf(root: Path) -> dict[str, Any]:
         longest = max(longest, run)
     return {
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "rss_mb": _peak_rss_mb(),
         "records_out": len(sources),
         "shares": {name: counts[name] / len(sources) for name in SHARES},
@@ -274,6 +285,7 @@ def main() -> int:
             f"longest same-source run {ours['longest_run']}, {ours['records_out']:,} records out"
         )
         print("  shares (target → achieved): " + _shares(ours["shares"], ours["targets"]))
+        print(_cpu_line(ours["cpu_seconds"], input_bytes))
         if args.no_baseline:
             return 0
         if importlib.util.find_spec("datasets") is None:
@@ -290,10 +302,19 @@ def main() -> int:
             f"{theirs['records_out']:,} records out"
         )
         print("  shares (target → achieved): " + _shares(theirs["shares"], ours["targets"]))
-        print(f"speed ratio (forgeflow / datasets): {theirs['seconds'] / ours['seconds']:.2f}×")
+        print(_cpu_line(theirs["cpu_seconds"], input_bytes))
+        print(
+            f"speed ratio (forgeflow / datasets): {theirs['seconds'] / ours['seconds']:.2f}× wall clock, "
+            f"{theirs['cpu_seconds'] / ours['cpu_seconds']:.2f}× CPU time"
+        )
+        print(f"host load average while running: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _cpu_line(cpu_seconds: float, input_bytes: int) -> str:
+    return f"  CPU: {cpu_seconds:.1f} s, {input_bytes / 1e6 / cpu_seconds:,.1f} MB per CPU-second"
 
 
 def _shares(achieved: dict[str, float], targets: dict[str, float]) -> str:
