@@ -129,3 +129,48 @@ def test_run_ids_are_deterministic_short_and_make_valid_job_names(identity: str,
         name = job_name(run_id, stage)
         assert name.startswith(f"forgeflow-{run_id}-")  # never shortened: the run id stays visible
         assert len(name) <= 63
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(
+    [
+        "dataset_uri",
+        "request_id",
+        "model",
+        "technique",
+        "method",
+        "mix",
+        "overrides",
+        "eval_suites",
+        "instance_type",
+        "replicas",
+        "budget_usd",
+        "poll_seconds",
+        "schema_version",
+        "training",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    kind=st.sampled_from(["trigger-fine-tune-requested", "trigger-s3-object-created"]),
+    changes=st.dictionaries(FIELDS, JSON, max_size=4),
+)
+def test_any_detail_either_resolves_or_is_refused_as_request_invalid(
+    kind: str, changes: dict[str, Any]
+) -> None:
+    event = sample(kind)
+    event["detail"].update(changes)
+    try:
+        run = resolve_run(parse_trigger(event), None, SETTINGS)
+    except RequestInvalid:
+        return  # refused with a named error: what the state machine routes to RegisterFailed
+    assert run.run_id
+    assert run.dataset_uri.startswith("s3://")
