@@ -192,6 +192,13 @@ def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, exam
     assert [e["detail-type"] for e in all_events].count("Run Started") == 1
     assert [e["detail-type"] for e in all_events].count("Run Succeeded") == 1
     assert [r["run_id"] for r in runtime.ledger_rows()] == [run_id]
+    for duplicate in outcomes[1:]:
+        entered = [
+            e["stateEnteredEventDetails"]["name"]
+            for e in runtime.history(duplicate.execution_arn)
+            if "stateEnteredEventDetails" in e
+        ]
+        assert entered == ["Start", "RegisterRun", "IsDuplicate", "DuplicateIgnored"]
 
 
 def test_upstream_fine_tune_request(local_stack, example_data) -> None:

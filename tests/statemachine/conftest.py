@@ -1,0 +1,43 @@
+"""State-machine paths on the embedded local runtime: the real ASL, named scenarios per path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from forgeflow.examples import write_examples
+from forgeflow.local.runtime import LocalRuntime
+from forgeflow.local.sagemaker import FailureInjection
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def small_examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The first records of the shipped examples: enough for every stage, small enough to be quick."""
+    folder = tmp_path_factory.mktemp("sm-examples")
+    full = write_examples(folder / "full")
+    small = {}
+    for name, count in (("support", 50), ("general", 30)):
+        small[name] = folder / full[name].name
+        small[name].write_bytes(b"".join(full[name].read_bytes().splitlines(keepends=True)[:count]))
+    return small
+
+
+@pytest.fixture
+def scenario_stack(small_examples: dict[str, Path]) -> Iterator[Callable[..., LocalRuntime]]:
+    opened: list[LocalRuntime] = []
+
+    def start(failures: FailureInjection | None = None, **options: Any) -> LocalRuntime:
+        runtime = LocalRuntime(TEMPLATE, failures=failures, **options).__enter__()
+        opened.append(runtime)
+        general = small_examples["general"]
+        runtime.put_object(f"{runtime.curated_prefix}sft/{general.name}", general.read_bytes())
+        return runtime
+
+    yield start
+    for runtime in opened:
+        runtime.__exit__(None, None, None)

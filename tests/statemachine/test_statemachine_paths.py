@@ -1,0 +1,129 @@
+"""Every path through statemachine/pipeline.asl.json, as named scenarios run on the local runtime.
+
+Each scenario states the path it must take (states in order of first entry; poll loops collapse) and the
+outcome; the graph checks keep the definition itself honest.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from forgeflow.local.runtime import LocalRuntime
+from forgeflow.local.sagemaker import FailureInjection
+from forgeflow.local.template import load_template
+
+ROOT = Path(__file__).resolve().parents[2]
+ASL = ROOT / "statemachine" / "pipeline.asl.json"
+
+HEAD = ["Start", "RegisterRun", "IsDuplicate", "Validate", "IsDatasetValid", "Mix", "RenderRecipe"]
+SMOKE = ["SmokeJob", "WaitForSmokeJob", "CheckSmokeJob", "SmokeJobStatus"]
+TRAIN = ["TrainingJob", "WaitForTrainingJob", "CheckTrainingJob", "TrainingJobStatus"]
+EVAL = ["Evaluate", "WaitForEvaluation", "CheckEvaluation", "EvaluationStatus"]
+FAILURE_TAIL = ["StopJobs", "PublishFailure", "Failed"]
+
+
+def _definition() -> dict[str, Any]:
+    # Substitutions are plain ${Name} tokens; a number keeps the document valid JSON for the graph check.
+    return json.loads(re.sub(r"\$\{\w+\}", "1", ASL.read_text(encoding="utf-8")))
+
+
+def _targets(state: dict[str, Any]) -> list[str]:
+    found = [state[key] for key in ("Next", "Default") if key in state]
+    found += [choice["Next"] for choice in state.get("Choices", [])]
+    found += [catch["Next"] for catch in state.get("Catch", [])]
+    return found
+
+
+def test_every_transition_target_exists_and_every_state_is_reachable() -> None:
+    states = _definition()["States"]
+    for name, state in states.items():
+        for target in _targets(state):
+            assert target in states, f"{name} → {target}: no such state"
+    reachable, frontier = set(), [_definition()["StartAt"]]
+    while frontier:
+        name = frontier.pop()
+        if name not in reachable:
+            reachable.add(name)
+            frontier.extend(_targets(states[name]))
+    assert set(states) - reachable == set()
+
+
+def test_every_substitution_in_the_asl_is_provided_by_the_template() -> None:
+    used = set(re.findall(r"\$\{(\w+)\}", ASL.read_text(encoding="utf-8")))
+    template = load_template(ROOT / "template.yaml")
+    machine = template.resources["PipelineStateMachine"].properties
+    assert used <= set(machine["DefinitionSubstitutions"])
+
+
+def _path(runtime: LocalRuntime, execution_arn: str) -> list[str]:
+    seen: list[str] = []
+    for event in runtime.history(execution_arn):
+        details = event.get("stateEnteredEventDetails")
+        if details and details["name"] not in seen:
+            seen.append(details["name"])
+    return seen
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    path: list[str]
+    status: str
+    failures: FailureInjection = field(default_factory=FailureInjection)
+    sidecar: dict[str, Any] | None = None
+    failed_stage: str | None = None
+
+
+SCENARIOS = [
+    Scenario(
+        "happy path, after waiting out ResourceLimitExceeded",
+        [*HEAD, *SMOKE, *TRAIN, *EVAL, "CollectEvaluation", "Publish", "Succeeded"],
+        "SUCCEEDED",
+        failures=FailureInjection(limit_creates=1),
+    ),
+    Scenario(
+        "smoke job lost its capacity",
+        [*HEAD, *SMOKE, "SmokeJobFailed", *FAILURE_TAIL],
+        "FAILED",
+        failures=FailureInjection(capacity_stages=frozenset({"smoke"})),
+        failed_stage="smoke",
+    ),
+    Scenario(
+        "evaluation job failed",
+        [*HEAD, *SMOKE, *TRAIN, *EVAL, "EvaluationJobFailed", *FAILURE_TAIL],
+        "FAILED",
+        failures=FailureInjection(fail_stages=frozenset({"eval"})),
+        failed_stage="evaluate",
+    ),
+    Scenario(
+        "unknown key in the run options",
+        ["Start", "RegisterRun", "RegisterFailed", *FAILURE_TAIL],
+        "FAILED",
+        sidecar={"no_such_option": 1},
+        failed_stage="register",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings(r"ignore:Exception\(\w+\)")
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.name for s in SCENARIOS])
+def test_path(scenario: Scenario, scenario_stack, small_examples) -> None:
+    import yaml
+
+    runtime = scenario_stack(scenario.failures)
+    sidecar = yaml.safe_dump(scenario.sidecar).encode() if scenario.sidecar is not None else None
+    runtime.drop_dataset(small_examples["support"], sidecar=sidecar)
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert _path(runtime, outcome.execution_arn) == scenario.path
+    assert outcome.status == scenario.status
+    if scenario.failed_stage is not None:
+        assert outcome.events[-1]["detail-type"] == "Run Failed"
+        assert outcome.events[-1]["detail"]["stage"] == scenario.failed_stage
