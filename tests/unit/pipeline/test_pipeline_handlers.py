@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 from forgeflow.examples import write_examples
-from forgeflow.pipeline.errors import InputMissing
+from forgeflow.pipeline.errors import InputMissing, RequestInvalid
 from forgeflow.pipeline.events import SCHEMA_DIR, schema_file_name
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
@@ -201,3 +201,13 @@ def test_run_failed_points_at_the_stage_report_when_there_is_one(
     failed = [e["detail"] for e in stack.results() if e["detail-type"] == "Run Failed"]
     assert failed[0]["report_uri"] == f"s3://{BUCKET}/{PREFIX}recipe/preflight.json"
     assert failed[1]["report_uri"] is None
+
+
+def test_a_request_for_a_dataset_outside_the_bucket_is_refused(stack: Any, invoke: Any) -> None:
+    request = load_event("trigger-fine-tune-requested")
+    request["detail"]["dataset_uri"] = "s3://someone-elses-bucket/data.jsonl"
+    with pytest.raises(RequestInvalid, match="outside the pipeline's bucket"):
+        invoke("register_run", {"event": request, "execution_arn": "arn:e"})
+    request["detail"]["dataset_uri"] = f"s3://{BUCKET}/datasets/missing.jsonl"
+    with pytest.raises(InputMissing, match="does not exist"):
+        invoke("register_run", {"event": request, "execution_arn": "arn:e"})

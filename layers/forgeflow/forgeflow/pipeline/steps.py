@@ -110,8 +110,13 @@ def _stage(services: Services, run_id: str, stage: str) -> None:
 def register_run(payload: RegisterInput, services: Services) -> RunPointer:
     """Parse the trigger, merge the sidecar, derive the run id, claim it in the ledger, say `Run Started`."""
     trigger = parse_trigger(payload.event)
-    if trigger.source == "s3":
-        trigger.dataset = _existing_key(trigger.dataset, services.storage)
+    bucket = services.settings.data_bucket
+    if bucket and trigger.dataset.bucket != bucket:
+        raise RequestInvalid(
+            f"{trigger.dataset.uri} is outside the pipeline's bucket",
+            hint=f"copy the dataset under s3://{bucket}/ (the pipeline's roles read only that bucket)",
+        )
+    trigger.dataset = _existing_key(trigger.dataset, services.storage)
     sidecar: RunOptions | None = None
     sidecar_uri = trigger.dataset.sidecar_uri
     with contextlib.suppress(InputError):
