@@ -1,0 +1,355 @@
+"""`forgeflow runs list` / `forgeflow runs show RUN`: what the pipeline did, for operators.
+
+The same code reads two sources:
+- a deployed stack on AWS (`--stack NAME` finds the state machine and the ledger table in the stack's
+  outputs; or `--state-machine-arn` and `--table`; credentials from `--profile` / `--region` or the
+  usual AWS environment);
+- the local runtime (`--local`): every `forgeflow local run` saves its execution (description, full
+  history, ledger row, events) in `<outputs-dir>/<run_id>/run.json`, which is read back here.
+
+`show` prints the ledger row and the execution history as a table: one row per state (poll loops
+collapsed into one row with the number of visits), with its first start, total duration, outcome and
+error. Exit codes: 0 found, 2 usage error or unknown run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from forgeflow.errors import InputError
+
+DEFAULT_LOCAL_RUNS = Path(".forgeflow") / "runs"
+STACK_OUTPUT_STATE_MACHINE = "PipelineStateMachineArn"
+STACK_OUTPUT_TABLE = "RunLedgerTableName"
+
+
+def register(subparsers: Any) -> None:
+    runs = subparsers.add_parser(
+        "runs",
+        help="list pipeline runs and show one run's execution history",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
+    listing = commands.add_parser("list", help="recent runs, newest first")
+    listing.add_argument("--limit", type=int, default=20, help="at most this many runs (20)")
+    show = commands.add_parser("show", help="one run: ledger row and execution history")
+    show.add_argument("run", help="run id, execution name or execution ARN")
+    for command in (listing, show):
+        source = command.add_argument_group("where the runs are")
+        source.add_argument("--local", action="store_true", help="runs saved by `forgeflow local run`")
+        source.add_argument(
+            "--runs-dir", type=Path, default=DEFAULT_LOCAL_RUNS, help=f"with --local ({DEFAULT_LOCAL_RUNS})"
+        )
+        source.add_argument("--stack", help="CloudFormation stack name (reads its outputs)")
+        source.add_argument("--state-machine-arn", help="the pipeline state machine (instead of --stack)")
+        source.add_argument("--table", help="the run ledger table (instead of --stack)")
+        source.add_argument("--profile", help="AWS profile")
+        source.add_argument("--region", help="AWS region")
+        command.add_argument("--output", choices=("text", "json"), default="text")
+    listing.set_defaults(func=list_command)
+    show.set_defaults(func=show_command)
+
+
+class RunSource(Protocol):
+    """Where executions, their histories and ledger rows come from."""
+
+    def executions(self, limit: int) -> list[dict[str, Any]]: ...
+
+    def describe(self, execution_arn: str) -> dict[str, Any]: ...
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
+
+    def ledger_for(self, execution_arn: str) -> dict[str, Any] | None: ...
+
+    def ledger_row(self, run_id: str) -> dict[str, Any] | None: ...
+
+
+class AwsRuns:
+    """A deployed stack, through Step Functions and DynamoDB."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        import boto3  # deferred: the CLI's other commands must not pay for it
+
+        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
+        self._sfn = session.client("stepfunctions")
+        self._ddb = session.client("dynamodb")
+        machine, table = args.state_machine_arn, args.table
+        if args.stack:
+            stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
+            outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            machine = machine or outputs.get(STACK_OUTPUT_STATE_MACHINE)
+            table = table or outputs.get(STACK_OUTPUT_TABLE)
+        if not machine or not table:
+            raise InputError(
+                "which stack? the state machine and the ledger table are unknown",
+                code="USAGE",
+                hint="pass --stack NAME, or --state-machine-arn and --table, or --local",
+            )
+        self._machine, self._table = machine, table
+
+    def executions(self, limit: int) -> list[dict[str, Any]]:
+        answer = self._sfn.list_executions(stateMachineArn=self._machine, maxResults=min(max(limit, 1), 1000))
+        return list(answer["executions"])
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        if ":execution:" not in execution_arn:
+            execution_arn = self._machine.replace(":stateMachine:", ":execution:") + ":" + execution_arn
+        answer: dict[str, Any] = self._sfn.describe_execution(executionArn=execution_arn)
+        return answer
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        for page in self._sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        return events
+
+    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
+        from boto3.dynamodb.types import TypeDeserializer
+
+        deserializer = TypeDeserializer()
+        return {key: deserializer.deserialize(value) for key, value in item.items()}
+
+    def ledger_for(self, execution_arn: str) -> dict[str, Any] | None:
+        answer = self._ddb.query(
+            TableName=self._table,
+            IndexName="by-execution",
+            KeyConditionExpression="execution_arn = :arn",
+            ExpressionAttributeValues={":arn": {"S": execution_arn}},
+        )
+        items = answer.get("Items", [])
+        return self._plain(items[0]) if items else None
+
+    def ledger_row(self, run_id: str) -> dict[str, Any] | None:
+        item = self._ddb.get_item(TableName=self._table, Key={"run_id": {"S": run_id}}).get("Item")
+        return self._plain(item) if item else None
+
+
+class LocalRuns:
+    """Runs saved by `forgeflow local run` (one `run.json` per run)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._records: list[dict[str, Any]] = []
+        for path in sorted(folder.glob("*/run.json")):
+            try:
+                self._records.append(orjson.loads(path.read_bytes()))
+            except orjson.JSONDecodeError as error:
+                raise InputError(f"{path} is not a saved run: {error}", code="BAD_RUN_RECORD") from error
+
+    def _record(self, execution_arn: str) -> dict[str, Any]:
+        for record in self._records:
+            execution = record["execution"]
+            if execution_arn in (execution["executionArn"], execution["name"]):
+                return record
+        raise InputError(f"no saved local run has execution {execution_arn}", code="NOT_FOUND")
+
+    def executions(self, limit: int) -> list[dict[str, Any]]:
+        found = [record["execution"] for record in self._records]
+        return sorted(found, key=lambda e: _time(e["startDate"]), reverse=True)[:limit]
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        execution: dict[str, Any] = self._record(execution_arn)["execution"]
+        return execution
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return list(self._record(execution_arn)["history"])
+
+    def ledger_for(self, execution_arn: str) -> dict[str, Any] | None:
+        row: dict[str, Any] | None = self._record(execution_arn).get("ledger")
+        return row
+
+    def ledger_row(self, run_id: str) -> dict[str, Any] | None:
+        for record in self._records:
+            if record.get("run_id") == run_id:
+                row: dict[str, Any] | None = record.get("ledger")
+                return row
+        return None
+
+
+def _source(args: argparse.Namespace) -> RunSource:
+    if args.local:
+        if args.stack or args.state_machine_arn or args.table or args.profile:
+            raise InputError("--local reads saved local runs: drop the AWS options", code="USAGE")
+        return LocalRuns(args.runs_dir)
+    return AwsRuns(args)
+
+
+def _time(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value
+    return dt.datetime.fromisoformat(str(value))
+
+
+def _duration(start: Any, stop: Any) -> float | None:
+    if start is None or stop is None:
+        return None
+    return (_time(stop) - _time(start)).total_seconds()
+
+
+@dataclass
+class StateRow:
+    """One state of an execution; a state entered several times (a poll loop) is one row."""
+
+    state: str
+    start: str
+    duration_s: float
+    visits: int
+    outcome: str
+    error: str = ""
+
+
+_FAILURE_DETAILS = (
+    "taskFailedEventDetails",
+    "lambdaFunctionFailedEventDetails",
+    "executionFailedEventDetails",
+    "executionAbortedEventDetails",
+    "executionTimedOutEventDetails",
+)
+
+
+def summarize_history(events: Sequence[dict[str, Any]]) -> list[StateRow]:
+    """The execution history as one row per state, in the order states were first entered."""
+    rows: dict[str, StateRow] = {}
+    open_since: dict[str, dt.datetime] = {}
+    current: str | None = None
+    for event in events:
+        kind = str(event["type"])
+        stamp = _time(event["timestamp"])
+        if kind.endswith("StateEntered"):
+            current = str(event["stateEnteredEventDetails"]["name"])
+            row = rows.get(current)
+            if row is None:
+                rows[current] = StateRow(current, stamp.isoformat(timespec="seconds"), 0.0, 1, "running")
+            else:
+                row.visits += 1
+                row.outcome = "running"
+            open_since[current] = stamp
+        elif kind.endswith("StateExited"):
+            name = str(event["stateExitedEventDetails"]["name"])
+            row = rows[name]
+            row.duration_s += (stamp - open_since.pop(name, stamp)).total_seconds()
+            if row.outcome == "running":
+                row.outcome = "ok"
+        elif kind == "TaskScheduled" and current in rows and rows[current].outcome == "failed":
+            rows[current].outcome = "retried"  # the failure was retried; its error stays on the row
+        else:
+            details = next((event[key] for key in _FAILURE_DETAILS if key in event), None)
+            if details is not None and current is not None and current in rows:
+                rows[current].outcome = "failed"
+                rows[current].error = str(details.get("error", ""))
+            if kind in {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}:
+                for name, since in open_since.items():
+                    rows[name].duration_s += (stamp - since).total_seconds()
+                    rows[name].outcome = kind.removeprefix("Execution").lower()
+                open_since.clear()
+    for row in rows.values():
+        row.duration_s = round(row.duration_s, 3)
+    return list(rows.values())
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells)
+
+
+def _emit(document: Any) -> None:
+    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+
+
+def list_command(args: argparse.Namespace) -> int:
+    source = _source(args)
+    listed = []
+    for execution in source.executions(args.limit):
+        row = source.ledger_for(str(execution["executionArn"])) or {}
+        listed.append(
+            {
+                "run_id": row.get("run_id", ""),
+                "status": execution["status"],
+                "start": _time(execution["startDate"]).isoformat(timespec="seconds"),
+                "duration_s": _duration(execution.get("startDate"), execution.get("stopDate")),
+                "stage": row.get("stage", ""),
+                "error": row.get("error_code", ""),
+                "execution": execution["name"],
+            }
+        )
+    if args.output == "json":
+        _emit(listed)
+        return 0
+    if not listed:
+        sys.stdout.write("no runs\n")
+        return 0
+    headers = ("RUN", "STATUS", "START", "DURATION", "STAGE", "ERROR", "EXECUTION")
+    body = [
+        (
+            r["run_id"],
+            r["status"],
+            r["start"],
+            _seconds(r["duration_s"]),
+            r["stage"],
+            r["error"],
+            r["execution"],
+        )
+        for r in listed
+    ]
+    sys.stdout.write(_table(headers, body) + "\n")
+    return 0
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}s"
+
+
+def _find(source: RunSource, run: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The execution and ledger row of a run id, an execution name or an execution ARN."""
+    row = source.ledger_row(run)
+    if row is not None and row.get("execution_arn"):
+        return source.describe(str(row["execution_arn"])), row
+    try:
+        execution = source.describe(run)
+    except InputError:
+        raise
+    except Exception as error:  # the AWS SDK's ExecutionDoesNotExist / InvalidArn, without importing it
+        raise InputError(f"no run or execution {run!r}: {error}", code="NOT_FOUND") from error
+    return execution, source.ledger_for(str(execution["executionArn"]))
+
+
+def show_command(args: argparse.Namespace) -> int:
+    source = _source(args)
+    execution, row = _find(source, args.run)
+    states = summarize_history(source.history(str(execution["executionArn"])))
+    summary = {
+        "execution_arn": execution["executionArn"],
+        "status": execution["status"],
+        "start": _time(execution["startDate"]).isoformat(timespec="seconds"),
+        "duration_s": _duration(execution.get("startDate"), execution.get("stopDate")),
+        "error": execution.get("error"),
+        "ledger": row,
+        "states": [asdict(state) for state in states],
+    }
+    if args.output == "json":
+        _emit(summary)
+        return 0
+    out = sys.stdout
+    out.write(f"execution  {execution['executionArn']}\n")
+    out.write(f"status     {execution['status']}  (started {summary['start']}")
+    out.write(f", took {_seconds(summary['duration_s'])})\n" if summary["duration_s"] is not None else ")\n")
+    if execution.get("error"):
+        out.write(f"error      {execution['error']}\n")
+    out.write("\nledger\n")
+    for key, value in sorted((row or {}).items()):
+        out.write(f"  {key:<20} {value}\n")
+    if not row:
+        out.write("  (no ledger row for this execution)\n")
+    out.write("\nhistory\n")
+    body = [(s.state, s.start, _seconds(s.duration_s), s.visits, s.outcome, s.error) for s in states]
+    out.write(_table(("STATE", "START", "DURATION", "VISITS", "OUTCOME", "ERROR"), body) + "\n")
+    return 0
