@@ -1,0 +1,71 @@
+"""In-process Lambda: environment around the call, Lambda's error payload, per-function logs."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import orjson
+from forgeflow.local.functions import FunctionRegistry, FunctionSpec
+
+CODE = """
+import os
+
+class DatasetInvalid(Exception):
+    pass
+
+def handler(event, context):
+    print("hello from", context.function_name)
+    if event.get("fail"):
+        raise DatasetInvalid("line 3: bad role")
+    return {"env": os.environ["ONLY_HERE"], "remaining": context.get_remaining_time_in_millis() > 0}
+"""
+
+
+def _registry(tmp_path: Path) -> FunctionRegistry:
+    (tmp_path / "fn").mkdir()
+    (tmp_path / "fn" / "app.py").write_text(CODE, encoding="utf-8")
+    registry = FunctionRegistry("eu-west-1")
+    registry.register(
+        FunctionSpec(
+            logical_id="Fn",
+            name="stack-Fn",
+            arn="arn:aws:lambda:eu-west-1:123456789012:function:stack-Fn",
+            code_dir=tmp_path / "fn",
+            handler="app.handler",
+            environment={"ONLY_HERE": "yes"},
+        )
+    )
+    return registry
+
+
+def test_the_template_environment_is_set_only_during_the_call(tmp_path: Path) -> None:
+    registry = _registry(tmp_path)
+    outcome = registry.invoke("arn:aws:lambda:eu-west-1:123456789012:function:stack-Fn", b"{}")
+    assert outcome.function_error is None
+    assert orjson.loads(outcome.payload) == {"env": "yes", "remaining": True}
+    assert "ONLY_HERE" not in os.environ
+
+
+def test_an_exception_becomes_lambdas_unhandled_error_payload(tmp_path: Path) -> None:
+    registry = _registry(tmp_path)
+    outcome = registry.invoke("stack-Fn", b'{"fail": true}')
+    assert outcome.function_error == "Unhandled"
+    payload = orjson.loads(outcome.payload)
+    assert (payload["errorType"], payload["errorMessage"]) == ("DatasetInvalid", "line 3: bad role")
+    assert isinstance(payload["stackTrace"], list)
+
+
+def test_handler_output_goes_to_the_function_log(tmp_path: Path, capsys) -> None:
+    registry = _registry(tmp_path)
+    with registry.capture_stdout():
+        registry.invoke("stack-Fn", b"{}")
+        print("operator output")
+    captured = capsys.readouterr().out
+    assert "hello from" not in captured
+    assert "operator output" in captured
+    log = registry.logs("stack-Fn")
+    assert "hello from stack-Fn" in log
+    assert log.startswith("START RequestId: ")
+    assert sys.stdout is not None

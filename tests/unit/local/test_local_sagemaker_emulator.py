@@ -1,0 +1,234 @@
+"""The SageMaker training-job emulator: checks, lifecycle, stop, failure injection and outputs."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import orjson
+import pytest
+from forgeflow.local.sagemaker import (
+    EmulatedApiError,
+    FailureInjection,
+    TrainingJobEmulator,
+    job_stage,
+    stand_in_metrics,
+)
+from moto import mock_aws
+
+BUCKET = "data"
+TRAIN = orjson.dumps(
+    {
+        "messages": [
+            {"role": "user", "content": [{"text": "q"}]},
+            {"role": "assistant", "content": [{"text": "a"}]},
+        ]
+    }
+)
+RECIPE = b"""run:
+  model_type: amazon.nova-lite-v1:0:300k
+  model_name_or_path: nova-lite/prod
+  replicas: 4
+training_config:
+  max_steps: 5
+"""
+EVAL_RECIPE = b"""run:
+  name: ev
+  model_type: amazon.nova-lite-v1:0:300k
+  model_name_or_path: s3://escrow/x
+  replicas: 1
+evaluation: {task: mmlu, strategy: zs_cot, metric: accuracy}
+"""
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        client.put_object(Bucket=BUCKET, Key="d/train.jsonl", Body=TRAIN)
+        client.put_object(Bucket=BUCKET, Key="r/recipe.yaml", Body=RECIPE)
+        client.put_object(Bucket=BUCKET, Key="e/recipe.yaml", Body=EVAL_RECIPE)
+        yield client
+
+
+def _request(name: str = "forgeflow-run1-smoke-1", recipe: str = "r/", train: str | None = "d/train.jsonl",
+             count: int = 4) -> dict[str, Any]:  # fmt: skip
+    channels = [
+        {"ChannelName": "recipe", "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix",
+                                                                  "S3Uri": f"s3://{BUCKET}/{recipe}"}}},
+    ]  # fmt: skip
+    if train is not None:
+        channels.append(
+            {"ChannelName": "train", "DataSource": {"S3DataSource": {"S3DataType": "Converse",
+                                                                     "S3Uri": f"s3://{BUCKET}/{train}"}}}
+        )  # fmt: skip
+    return {
+        "TrainingJobName": name,
+        "RoleArn": "arn:aws:iam::123456789012:role/sm",
+        "AlgorithmSpecification": {"TrainingImage": "img:latest", "TrainingInputMode": "File"},
+        "HyperParameters": {"sagemaker_recipe_local_path": "/opt/ml/input/data/recipe/recipe.yaml"},
+        "InputDataConfig": channels,
+        "OutputDataConfig": {"S3OutputPath": f"s3://{BUCKET}/out/"},
+        "ResourceConfig": {"InstanceType": "ml.p5.48xlarge", "InstanceCount": count, "VolumeSizeInGB": 30},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+
+
+def _run_to_end(emulator: TrainingJobEmulator, name: str) -> dict[str, Any]:
+    for _ in range(10):
+        answer = emulator.describe_training_job(name)
+        if answer["TrainingJobStatus"] not in {"InProgress", "Stopping"}:
+            return answer
+    raise AssertionError("the job never ended")
+
+
+def _untar(body: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(body)) as archive:
+        return {m.name: archive.extractfile(m).read() for m in archive.getmembers()}  # type: ignore[union-attr]
+
+
+def _emulator(s3: Any, **failures: Any) -> TrainingJobEmulator:
+    return TrainingJobEmulator(
+        s3, account_id="123456789012", region="us-east-1", failures=FailureInjection(**failures)
+    )
+
+
+def test_a_job_walks_the_secondary_statuses_and_writes_emulated_outputs(s3: Any) -> None:
+    emulator = _emulator(s3)
+    arn = emulator.create_training_job(_request())["TrainingJobArn"]
+    assert arn.endswith(":training-job/forgeflow-run1-smoke-1")
+    seen = [emulator.describe_training_job("forgeflow-run1-smoke-1")["SecondaryStatus"] for _ in range(5)]
+    assert seen == ["Downloading", "Training", "Uploading", "Completed", "Completed"]
+    final = emulator.describe_training_job("forgeflow-run1-smoke-1")
+    assert final["TrainingJobStatus"] == "Completed"
+    assert [t["Status"] for t in final["SecondaryStatusTransitions"]] == [
+        "Starting", "Downloading", "Training", "Uploading", "Completed"
+    ]  # fmt: skip
+    model = final["ModelArtifacts"]["S3ModelArtifacts"]
+    assert model == f"s3://{BUCKET}/out/forgeflow-run1-smoke-1/output/model.tar.gz"
+    output = s3.get_object(Bucket=BUCKET, Key="out/forgeflow-run1-smoke-1/output/output.tar.gz")[
+        "Body"
+    ].read()
+    manifest = orjson.loads(_untar(output)["manifest.json"])
+    assert manifest["emulated"] is True
+    assert manifest["checkpoint_s3_bucket"] == (
+        "s3://customer-escrow-123456789012-smtj-emulated/forgeflow-run1-smoke-1/outputs/checkpoints"
+    )
+
+
+def test_time_based_lifecycle_waits_between_statuses(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="1", region="us-east-1", seconds_per_status=3600)
+    emulator.create_training_job(_request())
+    assert emulator.describe_training_job("forgeflow-run1-smoke-1")["SecondaryStatus"] == "Starting"
+
+
+def test_requests_are_checked_against_the_botocore_model(s3: Any) -> None:
+    emulator = _emulator(s3)
+    broken = _request()
+    del broken["RoleArn"]
+    broken["ResourceConfig"]["InstanceCount"] = "four"
+    with pytest.raises(EmulatedApiError) as raised:
+        emulator.create_training_job(broken)
+    assert raised.value.code == "ValidationException"
+    assert "RoleArn" in raised.value.message
+    assert "InstanceCount" in raised.value.message
+    with pytest.raises(EmulatedApiError, match="regular expression"):
+        emulator.create_training_job(_request(name="bad_name!"))
+
+
+def test_names_are_never_reused(s3: Any) -> None:
+    emulator = _emulator(s3)
+    emulator.create_training_job(_request())
+    with pytest.raises(EmulatedApiError) as raised:
+        emulator.create_training_job(_request())
+    assert raised.value.code == "ResourceInUse"
+
+
+@pytest.mark.parametrize(
+    ("request_changes", "reason"),
+    [
+        ({"train": "d/missing.jsonl"}, "no S3 objects found under s3://data/d/missing.jsonl"),
+        ({"recipe": "nothing/"}, "no S3 objects found under s3://data/nothing/"),
+        ({"count": 8}, "run.replicas=4 but ResourceConfig.InstanceCount=8"),
+        ({"train": None}, "needs a 'train' input channel"),
+    ],
+)
+def test_input_problems_fail_the_job_while_downloading(s3: Any, request_changes: dict, reason: str) -> None:
+    emulator = _emulator(s3)
+    emulator.create_training_job(_request(**request_changes))
+    final = _run_to_end(emulator, "forgeflow-run1-smoke-1")
+    assert final["TrainingJobStatus"] == "Failed"
+    assert final["FailureReason"].startswith("ClientError: ")
+    assert reason in final["FailureReason"]
+    assert [t["Status"] for t in final["SecondaryStatusTransitions"]][-2:] == ["Downloading", "Failed"]
+
+
+def test_a_recipe_that_is_not_yaml_fails_the_job(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="bad/recipe.yaml", Body=b"run: [unclosed")
+    emulator = _emulator(s3)
+    emulator.create_training_job(_request(recipe="bad/"))
+    assert "not valid YAML" in _run_to_end(emulator, "forgeflow-run1-smoke-1")["FailureReason"]
+
+
+def test_stop_then_describe_reports_stopped(s3: Any) -> None:
+    emulator = _emulator(s3)
+    emulator.create_training_job(_request())
+    emulator.stop_training_job("forgeflow-run1-smoke-1")
+    assert emulator.list_training_jobs(status_equals="InProgress") == []
+    answer = emulator.describe_training_job("forgeflow-run1-smoke-1")
+    assert (answer["TrainingJobStatus"], answer["SecondaryStatus"]) == ("Stopped", "Stopped")
+    with pytest.raises(EmulatedApiError, match="only InProgress"):
+        emulator.stop_training_job("forgeflow-run1-smoke-1")
+
+
+def test_failure_injection(s3: Any) -> None:
+    emulator = _emulator(s3, throttle_creates=1, limit_creates=1, fail_stages=frozenset({"train"}),
+                         capacity_stages=frozenset({"smoke"}))  # fmt: skip
+    codes = []
+    for _ in range(2):
+        with pytest.raises(EmulatedApiError) as raised:
+            emulator.create_training_job(_request())
+        codes.append(raised.value.code)
+    assert codes == ["ThrottlingException", "ResourceLimitExceeded"]
+    emulator.create_training_job(_request())
+    emulator.create_training_job(_request(name="forgeflow-run1-train-1"))
+    assert _run_to_end(emulator, "forgeflow-run1-smoke-1")["FailureReason"].startswith("CapacityError:")
+    assert _run_to_end(emulator, "forgeflow-run1-train-1")["FailureReason"].startswith("AlgorithmError:")
+    with pytest.raises(ValueError, match="unknown job stage"):
+        FailureInjection(fail_stages=frozenset({"lunch"}))
+
+
+def test_evaluation_jobs_write_nova_shaped_results(s3: Any) -> None:
+    emulator = _emulator(s3)
+    emulator.create_training_job(_request(name="forgeflow-run1-eval-mmlu-trained", recipe="e/", train=None,
+                                          count=1))  # fmt: skip
+    assert _run_to_end(emulator, "forgeflow-run1-eval-mmlu-trained")["TrainingJobStatus"] == "Completed"
+    body = s3.get_object(Bucket=BUCKET, Key="out/forgeflow-run1-eval-mmlu-trained/output/output.tar.gz")[
+        "Body"
+    ]
+    files = _untar(body.read())
+    (name,) = [n for n in files if "/eval_results/results_" in n]
+    assert name.startswith("ev/eval_results/results_")
+    results = orjson.loads(files[name])
+    assert results["emulated"] is True
+    assert set(results["results"]["all"]) == {"accuracy", "accuracy_stderr"}
+
+
+def test_stage_detection_prefers_tags() -> None:
+    assert job_stage("forgeflow-abc-smoke-1") == "smoke"
+    assert job_stage("forgeflow-abc-eval-mmlu-base") == "eval"
+    assert job_stage("forgeflow-abc-smoke-1", [{"Key": "forgeflow:stage", "Value": "train"}]) == "train"
+
+
+def test_stand_in_metrics_are_deterministic_and_favour_the_trained_model_on_the_domain() -> None:
+    base = stand_in_metrics("gen_qa", "nova-lite/prod")
+    trained = stand_in_metrics("gen_qa", "s3://escrow/job/outputs/checkpoints")
+    assert base == stand_in_metrics("gen_qa", "nova-lite/prod")
+    assert trained["all"]["f1_score"] > base["all"]["f1_score"]
+    assert "custom|gen_qa_gen_qa|0" in trained
+    assert stand_in_metrics("mmlu", "s3://x")["all"]["accuracy"] < stand_in_metrics("mmlu", "nova-lite/prod")[
+        "all"]["accuracy"]  # fmt: skip
