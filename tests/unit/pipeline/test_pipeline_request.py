@@ -45,11 +45,12 @@ def test_an_s3_event_becomes_a_run_with_stack_defaults() -> None:
 
 def test_the_sidecar_fills_what_the_event_does_not_say() -> None:
     trigger = parse_trigger(sample("trigger-s3-object-created"))
-    sidecar = parse_options(
-        b"model: micro\nmethod: dpo\noverrides: {training_config: {max_length: 8192}}\n", "x"
+    text = (
+        b"model: micro\nmethod: dpo\noverrides: {training_config: {max_length: 8192}}\n"
+        b"max_runtime_seconds: 7200\n"
     )
-    run = resolve_run(trigger, sidecar, SETTINGS)
-    assert (run.model, run.method) == (NovaModel.MICRO, Method.DPO)
+    run = resolve_run(trigger, parse_options(text, "x"), SETTINGS)
+    assert (run.model, run.method, run.max_runtime_seconds) == (NovaModel.MICRO, Method.DPO, 7200)
     assert run.overrides == {"training_config": {"max_length": 8192}}
     assert trigger.dataset.sidecar_uri == "s3://forgeflow-data-example/incoming/support_sft.forgeflow.yaml"
 
@@ -105,7 +106,9 @@ def test_only_jsonl_objects_start_runs() -> None:
         parse_trigger(event)
 
 
-@pytest.mark.parametrize("text", [b"- a list\n", b"model: [unclosed\n", b"budget_usd: -3\n"])
+@pytest.mark.parametrize(
+    "text", [b"- a list\n", b"model: [unclosed\n", b"budget_usd: -3\n", b"max_runtime_seconds: 2500000\n"]
+)
 def test_bad_sidecars_name_the_file(text: bytes) -> None:
     with pytest.raises(RequestInvalid, match=r"s3://b/x\.forgeflow\.yaml"):
         parse_options(text, "s3://b/x.forgeflow.yaml")

@@ -58,6 +58,9 @@ class RunOptions(BaseModel):
     replicas: int | None = Field(default=None, gt=0)
     budget_usd: float | None = Field(default=None, gt=0)
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
+    max_runtime_seconds: int | None = Field(
+        default=None, ge=1, le=28 * 24 * 3600, description="each job's stopping condition (default 1 day)"
+    )
 
 
 class RunRequest(RunOptions):
@@ -126,6 +129,7 @@ class ResolvedRun(BaseModel):
     replicas: int | None
     budget_usd: float | None
     poll_seconds: int
+    max_runtime_seconds: int | None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
@@ -274,4 +278,5 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         # The stack's BUDGET_USD caps every run at pre-flight; the request may only be stricter.
         budget_usd=options.budget_usd,
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
+        max_runtime_seconds=options.max_runtime_seconds,
     )

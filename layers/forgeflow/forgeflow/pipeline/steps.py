@@ -359,11 +359,9 @@ def _training_stats(payload: StageInput, services: Services) -> dict[str, Any]:
 def _max_runtime(run: ResolvedRun) -> int:
     from forgeflow.jobs.requests import JobSettings
 
-    value = run.training.get("max_runtime_seconds")
-    if isinstance(value, int) and value > 0:
-        return value
-    default = JobSettings.model_fields["max_runtime_seconds"].default
-    return int(default)
+    if run.max_runtime_seconds is not None:
+        return run.max_runtime_seconds
+    return int(JobSettings.model_fields["max_runtime_seconds"].default)
 
 
 # -- Training jobs --------------------------------------------------------------------------------------
@@ -462,7 +460,7 @@ def check_jobs(payload: CheckJobsInput, services: Services) -> JobsStatus:
             running = ", ".join(job.name for job in summaries if job.status != "Completed")
             raise JobDeadlineExceeded(
                 f"{running} still running {now - payload.deadline} s past the run's deadline",
-                hint="raise max_runtime_seconds in the request's training section if the job needs longer",
+                hint="raise max_runtime_seconds in the run request if the job needs longer",
             )
     first = ended_badly[0] if ended_badly else summaries[0]
     reason = "; ".join(
