@@ -167,7 +167,9 @@ COMMON: dict[str, Mutation] = {
     "IMAGE_FORMAT": lambda r, d: r["messages"][0]["content"].append(_image(fmt="bmp")),
     "MEDIA_URI": lambda r, d: r["messages"][0]["content"].append(_image(uri="s3://media/a b.png")),
     "TOO_MANY_IMAGES": lambda r, d: r["messages"][0]["content"].extend(_image() for _ in range(11)),
-    "WRONG_TYPE": lambda r, d: r["messages"][0]["content"][0].update(text=d.draw(st.integers() | st.none())),
+    "WRONG_TYPE": lambda r, d: r["messages"][0]["content"][0].update(
+        text=d.draw(st.integers(-(2**63), 2**63 - 1) | st.none())
+    ),
     "SYSTEM_BLOCK": lambda r, d: r.update(system=[{"text": "x", "lang": "en"}]),
     "REASONING_NOT_SUPPORTED": lambda r, d: (
         r["messages"][1]

@@ -3,8 +3,8 @@
 The hot path is a hand-written structural checker over orjson-parsed dicts (pydantic models per record
 would cost the 50 MB/s target; `forgeflow.dataset.converse` holds the same schema as typed models and the
 tests prove the two agree). It allocates only when something is wrong: JSON pointers and messages are
-built on the error path. Reserved strings are found with one regex over the raw line; only lines where it
-could match are checked text by text.
+built on the error path. Reserved strings are searched (case-folded) only in texts holding ":", "[" or
+"<", which every reserved string contains.
 """
 
 from __future__ import annotations
@@ -39,16 +39,13 @@ RESERVED_STRINGS = (
 )
 _RESERVED = re.compile("|".join(re.escape(s.lower()) for s in RESERVED_STRINGS))
 _RESERVED_SPELLING = {s.lower(): s for s in RESERVED_STRINGS}
-# Lines where a reserved string could hide: an ASCII-case-insensitive match in the raw bytes, a JSON
-# escape that could spell an ASCII character (\u00XX), or the Kelvin sign, whose lower case is "k".
-# Substring tests on the lowered line run at memory speed; a regex alternation would not.
-_RAW_NEEDLES = (*(s.lower().encode() for s in RESERVED_STRINGS), b"\\u00", b"\\u212a", "\u212a".encode())
 
 
-def may_hold_reserved(raw: bytes) -> bool:
-    """False when no text of the line can contain a reserved string (True means: check each text)."""
-    lowered = raw.lower()
-    return any(needle in lowered for needle in _RAW_NEEDLES)
+# Every reserved string holds ":", "[" or "<": a text without any of them (three memchr scans of the
+# decoded string) needs no case-folded search. Decoded text also covers JSON \u escapes, and the only
+# character whose lower case is ASCII and matters (the Kelvin sign, "k") appears in "<unk>", after "<".
+def may_hold_reserved(text: str) -> bool:
+    return ":" in text or "[" in text or "<" in text
 
 
 _S3_URI = re.compile(r"s3://[A-Za-z0-9_\-/.]+")
@@ -148,15 +145,13 @@ class _Walk:
         "findings",
         "images",
         "is_dpo",
-        "scan_reserved",
         "tool_names",
         "tool_use_ids",
         "videos",
     )
 
-    def __init__(self, scan_reserved: bool, is_dpo: bool) -> None:
+    def __init__(self, is_dpo: bool) -> None:
         self.findings: list[tuple[str, str, str]] = []
-        self.scan_reserved = scan_reserved
         self.is_dpo = is_dpo
         self.characters = 0
         self.images = 0
@@ -174,7 +169,7 @@ class _Walk:
         if type(value) is not str:
             self.add(path, "WRONG_TYPE", f"text is {_type_name(value)}, expected a string")
             return 0
-        if self.scan_reserved:
+        if may_hold_reserved(value):
             found = _RESERVED.search(value.lower())
             if found:
                 self.add(
@@ -211,8 +206,8 @@ class RecordValidator:
         return outcome
 
     def check_record(self, line_number: int, record: dict[str, Any]) -> RecordOutcome:
-        """Checks an already-parsed record (conversion output); every text is scanned."""
-        outcome = self._check_object(line_number, record, scan_reserved=True)
+        """Checks an already-parsed record (conversion output)."""
+        outcome = self._check_object(line_number, record)
         if not outcome.errors:
             outcome.canonical = orjson.dumps(record)
         return outcome
@@ -227,7 +222,7 @@ class RecordValidator:
                 line_number, "", "NOT_AN_OBJECT", f"the line is a JSON {_type_name(parsed)}, not an object"
             )
             return RecordOutcome(None, [issue])
-        return self._check_object(line_number, parsed, scan_reserved=may_hold_reserved(raw))
+        return self._check_object(line_number, parsed)
 
     @staticmethod
     def _parse_issue(line: int, raw: bytes, error: orjson.JSONDecodeError, last_unterminated: bool) -> Issue:
@@ -241,9 +236,7 @@ class RecordValidator:
             )
         return make_issue(line, "", "JSON_PARSE", f"not valid JSON: {error}")
 
-    def _check_object(
-        self, line_number: int, record: dict[str, Any], *, scan_reserved: bool
-    ) -> RecordOutcome:
+    def _check_object(self, line_number: int, record: dict[str, Any]) -> RecordOutcome:
         messages = record.get("messages")
         is_dpo = (
             type(messages) is list
@@ -254,7 +247,7 @@ class RecordValidator:
         record_method = Method.DPO if is_dpo else Method.SFT
         if self.method is None and type(messages) is list:
             self.method = record_method
-        walk = _Walk(scan_reserved, is_dpo)
+        walk = _Walk(is_dpo)
         self._record(record, walk)
         if walk.documents > 1:
             walk.add("", "TOO_MANY_DOCUMENTS", f"the record has {walk.documents} documents")
@@ -458,7 +451,7 @@ class RecordValidator:
                 # The common case, kept short: a plain text block (its path is built only if needed).
                 payload = True
                 value = block["text"]
-                if type(value) is str and not walk.scan_reserved:
+                if type(value) is str and not may_hold_reserved(value):
                     text_length += len(value)
                     walk.characters += len(value)
                 else:
