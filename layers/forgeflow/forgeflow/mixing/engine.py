@@ -21,6 +21,7 @@ import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import struct
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,7 +36,7 @@ import forgeflow
 from forgeflow.dataset.canonical import record_hash
 from forgeflow.dataset.lines import BOM, iter_lines
 from forgeflow.dataset.split import in_validation
-from forgeflow.dataset.validation import RecordValidator, ValidationOptions
+from forgeflow.dataset.validation import RecordOutcome, RecordValidator, ValidationOptions
 from forgeflow.errors import DataError, ForgeFlowError, InputError
 from forgeflow.mixing.apportion import interleave, largest_remainder, round_quotas, seeded_order
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
@@ -52,6 +53,7 @@ VALIDATION_FILE = "validation.jsonl"
 REPORT_FILE = "mix_report.json"
 MAX_REPORTED_ERRORS = 10
 _MASK = (1 << 64) - 1
+_PQ = struct.Struct(">QQ")  # a record's selection hash p and shuffle hash q, from one 16-byte digest
 _WRITE_BATCH = 1024 * 1024
 _PROGRESS_STEP = 8 * 1024 * 1024
 
@@ -191,6 +193,14 @@ class _HashingReader:
         self._digest.update(data)
         self._meter.advance(len(data))
         return data
+
+
+def _content_hash(outcome: RecordOutcome) -> str:
+    """The contract's record_hash, from the key-sorted dump the validator already made when it did."""
+    if outcome.sorted_json is not None:
+        return hashlib.sha256(outcome.sorted_json).hexdigest()
+    assert outcome.record is not None
+    return record_hash(outcome.record)
 
 
 def _worker_count(requested: int | None, uris: list[str], sources: int) -> int:
@@ -362,8 +372,6 @@ class _Mixer:
                 hint="run `forgeflow validate` on it and fix or remove those records; ForgeFlow never "
                 "drops records silently",
             )
-        if customer and self.method is None:
-            self.method = validator.method or Method.SFT
         result.spill.close()
         result.pool.flush()
         if customer:
@@ -379,23 +387,25 @@ class _Mixer:
         customer: bool,
         errors: list[str],
     ) -> dict[str, Any]:
+        # The hot loop of the whole mix: locals only, one keyed hash per record.
         digest = hashlib.sha256()
-        records = 0
-        blank = 0
-        held_out = 0
+        records = blank = held_out = 0
         fraction = self.plan.validation_fraction if customer else 0.0
         seed = self.plan.seed
-        key = self.key
+        method = self.method
+        assert method is not None, "detect_method runs before any scan"
+        keyed = hashlib.blake2b(digest_size=16, key=self.key)
+        unpack = _PQ.unpack
+        check = validator.check
         pool_add = result.pool.add
         spill_add = result.spill.add
         with self.storage.open_input(uri) as stream:
             hashing = _HashingReader(stream, digest, self.meter)
-            for line in iter_lines(cast(IO[bytes], hashing)):
-                data = line.data
+            for number, data, size, terminated in iter_lines(cast(IO[bytes], hashing)):
                 if data is None:
-                    errors.append(f"{uri} line {line.number}: line of {line.size:,} bytes is too long")
+                    errors.append(f"{uri} line {number}: line of {size:,} bytes is too long")
                     break
-                if line.number == 1 and data.startswith(BOM):
+                if number == 1 and data.startswith(BOM):
                     errors.append(f"{uri} line 1: the file starts with a UTF-8 byte-order mark")
                     break
                 if data.endswith(b"\r"):
@@ -403,41 +413,34 @@ class _Mixer:
                 if not data or data.isspace():
                     blank += 1
                     continue
-                outcome = validator.check(line.number, data, last_unterminated=not line.terminated)
-                expected = self.method or validator.method
-                if outcome.method is not None and expected is not None and outcome.method is not expected:
+                outcome = check(number, data, last_unterminated=not terminated)
+                canonical = outcome.canonical
+                if outcome.method is not method and outcome.method is not None:
                     raise DataError(
                         f"{spec.role} source {spec.name!r} holds {outcome.method.value.upper()} records "
-                        f"({uri} line {line.number}) but the blend is {expected.value.upper()}",
+                        f"({uri} line {number}) but the blend is {method.value.upper()}",
                         code="METHOD_MISMATCH",
                         hint="mix sources of one training method only (SFT with SFT, DPO with DPO)",
                     )
-                if outcome.errors or outcome.canonical is None or outcome.record is None:
+                if canonical is None or outcome.errors:
                     first = outcome.errors[0] if outcome.errors else None
                     where = f" at {first.path}" if first is not None and first.path else ""
                     what = first.message if first is not None else "not a valid record"
-                    errors.append(f"{uri} line {line.number}{where}: {what}")
+                    errors.append(f"{uri} line {number}{where}: {what}")
                     if len(errors) >= MAX_REPORTED_ERRORS:
                         break
                     continue
                 records += 1
-                line_bytes = outcome.canonical + b"\n"
-                hashed = hashlib.blake2b(outcome.canonical, digest_size=16, key=key).digest()
-                p = int.from_bytes(hashed[:8], "big")
-                q = int.from_bytes(hashed[8:], "big")
+                hasher = keyed.copy()
+                hasher.update(canonical)
+                p, q = unpack(hasher.digest())
                 tokens = outcome.est_tokens
-                if fraction:
-                    content = (
-                        hashlib.sha256(outcome.sorted_json).hexdigest()
-                        if outcome.sorted_json is not None
-                        else record_hash(outcome.record)
-                    )
-                    if in_validation(content, seed, fraction):
-                        held_out += 1
-                        self.validation.add(q, p, q, tokens, line_bytes)
-                        continue
+                if fraction and in_validation(_content_hash(outcome), seed, fraction):
+                    held_out += 1
+                    self.validation.add(q, p, q, tokens, canonical + b"\n")
+                    continue
                 pool_add(p, tokens)
-                spill_add(q, p, q, tokens, line_bytes)
+                spill_add(q, p, q, tokens, canonical + b"\n")
         result.held_out += held_out
         result.blank_lines += blank
         return {"sha256": digest.hexdigest(), "records": records, "blank_lines": blank}
