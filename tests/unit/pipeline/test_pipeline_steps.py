@@ -194,3 +194,15 @@ def test_the_default_mix_plan_blends_curated_data_of_the_dataset_s_method() -> N
         ("s3://b/d.jsonl", 0.75),
         ("s3://b/curated/dpo/", 0.25),
     ]
+
+
+def test_settings_come_from_the_environment_and_name_a_bad_variable() -> None:
+    from forgeflow.errors import InputError
+
+    settings = PipelineSettings.from_environ({"DATA_BUCKET": "b", "BUDGET_USD": "", "POLL_SECONDS": "5"})
+    assert (settings.data_bucket, settings.budget_usd, settings.poll_seconds) == ("b", None, 5)
+    assert settings.run_prefix("r1") == "s3://b/runs/r1/"
+    with pytest.raises(InputError, match="DEFAULT_MODEL is invalid"):
+        PipelineSettings.from_environ({"DEFAULT_MODEL": "giant"})
+    with pytest.raises(InputError, match="SAGEMAKER_ROLE_ARN is not set"):
+        settings.require("sagemaker_role_arn")
