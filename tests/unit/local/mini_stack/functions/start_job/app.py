@@ -68,4 +68,4 @@ def handler(event, context):
         if error.response["Error"]["Code"] == "ThrottlingException":
             raise JobThrottled(str(error)) from error
         raise
-    return {"job_name": name, "poll_seconds": int(os.environ["POLL_SECONDS"])}
+    return {"job_name": name, "run_id": run_id, "poll_seconds": int(os.environ["POLL_SECONDS"])}
