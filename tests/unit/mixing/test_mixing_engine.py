@@ -419,3 +419,22 @@ def test_progress_is_reported_monotonically_up_to_the_total(
     fractions = [done / total for done, total in calls]
     assert fractions == sorted(fractions)
     assert calls[-1][0] == calls[-1][1]
+
+
+def one_token_per_message(record: dict[str, Any]) -> int:
+    return len(record["messages"])
+
+
+def test_the_token_estimator_is_pluggable(tmp_path: Path, mixdata: Any) -> None:
+    mixdata.write(tmp_path, "customer", 30, paddings=[0, 900])
+    mixdata.write(tmp_path, "general", 50, paddings=[3000])
+    plan = {
+        "unit": "tokens",
+        "sources": [_source(tmp_path, "customer", 0.6), _source(tmp_path, "general", 0.4)],
+    }
+    report = _mix(tmp_path, plan, token_estimator=one_token_per_message)[0]
+    # Two messages per record: token shares are record shares, exactly as planned.
+    assert [s["selected"] for s in report["sources"]] == [30, 20]
+    assert [s["est_tokens"] for s in report["sources"]] == [60, 40]
+    assert report["token_estimator"].endswith("one_token_per_message")
+    assert _mix(tmp_path, {**plan, "unit": "records"})[0]["token_estimator"] == "forgeflow.dataset.tokens"

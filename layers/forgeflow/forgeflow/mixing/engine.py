@@ -47,6 +47,8 @@ from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, join, object_identity, parse_uri
 
 Progress = Callable[[int, int], None]
+TokenEstimator = Callable[[dict[str, Any]], int]
+DEFAULT_ESTIMATOR = "forgeflow.dataset.tokens"
 
 TRAIN_FILE = "train.jsonl"
 VALIDATION_FILE = "validation.jsonl"
@@ -136,6 +138,7 @@ class MixReport:
     validation: OutputFile
     longest_run: dict[str, Any]
     forge: dict[str, Any] | None
+    token_estimator: str = DEFAULT_ESTIMATOR
     seconds: float = 0.0
     input_bytes: int = 0
 
@@ -147,6 +150,7 @@ class MixReport:
             "method": self.method.value,
             "model": self.model.value,
             "compute": self.compute.value,
+            "token_estimator": self.token_estimator,
             "plan": self.plan,
             "sources": self.sources,
             "train": self.train.to_dict(),
@@ -233,12 +237,14 @@ class _Mixer:
         *,
         method: Method | None,
         model: NovaModel,
+        token_estimator: TokenEstimator | None = None,
     ) -> None:
         self.plan = plan
         self.storage = storage
         self.work = work
         self.method = method
         self.model = model
+        self.token_estimator = token_estimator
         self.key = plan.seed.to_bytes(8, "big") + b"forgeflow-mix"
         self.validation = Spill(work / "validation", bits=0)
         self.meter = _ProgressMeter(None, 1)
@@ -399,6 +405,7 @@ class _Mixer:
         check = validator.check
         pool_add = result.pool.add
         spill_add = result.spill.add
+        estimate = self.token_estimator
         with self.storage.open_input(uri) as stream:
             hashing = _HashingReader(stream, digest, self.meter)
             for number, data, size, terminated in iter_lines(cast(IO[bytes], hashing)):
@@ -434,7 +441,9 @@ class _Mixer:
                 hasher = keyed.copy()
                 hasher.update(canonical)
                 p, q = unpack(hasher.digest())
-                tokens = outcome.est_tokens
+                tokens = (
+                    outcome.est_tokens if estimate is None else estimate(cast(dict[str, Any], outcome.record))
+                )
                 if fraction and in_validation(_content_hash(outcome), seed, fraction):
                     held_out += 1
                     self.validation.add(q, p, q, tokens, canonical + b"\n")
@@ -658,6 +667,7 @@ def run_mix(
     progress: Progress | None = None,
     compute: Compute = Compute.SERVERFUL,
     workers: int | None = None,
+    token_estimator: TokenEstimator | None = None,
 ) -> MixReport:
     """Blend the plan's sources into `train.jsonl`, `validation.jsonl` and `mix_report.json` under out_uri.
 
@@ -665,7 +675,8 @@ def run_mix(
     source) before anything is written. `workdir` holds the temporary spill (about the input's size;
     default: the system temp folder); `progress(done, total)` counts bytes read and written. `workers`
     caps the processes that scan local sources in parallel (default: one per source, up to the CPUs;
-    1 scans in turn). The output never depends on it.
+    1 scans in turn). The output never depends on it. `token_estimator(record) -> int` replaces the
+    documented estimate (forgeflow.dataset.tokens) for `unit: tokens` and the report's token figures.
     """
     started = time.monotonic()
     forge = forge_data_mixing(plan)
@@ -673,7 +684,7 @@ def run_mix(
         check_compute(plan, compute, method=method or Method.SFT, model=model)
     with tempfile.TemporaryDirectory(prefix="forgeflow-mix-", dir=workdir) as temporary:
         work = Path(temporary)
-        mixer = _Mixer(plan, storage, work, method=method, model=model)
+        mixer = _Mixer(plan, storage, work, method=method, model=model, token_estimator=token_estimator)
         listed = mixer.list_sources()
         input_bytes = sum(int(obj.get("size") or 0) for objects in listed.values() for obj in objects)
         mixer.meter = _ProgressMeter(progress, 2 * input_bytes)
@@ -697,6 +708,9 @@ def run_mix(
             validation=validation,
             longest_run=run,
             forge=forge,
+            token_estimator=DEFAULT_ESTIMATOR
+            if token_estimator is None
+            else f"{token_estimator.__module__}.{token_estimator.__qualname__}",
             input_bytes=input_bytes,
         )
         storage.write_bytes(
