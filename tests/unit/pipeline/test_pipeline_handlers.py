@@ -75,8 +75,15 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     smoke = invoke("start_training_job", {**load_event("start_training_job"), "mix": mix, "recipe": recipe})
     assert smoke["job_names"] == [f"forgeflow-{RUN_ID}-smoke-1"]
     described = stack.sagemaker.describe_training_job(TrainingJobName=smoke["job_names"][0])
-    channels = {channel["ChannelName"] for channel in described["InputDataConfig"]}
-    assert channels == {"train", "validation", "recipe"}
+    channels = {
+        c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]
+    }
+    # Nova 1.0 has no max_steps: the smoke job trains one epoch over the 5-step subset, on the smoke recipe.
+    assert channels == {
+        "train": recipe["smoke_train_uri"],
+        "validation": mix["validation_uri"],
+        "recipe": recipe["smoke_recipe_uri"],
+    }
 
     check = invoke(
         "check_training_job", {**load_event("check_training_job"), "job_names": smoke["job_names"]}
@@ -88,6 +95,9 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         {**load_event("start_training_job"), "mix": mix, "recipe": recipe, "stage": "train"},
     )
     train_job = training["job_names"][0]
+    described = stack.sagemaker.describe_training_job(TrainingJobName=train_job)
+    train_channel = next(c for c in described["InputDataConfig"] if c["ChannelName"] == "train")
+    assert train_channel["DataSource"]["S3DataSource"]["S3Uri"] == mix["train_uri"]
     assert train_job == load_event("start_evaluation")["training"]["job_names"][0]
     manifest = json.dumps({"checkpoint_s3_bucket": "s3://customer-escrow-123456789012-smtj-x/run"}).encode()
     stack.put(f"{PREFIX}jobs/{train_job}/output/output.tar.gz", stack.tar_gz({"manifest.json": manifest}))
