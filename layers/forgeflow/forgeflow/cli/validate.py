@@ -28,6 +28,9 @@ def register(subparsers: Any) -> None:
         "--strict", action="store_true", help="treat warnings (unknown keys, blank lines) as errors"
     )
     parser.add_argument(
+        "--check-media", action="store_true", help="HEAD each referenced S3 media object (exists, size limit)"
+    )
+    parser.add_argument(
         "--report", metavar="OUT.json", help="write the JSON report here (path, s3:// URI or - for stdout)"
     )
     parser.add_argument(
@@ -107,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         platform=args.platform,
         strict=args.strict,
         max_error_details=args.max_errors,
+        check_media=args.check_media,
     )
     storage = Storage()
     total = object_identity(storage, args.path).get("size") if sys.stderr.isatty() else None

@@ -22,7 +22,7 @@ from forgeflow.dataset.lines import BOM, MAX_LINE_BYTES, iter_lines
 from forgeflow.dataset.stats import StatsCollector
 from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts
 from forgeflow.nova import Method, NovaModel
-from forgeflow.storage import Storage
+from forgeflow.storage import Storage, parse_uri
 
 Platform = Literal["sagemaker", "bedrock"]
 
@@ -64,6 +64,12 @@ DOCUMENT_FORMATS = frozenset({"pdf"})
 LITE_2_IMAGE_FORMATS = frozenset({"jpeg", "png", "gif"})
 LITE_2_VIDEO_FORMATS = frozenset({"mov", "mkv", "mp4"})
 MAX_IMAGES_PER_MESSAGE = 10
+# Object-size limits of referenced media (the stricter decimal reading of "10 MB" / "50 MB").
+MEDIA_MAX_BYTES = {"image": 10_000_000, "video": 50_000_000, "document": 10_000_000}
+MEDIA_PROBE_CACHE = 100_000  # URIs remembered by --check-media (bounded memory)
+
+# uri → the object's size in bytes, or None when it does not exist (see `storage_media_probe`).
+MediaProbe = Callable[[str], int | None]
 
 # Bedrock customization jobs' record-count bounds; SageMaker's come from the recipe's limit tables.
 BEDROCK_MIN_RECORDS = 8
@@ -82,6 +88,7 @@ class ValidationOptions(BaseModel):
     strict: bool = False
     max_error_details: int = Field(default=100, ge=0)
     max_line_bytes: int = Field(default=MAX_LINE_BYTES, ge=1)
+    check_media: bool = False  # HEAD every referenced media object (validate_uri supplies the probe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +196,12 @@ def _json_chars(value: Any) -> int:
 class RecordValidator:
     """Checks one line at a time against the options; remembers the method of the first record."""
 
-    def __init__(self, options: ValidationOptions | None = None) -> None:
+    def __init__(
+        self, options: ValidationOptions | None = None, *, media_probe: MediaProbe | None = None
+    ) -> None:
         self.options = options or ValidationOptions()
+        self._probe = media_probe
+        self._media_sizes: dict[str, int | None] = {}
         self.method: Method | None = self.options.method
         model = self.options.model
         self._image_formats = LITE_2_IMAGE_FORMATS if model is NovaModel.LITE_2 else IMAGE_FORMATS
@@ -562,6 +573,8 @@ class RecordValidator:
             walk.add(f"{path}/source/s3Location/uri", "MEDIA_SOURCE", f"the {kind} has no S3 uri string")
         elif not _S3_URI.fullmatch(uri):
             walk.add(f"{path}/source/s3Location/uri", "MEDIA_URI", f"{uri!r} is not a valid s3:// URI")
+        elif self._probe is not None:
+            self._probe_media(uri, kind, f"{path}/source/s3Location/uri", walk)
         if "bucketOwner" in location:
             owner = location["bucketOwner"]
             if type(owner) is not str or not _ACCOUNT_ID.fullmatch(owner):
@@ -570,6 +583,21 @@ class RecordValidator:
                     "BUCKET_OWNER",
                     f"bucketOwner {owner!r} is not an account id",
                 )
+
+    def _probe_media(self, uri: str, kind: str, path: str, walk: _Walk) -> None:
+        assert self._probe is not None
+        if uri in self._media_sizes:
+            size = self._media_sizes[uri]
+        else:
+            size = self._probe(uri)
+            if len(self._media_sizes) >= MEDIA_PROBE_CACHE:
+                self._media_sizes.clear()
+            self._media_sizes[uri] = size
+        if size is None:
+            walk.add(path, "MEDIA_NOT_FOUND", f"{uri} does not exist")
+        elif size > MEDIA_MAX_BYTES[kind]:
+            limit = MEDIA_MAX_BYTES[kind]
+            walk.add(path, "MEDIA_TOO_LARGE", f"the {kind} is {size:,} bytes, over the {limit:,}-byte limit")
 
     def _reasoning(self, value: Any, path: str, role: str | None, walk: _Walk) -> None:
         if role == "user":
@@ -788,13 +816,15 @@ def validate_stream(
     source: str = "<stream>",
     *,
     progress: Callable[[int], None] | None = None,
+    media_probe: MediaProbe | None = None,
 ) -> ValidationReport:
     """Validates a JSON Lines stream in one pass; memory stays bounded whatever its size.
 
-    `progress`, when given, is called with the number of bytes consumed so far (every ~16 MiB).
+    `progress`, when given, is called with the number of bytes consumed so far (every ~16 MiB);
+    `media_probe`, when given, checks that every referenced media object exists and is within its limit.
     """
     options = options or ValidationOptions()
-    validator = RecordValidator(options)
+    validator = RecordValidator(options, media_probe=media_probe)
     builder = ReportBuilder(options, source)
     report = builder.report
     consumed = 0
@@ -864,6 +894,23 @@ def validate_uri(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> ValidationReport:
-    """Validates the file at a local path or s3:// URI (InputError when it cannot be read)."""
+    """Validates the file at a local path or s3:// URI (InputError when it cannot be read).
+
+    With `options.check_media`, every referenced media object is looked up (HEAD) through `storage`.
+    """
+    options = options or ValidationOptions()
+    probe = storage_media_probe(storage) if options.check_media else None
     with storage.open_input(uri) as stream:
-        return validate_stream(stream, options, source=uri, progress=progress)
+        return validate_stream(stream, options, source=uri, progress=progress, media_probe=probe)
+
+
+def storage_media_probe(storage: Storage) -> MediaProbe:
+    """A MediaProbe answering with S3 HEAD requests through `storage`."""
+
+    def probe(uri: str) -> int | None:
+        location = parse_uri(uri)
+        assert location.bucket is not None  # the URI passed the s3:// check
+        head = storage.s3.head(location.bucket, location.key)
+        return None if head is None else int(head.get("ContentLength", 0))
+
+    return probe
