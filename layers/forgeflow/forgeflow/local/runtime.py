@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -58,6 +59,37 @@ def _quiet_libraries() -> Iterator[None]:
             yield
         finally:
             moto_logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def _isolated_aws_environment(region: str) -> Iterator[None]:
+    """Fake credentials, no profile, the runtime's region: the user's AWS setup can neither break the
+    local runtime nor be reached by it. boto3's default session is rebuilt inside and after."""
+    import boto3
+
+    fake = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    }
+    saved = {name: os.environ.get(name) for name in [*fake, "AWS_PROFILE", "AWS_DEFAULT_PROFILE"]}
+    os.environ.update(fake)
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    boto3.DEFAULT_SESSION = None
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        boto3.DEFAULT_SESSION = None
 
 
 def find_template(start: Path | None = None) -> Path:
@@ -130,6 +162,7 @@ class LocalRuntime:
         from moto import mock_aws
 
         stack = contextlib.ExitStack()
+        stack.enter_context(_isolated_aws_environment(self.region))
         stack.enter_context(_quiet_libraries())
         stack.enter_context(
             mock_aws(
