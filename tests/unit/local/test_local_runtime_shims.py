@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import time
 from pathlib import Path
@@ -180,3 +181,15 @@ def test_unknown_parameter_override_is_a_usage_error() -> None:
 
     with pytest.raises(InputError, match="NoSuchParameter"):
         LocalRuntime(MINI, parameter_overrides={"NoSuchParameter": "1"})
+
+
+def test_the_users_aws_profile_is_ignored_and_outputs_resolve(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    with LocalRuntime(MINI, parameter_overrides={"UseAlarm": "yes"}) as runtime:
+        assert runtime.stack.outputs() == {
+            "StateMachineArn": runtime.state_machine_arn,
+            "LedgerTableName": runtime.ledger_table,
+        }
+        assert runtime.stack.not_emulated == ["FailedAlarm (AWS::CloudWatch::Alarm)"]
+
+    assert os.environ["AWS_PROFILE"] == "no-such-profile"

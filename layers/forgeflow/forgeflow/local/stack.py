@@ -64,7 +64,6 @@ class Stack:
 
     template: Template
     physical: dict[str, PhysicalResource] = field(default_factory=dict)
-    types: dict[str, str] = field(default_factory=dict)
     not_emulated: list[str] = field(default_factory=list)
     capture_queue_url: str | None = None
 
@@ -77,9 +76,6 @@ class Stack:
                 code="TEMPLATE_SHAPE",
                 hint=str(self.template.path),
             ) from error
-
-    def attribute(self, logical_id: str, name: str) -> str:
-        return Resolver(self.template, self.physical).get_att(logical_id, name)
 
     def outputs(self) -> dict[str, Any]:
         resolver = Resolver(self.template, self.physical)
@@ -161,7 +157,6 @@ class StackBuilder:
                 if resolved:
                     name = str(resolved)
             self.stack.physical[logical_id] = self._physical_for(resource, name[:64])
-            self.stack.types[logical_id] = resource.type
             serverless = resource.type in {"AWS::Serverless::Function", "AWS::Serverless::StateMachine"}
             if serverless and "Role" not in resource.properties:
                 role = Resource(f"{logical_id}Role", "AWS::IAM::Role", {})
