@@ -189,7 +189,7 @@ def test_another_seed_gives_another_blend(tmp_path: Path, mixdata: Any) -> None:
     assert len(shas) == 2
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(
     customer=st.integers(1, 40),
     curated=st.integers(1, 60),
