@@ -472,17 +472,22 @@ class RecordValidator:
             if type(block) is not dict:
                 walk.add(where, "WRONG_TYPE", f"content block is {_type_name(block)}, expected an object")
                 continue
-            kinds = [key for key in block if key in BLOCK_KINDS]
-            for key in block:
-                if key not in BLOCK_KINDS:
-                    walk.add(
-                        f"{where}/{pointer_token(key)}", "UNKNOWN_KEY", f"unknown content-block key {key!r}"
-                    )
-            if not kinds:
-                walk.add(where, "UNKNOWN_BLOCK", "the block has none of the content kinds")
-                continue
-            if len(kinds) > 1:
-                walk.add(where, "MULTIPLE_BLOCK_KEYS", f"the block mixes {', '.join(kinds)}")
+            if len(block) == 1 and next(iter(block)) in BLOCK_KINDS:
+                kinds: list[str] = list(block)  # the usual well-formed block: one known kind
+            else:
+                kinds = [key for key in block if key in BLOCK_KINDS]
+                for key in block:
+                    if key not in BLOCK_KINDS:
+                        walk.add(
+                            f"{where}/{pointer_token(key)}",
+                            "UNKNOWN_KEY",
+                            f"unknown content-block key {key!r}",
+                        )
+                if not kinds:
+                    walk.add(where, "UNKNOWN_BLOCK", "the block has none of the content kinds")
+                    continue
+                if len(kinds) > 1:
+                    walk.add(where, "MULTIPLE_BLOCK_KEYS", f"the block mixes {', '.join(kinds)}")
             for kind in kinds:
                 value = block[kind]
                 if kind in PAYLOAD_KINDS:
