@@ -35,6 +35,11 @@ def assert_valid_event(event: dict[str, Any]) -> None:
     jsonschema.validate(event, schema)
 
 
+def upload_dataset_only(stack: Any) -> None:
+    """Enough for the steps that never read the records (register, publish, stop)."""
+    stack.put("incoming/support_sft.jsonl", b"{}\n")
+
+
 def upload_examples(stack: Any, tmp_path: Path) -> None:
     files = write_examples(tmp_path)
     stack.put("incoming/support_sft.jsonl", files["support"].read_bytes())
@@ -133,10 +138,8 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     assert row["job_names"] == [*smoke["job_names"], train_job, *evaluation["job_names"]]
 
 
-def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(
-    stack: Any, invoke: Any, tmp_path: Path
-) -> None:
-    upload_examples(stack, tmp_path)
+def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(stack: Any, invoke: Any) -> None:
+    upload_dataset_only(stack)
     invoke("register_run", load_event("register_run"))
 
     assert invoke("stop_jobs", load_event("stop_jobs")) == {"run_id": RUN_ID, "stopped": []}
@@ -151,8 +154,8 @@ def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(
     assert (row["status"], row["stage"], row["error_code"]) == ("FAILED", "smoke", "SmokeJobFailed")
 
 
-def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any, tmp_path: Path) -> None:
-    upload_examples(stack, tmp_path)
+def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any) -> None:
+    upload_dataset_only(stack)
     invoke("register_run", load_event("register_run"))
 
     answer = invoke("stop_orphaned_jobs", load_event("stop_orphaned_jobs"))
@@ -163,8 +166,8 @@ def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any, 
     assert (row["status"], row["error_code"]) == ("FAILED", "ExecutionAborted")
 
 
-def test_a_second_delivery_of_the_same_object_is_a_duplicate(stack: Any, invoke: Any, tmp_path: Path) -> None:
-    upload_examples(stack, tmp_path)
+def test_a_second_delivery_of_the_same_object_is_a_duplicate(stack: Any, invoke: Any) -> None:
+    upload_dataset_only(stack)
     event = load_event("register_run")
     first = invoke("register_run", event)
     again = invoke("register_run", {**event, "execution_arn": event["execution_arn"] + "-redelivered"})
@@ -196,10 +199,8 @@ def test_an_url_encoded_key_is_decoded_and_a_missing_object_refused(stack: Any, 
         invoke("register_run", event)
 
 
-def test_run_failed_points_at_the_stage_report_when_there_is_one(
-    stack: Any, invoke: Any, tmp_path: Path
-) -> None:
-    upload_examples(stack, tmp_path)
+def test_run_failed_points_at_the_stage_report_when_there_is_one(stack: Any, invoke: Any) -> None:
+    upload_dataset_only(stack)
     invoke("register_run", load_event("register_run"))
     stack.put(PREFIX + "recipe/preflight.json", b'{"ok": false}')
     event = load_event("publish_result-failed")
