@@ -306,7 +306,7 @@ class LocalRuntime:
             found = self.executions()
             if len(found) >= count or time.monotonic() > deadline:
                 return found
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def wait(
         self,
@@ -328,7 +328,8 @@ class LocalRuntime:
                     f"execution {execution_arn} still {described['status']} after {timeout:.0f}s",
                     code="LOCAL_TIMEOUT",
                 )
-            time.sleep(0.02)
+            # Polling shares the GIL with the execution's thread: often enough to look live, no more.
+            time.sleep(0.1)
         self.deliveries.wait_idle(timeout=max(1.0, deadline - time.monotonic()))
         if on_progress is not None:
             on_progress(self.history(execution_arn))
