@@ -128,7 +128,7 @@ def test_split_command(examples: dict[str, Path], tmp_path: Path) -> None:
     validation = (out / "validation.jsonl").read_bytes().splitlines()
     assert len(train) + len(validation) == 400
     assert 60 < len(validation) < 140
-    assert main(["split", str(examples["general"]), str(out), "--validation-fraction", "1"]) == 1
+    assert main(["split", str(examples["general"]), str(out), "--validation-fraction", "1"]) == 2
 
 
 def test_examples_command_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,15 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from forgeflow.dataset.split import split_uri
+    from forgeflow.errors import InputError
     from forgeflow.storage import Storage
 
+    if not 0.0 <= args.validation_fraction < 1.0:
+        raise InputError(
+            f"--validation-fraction {args.validation_fraction} is out of range",
+            code="USAGE",
+            hint="use 0 <= F < 1, e.g. 0.1",
+        )
     result = split_uri(Storage(), args.input, args.out_dir, fraction=args.validation_fraction, seed=args.seed)
     print(
         f"train: {result.train_uri} ({result.train:,} records); "
