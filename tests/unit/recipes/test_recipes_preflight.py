@@ -161,3 +161,13 @@ def test_recipes_preflight_tokens_follow_the_record_count_given() -> None:
     estimate = preflight(_render(), stats, budget_usd=None).estimate
     assert estimate["tokens_per_epoch"] == 25_000_000
     assert estimate["tokens_total"] == 50_000_000  # 2 epochs in the Lite LoRA base recipe
+
+
+def test_recipes_preflight_refuses_a_job_longer_than_its_stopping_condition() -> None:
+    # 1,000,000 records × 8,000 tokens × 2 epochs on 4 p5: far beyond one day.
+    stats = _stats(records=1_000_000, mean=8000.0)
+    verdict = preflight(_render(), stats, budget_usd=None)
+    assert "RUNTIME_TOO_SHORT" in _codes(verdict.problems)
+    assert verdict.estimate["max_runtime_seconds"] == 86_400
+    longer = preflight(_render(max_runtime_seconds=28 * 86_400), stats, budget_usd=None)
+    assert "RUNTIME_TOO_SHORT" not in _codes(longer.problems)

@@ -19,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from forgeflow.errors import DataError
 from forgeflow.jobs.validate import validate_request
 from forgeflow.nova import NovaModel
+from forgeflow.recipes.config import DEFAULT_MAX_RUNTIME_SECONDS, MAX_RUNTIME_LIMIT_SECONDS
 from forgeflow.recipes.evaluation import RenderedEvalRecipe
 from forgeflow.recipes.render import RenderedRecipe
 from forgeflow.recipes.tables import load_data
 
-MAX_RUNTIME_LIMIT = 28 * 86_400
 RECIPE_CHANNEL = "recipe"
 RECIPE_MOUNT = "/opt/ml/input/data/recipe"
 JOB_NAME_PREFIX = "forgeflow-"
@@ -51,7 +51,7 @@ class JobSettings(BaseModel):
     region: str = "us-east-1"
     kms_key_id: str | None = None
     vpc: VpcSettings | None = None
-    max_runtime_seconds: int = Field(default=86_400, ge=1, le=MAX_RUNTIME_LIMIT)
+    max_runtime_seconds: int = Field(default=DEFAULT_MAX_RUNTIME_SECONDS, ge=1, le=MAX_RUNTIME_LIMIT_SECONDS)
     tags: dict[str, str] = Field(default_factory=dict)
     volume_size_gb: int = Field(default=30, ge=1)
     # Image overrides (e.g. the hub's SmtjImageUri); None: the table in jobs/data/images.yaml.

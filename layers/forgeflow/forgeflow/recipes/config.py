@@ -17,6 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from forgeflow.errors import DataError, InputError
 from forgeflow.nova import NovaModel, Technique
 
+# SageMaker's default StoppingCondition (1 day) and its maximum (28 days).
+DEFAULT_MAX_RUNTIME_SECONDS = 86_400
+MAX_RUNTIME_LIMIT_SECONDS = 28 * 86_400
+
 
 class TrainingConfig(BaseModel):
     """What a run asks of training; `render_recipe` turns it into a checked Nova recipe."""
@@ -41,7 +45,7 @@ class TrainingConfig(BaseModel):
     # Records longer than max_length are refused unless this is set (they would be truncated).
     allow_truncation: bool = False
     # StoppingCondition of the training jobs; None: the stack default (1 day). At most 28 days.
-    max_runtime_seconds: int | None = Field(default=None, ge=1, le=28 * 86_400)
+    max_runtime_seconds: int | None = Field(default=None, ge=1, le=MAX_RUNTIME_LIMIT_SECONDS)
     # Seed of the Nova 1.0 smoke subset.
     seed: int = 7
 

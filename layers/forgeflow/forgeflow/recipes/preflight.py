@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forgeflow.errors import DataError
+from forgeflow.recipes.config import DEFAULT_MAX_RUNTIME_SECONDS, MAX_RUNTIME_LIMIT_SECONDS
 from forgeflow.recipes.cost import PriceTable, assumed_throughput, job_hours, overhead_hours
 from forgeflow.recipes.limits import LimitAnswer, Modality, lookup_limit
 from forgeflow.recipes.render import RenderedRecipe
@@ -215,6 +216,7 @@ def _estimate(
         "tokens_per_epoch": int(tokens_per_epoch),
         "tokens_total": int(tokens),
         "overhead_hours_per_job": overhead_hours(),
+        "max_runtime_seconds": config.max_runtime_seconds or DEFAULT_MAX_RUNTIME_SECONDS,
         "budget_usd": budget_usd,
     }
     if config.throughput_tokens_per_second is not None:
@@ -260,6 +262,16 @@ def _estimate(
         total_usd=round(total, 2),
     )
     verdict.estimate = estimate
+    runtime = config.max_runtime_seconds or DEFAULT_MAX_RUNTIME_SECONDS
+    if hours * 3600 > runtime:
+        verdict.problems.append(
+            PreflightProblem(
+                "RUNTIME_TOO_SHORT",
+                f"the training job is estimated at {hours:.1f} h but its stopping condition is "
+                f"{runtime / 3600:g} h: SageMaker would stop it unfinished; raise max_runtime_seconds "
+                f"(at most {MAX_RUNTIME_LIMIT_SECONDS} = 28 days), add replicas, or reduce records or epochs",
+            )
+        )
     if budget_usd is not None and total > budget_usd:
         verdict.problems.append(
             PreflightProblem(
