@@ -193,3 +193,21 @@ def test_the_users_aws_profile_is_ignored_and_outputs_resolve(monkeypatch) -> No
         assert runtime.stack.not_emulated == ["FailedAlarm (AWS::CloudWatch::Alarm)"]
 
     assert os.environ["AWS_PROFILE"] == "no-such-profile"
+
+
+def test_a_failing_event_target_is_retried_then_recorded() -> None:
+    with LocalRuntime(MINI) as runtime:
+        # A status-change event for an execution the ledger does not know: the handler fails (KeyError on
+        # the missing detail) on every attempt.
+        envelope = {
+            "version": "0", "id": "e-1", "detail-type": "Step Functions Execution Status Change",
+            "source": "aws.states", "account": "123456789012", "time": "2026-01-01T00:00:00Z",
+            "region": "us-east-1", "resources": [],
+            "detail": {"status": "FAILED", "stateMachineArn": runtime.state_machine_arn},
+        }  # fmt: skip
+        runtime.deliver_event(envelope)
+
+        log = runtime.registry.logs("forgeflow-local-StopOrphansFunction")
+        assert log.count("START RequestId") == 3
+        (error,) = runtime.deliveries.errors
+        assert "KeyError" in error

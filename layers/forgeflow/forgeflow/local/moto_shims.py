@@ -34,6 +34,7 @@ from forgeflow.local.functions import FunctionRegistry
 from forgeflow.local.sagemaker import EmulatedApiError, TrainingJobEmulator
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
+ASYNC_INVOKE_ATTEMPTS = 3
 # moto stamps every S3 notification with this one event id; EventBridge gives each event its own.
 _MOTO_CONSTANT_EVENT_ID = "17793124-05d4-b198-2fde-7ededc63b103"
 
@@ -133,11 +134,14 @@ class _Dispatcher:
         backend.start_execution(arn, str(uuid.uuid4()), payload)
 
     def _invoke(self, arn: str, payload: str) -> None:
-        # EventBridge invokes Lambda asynchronously: a failure is logged, never raised to the sender.
+        # EventBridge invokes Lambda asynchronously: Lambda retries a failed event twice (here without
+        # the minutes of delay), then the failure is recorded, never raised to the sender.
         with self.log.delivering():
-            outcome = self.registry.invoke(arn, payload.encode())
-        if outcome.function_error:
-            self.log.errors.append(f"{arn}: {outcome.payload.decode()}")
+            for _ in range(ASYNC_INVOKE_ATTEMPTS):
+                outcome = self.registry.invoke(arn, payload.encode())
+                if not outcome.function_error:
+                    return
+        self.log.errors.append(f"{arn}: {outcome.payload.decode()}")
 
     def _send_to_queue(self, rule: Any, arn: str, payload: str) -> None:
         from moto.sqs.models import sqs_backends
