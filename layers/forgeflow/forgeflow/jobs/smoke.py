@@ -14,10 +14,9 @@ import random
 from collections import Counter
 
 from forgeflow.errors import DataError
+from forgeflow.recipes.config import SMOKE_STEPS
 from forgeflow.recipes.render import RenderedRecipe
 from forgeflow.storage import Storage
-
-SMOKE_STEPS = 5
 
 
 def smoke_recipe(rendered: RenderedRecipe) -> RenderedRecipe:

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from forgeflow.errors import DataError, InputError
 from forgeflow.nova import NovaModel, Technique
 
+# The smoke job's optimizer steps (forgeflow.jobs.smoke; its cost is part of the pre-flight estimate).
+SMOKE_STEPS = 5
 # SageMaker's default StoppingCondition (1 day) and its maximum (28 days).
 DEFAULT_MAX_RUNTIME_SECONDS = 86_400
 MAX_RUNTIME_LIMIT_SECONDS = 28 * 86_400

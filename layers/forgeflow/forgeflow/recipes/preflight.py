@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forgeflow.errors import DataError
-from forgeflow.recipes.config import DEFAULT_MAX_RUNTIME_SECONDS, MAX_RUNTIME_LIMIT_SECONDS
+from forgeflow.recipes.config import DEFAULT_MAX_RUNTIME_SECONDS, MAX_RUNTIME_LIMIT_SECONDS, SMOKE_STEPS
 from forgeflow.recipes.cost import PriceTable, assumed_throughput, job_hours, overhead_hours
 from forgeflow.recipes.limits import LimitAnswer, Modality, lookup_limit
 from forgeflow.recipes.render import RenderedRecipe
-
-SMOKE_STEPS = 5
 
 
 @dataclass(frozen=True)
