@@ -153,7 +153,7 @@ class LocalRuntime:
         self.deliveries = DeliveryLog()
         self._clients: dict[str, Any] = {}
         self._captured: list[dict[str, Any]] = []
-        self._exit: Any = None
+        self._exit: contextlib.ExitStack | None = None
         self._stack: Stack | None = None
         self._emulator: TrainingJobEmulator | None = None
 
@@ -162,14 +162,14 @@ class LocalRuntime:
         from moto import mock_aws
 
         stack = contextlib.ExitStack()
-        stack.enter_context(_isolated_aws_environment(self.region))
-        stack.enter_context(_quiet_libraries())
-        stack.enter_context(
-            mock_aws(
-                config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
-            )
-        )
         try:
+            stack.enter_context(_isolated_aws_environment(self.region))
+            stack.enter_context(_quiet_libraries())
+            stack.enter_context(
+                mock_aws(
+                    config={"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}}
+                )
+            )
             self._emulator = TrainingJobEmulator(
                 self.client("s3"),
                 account_id=self.template.account_id,
@@ -194,7 +194,9 @@ class LocalRuntime:
             if execution["status"] == "RUNNING":
                 self.client("stepfunctions").stop_execution(executionArn=execution["executionArn"])
         self.deliveries.wait_idle(timeout=10)
+        assert self._exit is not None
         self._exit.close()
+        self._exit = None
         self._clients.clear()
 
     def client(self, service: str) -> Any:
