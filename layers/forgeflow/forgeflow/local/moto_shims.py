@@ -225,14 +225,16 @@ def install_shims(
         dispatcher.deliver(rule, dict(event), original_send)
 
     def terminated(communication: Any) -> None:
-        original_terminated(communication)
         from moto.events.models import events_backends
 
-        execution = communication.execution
-        event = _status_change_event(execution)
+        # Counted as in flight before the status becomes visible: a caller that sees the execution ended
+        # and waits for idle also waits for the rules this event triggers.
         with log.delivering():
-            default_bus = events_backends[execution.account_id][execution.region_name].event_buses["default"]
-            for rule in list(default_bus.rules.values()):
+            original_terminated(communication)
+            execution = communication.execution
+            event = _status_change_event(execution)
+            buses = events_backends[execution.account_id][execution.region_name].event_buses
+            for rule in list(buses["default"].rules.values()):
                 if rule.state == "ENABLED":
                     dispatcher.deliver(rule, event, original_send)
 
