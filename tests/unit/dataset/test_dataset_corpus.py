@@ -108,3 +108,13 @@ def test_too_many_records_for_bedrock(sft_record: dict[str, Any]) -> None:
 def test_sagemaker_platform_has_no_record_count_bounds(sft_record: dict[str, Any]) -> None:
     data = (orjson.dumps(sft_record) + b"\n") * 3
     assert validate_stream(io.BytesIO(data), ValidationOptions()).valid
+
+
+def test_a_50_mb_single_line_gets_a_precise_error(sft_record: dict[str, Any]) -> None:
+    huge = b'{"messages": [{"role": "user", "content": [{"text": "' + b"a" * (50 * 1024 * 1024) + b'"}]}]}'
+    data = huge + b"\n" + orjson.dumps(sft_record) + b"\n"
+    report = validate_stream(io.BytesIO(data), ValidationOptions())
+    assert [(issue.line, issue.code) for issue in report.errors] == [(1, "LINE_TOO_LONG")]
+    assert f"{len(huge):,} bytes" in report.errors[0].message
+    assert report.records == 2
+    assert report.valid_records == 1
