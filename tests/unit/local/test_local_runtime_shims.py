@@ -211,3 +211,16 @@ def test_a_failing_event_target_is_retried_then_recorded() -> None:
         assert log.count("START RequestId") == 3
         (error,) = runtime.deliveries.errors
         assert "KeyError" in error
+
+
+def test_a_target_that_cannot_start_is_recorded_not_raised() -> None:
+    with LocalRuntime(MINI) as runtime:
+        events = runtime.client("events")
+        missing = "arn:aws:states:us-east-1:123456789012:stateMachine:missing"
+        events.put_rule(Name="to-missing", EventPattern='{"source": ["tests"]}')
+        events.put_targets(Rule="to-missing", Targets=[{"Id": "m", "Arn": missing}])
+        answer = events.put_events(Entries=[{"Source": "tests", "DetailType": "x", "Detail": "{}"}])
+
+        assert answer["FailedEntryCount"] == 0
+        (error,) = runtime.deliveries.errors
+        assert error.startswith(f"{missing}: StartExecution failed")

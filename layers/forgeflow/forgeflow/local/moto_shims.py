@@ -131,7 +131,10 @@ class _Dispatcher:
 
         region = arn.split(":")[3]
         backend = get_backend(rule.account_id, region)
-        backend.start_execution(arn, str(uuid.uuid4()), payload)
+        try:
+            backend.start_execution(arn, str(uuid.uuid4()), payload)
+        except Exception as error:  # EventBridge never fails the sender for a target's error
+            self.log.errors.append(f"{arn}: StartExecution failed: {error!r}")
 
     def _invoke(self, arn: str, payload: str) -> None:
         # EventBridge invokes Lambda asynchronously: Lambda retries a failed event twice (here without
