@@ -69,3 +69,11 @@ def test_handler_output_goes_to_the_function_log(tmp_path: Path, capsys) -> None
     assert "hello from stack-Fn" in log
     assert log.startswith("START RequestId: ")
     assert sys.stdout is not None
+
+
+def test_after_the_runtime_a_bound_stream_follows_the_current_stdout(tmp_path: Path, capsys) -> None:
+    registry = _registry(tmp_path)
+    with registry.capture_stdout():
+        bound = sys.stdout  # what a logger created inside the runtime keeps
+    bound.write("later\n")
+    assert capsys.readouterr().out == "later\n"

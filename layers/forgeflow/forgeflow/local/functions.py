@@ -91,15 +91,19 @@ class _RoutingStdout(io.TextIOBase):
         self.target: TextIO = sys.stdout
         self.sinks = threading.local()
 
+    def _stream(self) -> TextIO:
+        # Outside a runtime, follow whatever sys.stdout is now (a test framework may have swapped it).
+        return self.target if sys.stdout is self else sys.stdout
+
     def write(self, text: str) -> int:
         sink: list[str] | None = getattr(self.sinks, "current", None)
         if sink is None:
-            return self.target.write(text)
+            return self._stream().write(text)
         sink.append(text)
         return len(text)
 
     def flush(self) -> None:
-        self.target.flush()
+        self._stream().flush()
 
 
 _STDOUT = _RoutingStdout()
