@@ -138,6 +138,7 @@ def run_command(args: argparse.Namespace) -> int:
         throttle_creates=args.throttle,
         limit_creates=args.limit_exceeded,
     )
+    overrides = _overrides(args.parameter)
     text = args.output == "text"
     err = sys.stderr
     started = time.monotonic()
@@ -147,9 +148,7 @@ def run_command(args: argparse.Namespace) -> int:
             err.write(
                 f"forgeflow local: creating the stack from {template} (AWS emulated in-process by moto)\n"
             )
-        with LocalRuntime(
-            template, parameter_overrides=_overrides(args.parameter), failures=failures
-        ) as runtime:
+        with LocalRuntime(template, parameter_overrides=overrides, failures=failures) as runtime:
             for path in curated:
                 runtime.put_object(f"{runtime.curated_prefix}sft/{path.name}", path.read_bytes())
             sidecar = args.config.read_bytes() if args.config is not None else None
