@@ -157,17 +157,17 @@ def test_full_job_failure_is_reported_and_not_evaluated(local_stack, example_dat
 
 @pytest.mark.filterwarnings(r"ignore:Exception\(ThrottlingException\)")
 def test_throttled_create_training_job_is_retried(local_stack, example_data) -> None:
-    # Enough throttles to exhaust the SDK's own retries once, so the state machine's Retry acts too.
-    runtime = local_stack(FailureInjection(throttle_creates=6))
+    # Five throttles use up the SDK's own five attempts (legacy retry mode) once: the ASL's Retry acts.
+    runtime = local_stack(FailureInjection(throttle_creates=5))
     outcome = _drop(runtime, example_data["support"])
 
     assert outcome.status == "SUCCEEDED", outcome.execution
-    assert len(runtime.emulator.rejected_creates) == 6
+    assert len(runtime.emulator.rejected_creates) == 5
     jobs = _stage_jobs(runtime, outcome.run_id)
     assert (jobs["smoke"], jobs["train"]) == (["Completed"], ["Completed"])
     history = runtime.history(outcome.execution_arn)
-    throttled = [e for e in history if e["type"] == "TaskFailed"]
-    assert throttled, "the ASL Retry never saw the throttling"
+    throttled = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
+    assert throttled == ["TrainingJobThrottled"]
 
 
 def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, example_data) -> None:
