@@ -75,6 +75,7 @@ def test_text_output_shows_progress_on_stderr_and_a_failed_run_exits_1(
     assert "(emulated)" in err
     assert "■ FAILED" in err
     assert "execution FAILED" in out
+    assert "(emulated: " in out
     assert '"detail-type": "Run Failed"' in out
 
 
