@@ -224,3 +224,24 @@ def test_a_target_that_cannot_start_is_recorded_not_raised() -> None:
         assert answer["FailedEntryCount"] == 0
         (error,) = runtime.deliveries.errors
         assert error.startswith(f"{missing}: StartExecution failed")
+
+
+def test_input_transformer_and_input_path_shape_what_a_target_receives() -> None:
+    with LocalRuntime(MINI) as runtime:
+        sqs, events = runtime.client("sqs"), runtime.client("events")
+        url = sqs.create_queue(QueueName="shaped")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="shape", EventPattern='{"source": ["tests"]}')
+        transformer = {"InputPathsMap": {"k": "$.detail.key"}, "InputTemplate": '{"key": "<k>"}'}
+        events.put_targets(
+            Rule="shape",
+            Targets=[
+                {"Id": "t", "Arn": arn, "InputTransformer": transformer},
+                {"Id": "p", "Arn": arn, "InputPath": "$.detail"},
+            ],
+        )
+        events.put_events(Entries=[{"Source": "tests", "DetailType": "x", "Detail": '{"key": "v"}'}])
+
+        bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+        assert sorted(orjson.loads(body)["key"] for body in bodies) == ["v", "v"]
+        assert len(bodies) == 2

@@ -83,9 +83,22 @@ def delivered_envelope(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _target_input(target: dict[str, Any], envelope: dict[str, Any]) -> str:
-    """The payload a target receives: the whole event, a constant `Input`, or an `InputPath` selection."""
+    """The payload a target receives: the whole event, a constant `Input`, an `InputPath` selection, or
+    an `InputTransformer` result (moto's own template parser)."""
     if "Input" in target:
         return str(target["Input"])
+    transformer = target.get("InputTransformer")
+    if transformer is not None:
+        from moto.events.utils import EventTemplateParser
+
+        # moto's parser also offers <aws.events.event.ingestion-time>, so the event must carry it.
+        event: Any = {**envelope, "ingestion-time": dt.datetime.now(dt.UTC).timestamp()}
+        transformed = EventTemplateParser.parse(
+            input_template=transformer.get("InputTemplate"),
+            input_paths_map=transformer.get("InputPathsMap", {}),
+            event=event,
+        )
+        return json.dumps(transformed)
     selected: Any = envelope
     path = str(target.get("InputPath", "$"))
     for part in [p for p in path.removeprefix("$").split(".") if p]:
@@ -110,9 +123,7 @@ class _Dispatcher:
         for target in rule.targets:
             arn = str(target["Arn"])
             service = parse_arn(arn).service
-            if "InputTransformer" in target:
-                others.append(target)
-            elif service == "states":
+            if service == "states":
                 self._start_execution(rule, arn, _target_input(target, envelope))
             elif service == "lambda":
                 self._invoke(arn, _target_input(target, envelope))
@@ -121,7 +132,7 @@ class _Dispatcher:
             else:
                 others.append(target)
         if others:
-            # moto's own delivery (Logs, archives, buses, input transformers) for the remaining targets.
+            # moto's own delivery (Logs, archives, other buses) for the remaining targets.
             partial = copy.copy(rule)
             partial.targets = others
             original(partial, event, True)
