@@ -69,6 +69,16 @@ class Storage:
 
     def __init__(self, s3: S3Objects | None = None) -> None:
         self.s3 = s3 or S3Objects()
+        self._pinned_versions: dict[str, str] = {}
+
+    def pin_version(self, uri: str, version_id: str | None) -> None:
+        """Read exactly this S3 object version of `uri` from now on (no-op for None or local paths).
+
+        A pipeline run is about the object version that triggered it: pinning keeps every later read of
+        that dataset on the same bytes even if someone uploads a new version under the same key meanwhile.
+        """
+        if version_id and parse_uri(uri).is_s3:
+            self._pinned_versions[uri] = version_id
 
     @contextlib.contextmanager
     def open_input(self, uri: str) -> Iterator[IO[bytes]]:
@@ -76,7 +86,8 @@ class Storage:
         location = parse_uri(uri)
         if location.is_s3:
             assert location.bucket is not None
-            stream: IO[bytes] = self.s3.open_read(location.bucket, location.key)
+            version_id = self._pinned_versions.get(uri)
+            stream: IO[bytes] = self.s3.open_read(location.bucket, location.key, version_id)
         else:
             assert location.path is not None
             if location.path.is_dir():

@@ -110,3 +110,16 @@ def test_s3_prefix_listing(s3_storage: Storage) -> None:
 def test_missing_s3_object_is_an_input_error(s3_storage: Storage) -> None:
     with pytest.raises(InputError, match="does not exist"):
         s3_storage.read_bytes(f"s3://{BUCKET}/missing.jsonl")
+
+
+def test_a_pinned_version_is_read_even_after_an_overwrite(s3_storage: Storage, s3_client: Any) -> None:
+    s3_client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    uri = f"s3://{BUCKET}/incoming/data.jsonl"
+    first = s3_client.put_object(Bucket=BUCKET, Key="incoming/data.jsonl", Body=b"first\n")
+    s3_client.put_object(Bucket=BUCKET, Key="incoming/data.jsonl", Body=b"second\n")
+    assert s3_storage.read_bytes(uri) == b"second\n"
+    s3_storage.pin_version(uri, first["VersionId"])
+    assert s3_storage.read_bytes(uri) == b"first\n"
+    s3_storage.pin_version(uri, "no-such-version")
+    with pytest.raises(InputError, match="version no-such-version"):
+        s3_storage.read_bytes(uri)

@@ -20,11 +20,14 @@ EVENTS = Path(__file__).resolve().parents[3] / "events"
 BUCKET = "forgeflow-data-example"
 
 
-def load_event(name: str) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads((EVENTS / f"{name}.json").read_text())
+def load_event(name: str, run_id: str | None = None) -> dict[str, Any]:
+    """A sample event; with `run_id`, the sample run's id (and so its S3 pointers) replaced by that one."""
+    text = (EVENTS / f"{name}.json").read_text()
+    document: dict[str, Any] = json.loads(text.replace(SAMPLE_RUN_ID, run_id) if run_id else text)
     return document
 
 
+SAMPLE_RUN_ID: str = json.loads((EVENTS / "validate_dataset.json").read_text())["run"]["run_id"]
 RUN = load_event("validate_dataset")["run"]
 RUN_ID = RUN["run_id"]
 PREFIX = f"runs/{RUN_ID}/"
@@ -40,10 +43,12 @@ def upload_dataset_only(stack: Any) -> None:
     stack.put("incoming/support_sft.jsonl", b"{}\n")
 
 
-def upload_examples(stack: Any, tmp_path: Path) -> None:
+def upload_examples(stack: Any, tmp_path: Path) -> dict[str, Any]:
+    """Upload the example data; the dataset's PutObject answer (its VersionId and ETag)."""
     files = write_examples(tmp_path)
-    stack.put("incoming/support_sft.jsonl", files["support"].read_bytes())
     stack.put("curated/sft/general.jsonl", files["general"].read_bytes())
+    answer: dict[str, Any] = stack.put("incoming/support_sft.jsonl", files["support"].read_bytes())
+    return answer
 
 
 def eval_results(stack: Any, metric: str, value: float, task: str) -> bytes:
@@ -52,33 +57,44 @@ def eval_results(stack: Any, metric: str, value: float, task: str) -> bytes:
 
 
 def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_path: Path) -> None:
-    upload_examples(stack, tmp_path)
-
-    run = invoke("register_run", load_event("register_run"))
-    assert run == RUN
-    assert json.loads(stack.get(PREFIX + "request.json"))["run_id"] == RUN_ID
+    uploaded = upload_examples(stack, tmp_path)
+    # The pipeline reads exactly the object version the event names, so the event names the real upload.
+    trigger = load_event("register_run")
+    trigger["event"]["detail"]["object"].update(
+        {"version-id": uploaded["VersionId"], "etag": uploaded["ETag"].strip('"')}
+    )
+    run = invoke("register_run", trigger)
+    run_id = run["run_id"]
+    assert run_id != SAMPLE_RUN_ID  # the run id follows the object version
+    prefix = f"runs/{run_id}/"
+    assert run == load_event("validate_dataset", run_id)["run"]
+    assert json.loads(stack.get(prefix + "request.json"))["run_id"] == run_id
     started = stack.results()[0]
     assert started["detail-type"] == "Run Started"
     assert_valid_event(started)
 
-    validation = invoke("validate_dataset", load_event("validate_dataset"))
+    validation = invoke("validate_dataset", load_event("validate_dataset", run_id))
     assert validation["valid"] is True
-    assert validation["report_uri"] == f"s3://{BUCKET}/{PREFIX}validation/report.json"
-    assert json.loads(stack.get(PREFIX + "validation/report.json"))["records"] == validation["records"]
+    assert validation["report_uri"] == f"s3://{BUCKET}/{prefix}validation/report.json"
+    assert json.loads(stack.get(prefix + "validation/report.json"))["records"] == validation["records"]
 
-    mix = invoke("mix_data", {**load_event("mix_data"), "validation": validation})
-    assert mix["train_uri"] == f"s3://{BUCKET}/{PREFIX}mix/train.jsonl"
+    mix = invoke("mix_data", {**load_event("mix_data", run_id), "validation": validation})
+    assert mix["train_uri"] == f"s3://{BUCKET}/{prefix}mix/train.jsonl"
     assert mix["train_records"] > validation["records"] * 0.9  # customer data (minus held out) + curated
-    assert {PREFIX + "mix/train.jsonl", PREFIX + "mix/mix_report.json"} <= set(stack.keys(PREFIX + "mix/"))
+    assert {prefix + "mix/train.jsonl", prefix + "mix/mix_report.json"} <= set(stack.keys(prefix + "mix/"))
 
-    recipe = invoke("render_recipe", {**load_event("render_recipe"), "validation": validation, "mix": mix})
+    recipe = invoke(
+        "render_recipe", {**load_event("render_recipe", run_id), "validation": validation, "mix": mix}
+    )
     assert recipe["technique"] == "sft-lora"
-    assert b"model_type" in stack.get(PREFIX + "recipe/train/recipe.yaml")
+    assert b"model_type" in stack.get(prefix + "recipe/train/recipe.yaml")
     smoke_train = stack.get(recipe["smoke_train_uri"].removeprefix(f"s3://{BUCKET}/"))
     assert smoke_train.count(b"\n") > 0
 
-    smoke = invoke("start_training_job", {**load_event("start_training_job"), "mix": mix, "recipe": recipe})
-    assert smoke["job_names"] == [f"forgeflow-{RUN_ID}-smoke-1"]
+    smoke = invoke(
+        "start_training_job", {**load_event("start_training_job", run_id), "mix": mix, "recipe": recipe}
+    )
+    assert smoke["job_names"] == [f"forgeflow-{run_id}-smoke-1"]
     described = stack.sagemaker.describe_training_job(TrainingJobName=smoke["job_names"][0])
     channels = {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]
@@ -91,26 +107,28 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     }
 
     check = invoke(
-        "check_training_job", {**load_event("check_training_job"), "job_names": smoke["job_names"]}
+        "check_training_job", {**load_event("check_training_job", run_id), "job_names": smoke["job_names"]}
     )
     assert check["status"] == "Completed"
 
     training = invoke(
         "start_training_job",
-        {**load_event("start_training_job"), "mix": mix, "recipe": recipe, "stage": "train"},
+        {**load_event("start_training_job", run_id), "mix": mix, "recipe": recipe, "stage": "train"},
     )
     train_job = training["job_names"][0]
     described = stack.sagemaker.describe_training_job(TrainingJobName=train_job)
     train_channel = next(c for c in described["InputDataConfig"] if c["ChannelName"] == "train")
     assert train_channel["DataSource"]["S3DataSource"]["S3Uri"] == mix["train_uri"]
-    assert train_job == load_event("start_evaluation")["training"]["job_names"][0]
+    assert train_job == load_event("start_evaluation", run_id)["training"]["job_names"][0]
     manifest = json.dumps({"checkpoint_s3_bucket": "s3://customer-escrow-123456789012-smtj-x/run"}).encode()
-    stack.put(f"{PREFIX}jobs/{train_job}/output/output.tar.gz", stack.tar_gz({"manifest.json": manifest}))
+    stack.put(f"{prefix}jobs/{train_job}/output/output.tar.gz", stack.tar_gz({"manifest.json": manifest}))
 
-    evaluation = invoke("start_evaluation", {**load_event("start_evaluation"), "mix": mix, "recipe": recipe})
-    assert evaluation["suites"] == load_event("collect_evaluation")["evaluation"]["suites"]
-    assert stack.keys(PREFIX + "evaluation/inputs/gen_qa/") == [
-        PREFIX + "evaluation/inputs/gen_qa/gen_qa.jsonl"
+    evaluation = invoke(
+        "start_evaluation", {**load_event("start_evaluation", run_id), "mix": mix, "recipe": recipe}
+    )
+    assert evaluation["suites"] == load_event("collect_evaluation", run_id)["evaluation"]["suites"]
+    assert stack.keys(prefix + "evaluation/inputs/gen_qa/") == [
+        prefix + "evaluation/inputs/gen_qa/gen_qa.jsonl"
     ]
 
     scores = {
@@ -121,18 +139,20 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         metric, values, task = scores[suite]
         for target, name in targets.items():
             stack.put(
-                f"{PREFIX}jobs/{name}/output/output.tar.gz", eval_results(stack, metric, values[target], task)
+                f"{prefix}jobs/{name}/output/output.tar.gz", eval_results(stack, metric, values[target], task)
             )
-    result = invoke("collect_evaluation", {**load_event("collect_evaluation"), "evaluation": evaluation})
+    result = invoke(
+        "collect_evaluation", {**load_event("collect_evaluation", run_id), "evaluation": evaluation}
+    )
     assert result["suites"]["gen_qa"]["delta"] == pytest.approx(0.12)
     assert result["suites"]["mmlu"]["delta"] == pytest.approx(-0.01)
 
-    published = invoke("publish_result", load_event("publish_result"))
+    published = invoke("publish_result", load_event("publish_result", run_id))
     assert published["detail_type"] == "Run Succeeded"
     succeeded = stack.results()[-1]
     assert succeeded["detail-type"] == "Run Succeeded"
     assert_valid_event(succeeded)
-    row = stack.ledger(RUN_ID)
+    row = stack.ledger(run_id)
     assert row is not None
     assert row["status"] == "SUCCEEDED"
     assert row["job_names"] == [*smoke["job_names"], train_job, *evaluation["job_names"]]

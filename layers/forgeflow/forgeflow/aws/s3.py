@@ -117,14 +117,18 @@ class S3Objects:
             self._client = default_client()
         return self._client
 
-    def open_read(self, bucket: str, key: str) -> io.BufferedReader:
+    def open_read(self, bucket: str, key: str, version_id: str | None = None) -> io.BufferedReader:
+        request = {"Bucket": bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
         try:
-            answer = self.client.get_object(Bucket=bucket, Key=key)
+            answer = self.client.get_object(**request)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code", "")
-            if code in {"NoSuchKey", "404", "NotFound"}:
+            if code in {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}:
+                version = f" (version {version_id})" if version_id else ""
                 raise InputError(
-                    f"s3://{bucket}/{key} does not exist", code="NOT_FOUND", hint="check the bucket and key"
+                    f"s3://{bucket}/{key}{version} does not exist",
+                    code="NOT_FOUND",
+                    hint="check the bucket and key",
                 ) from error
             raise InputError(f"cannot read s3://{bucket}/{key}: {code or error}", code="S3_READ") from error
         return io.BufferedReader(S3ObjectReader(answer["Body"]), buffer_size=1024 * 1024)

@@ -95,9 +95,12 @@ def _load_run(run: RunPointer, services: Services) -> ResolvedRun:
     run.require_id()
     assert run.request_uri is not None
     try:
-        return ResolvedRun.from_json(services.storage.read_bytes(run.request_uri))
+        resolved = ResolvedRun.from_json(services.storage.read_bytes(run.request_uri))
     except InputError as error:
         raise InputMissing(f"the run's request document is missing: {error}") from error
+    # Every stage reads the object version that triggered the run, not whatever was uploaded since.
+    services.storage.pin_version(resolved.dataset_uri, resolved.dataset.version_id)
+    return resolved
 
 
 def _stage(services: Services, run_id: str, stage: str) -> None:
