@@ -73,6 +73,12 @@ class RunSource(Protocol):
     def ledger_row(self, run_id: str) -> dict[str, Any] | None: ...
 
 
+def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
+    """The outputs of a deployed stack, by key."""
+    stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
+    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+
+
 class AwsRuns:
     """A deployed stack, through Step Functions and DynamoDB."""
 
@@ -84,8 +90,7 @@ class AwsRuns:
         self._ddb = session.client("dynamodb")
         machine, table = args.state_machine_arn, args.table
         if args.stack:
-            stack = session.client("cloudformation").describe_stacks(StackName=args.stack)["Stacks"][0]
-            outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+            outputs = stack_outputs(session.client("cloudformation"), args.stack)
             machine = machine or outputs.get(STACK_OUTPUT_STATE_MACHINE)
             table = table or outputs.get(STACK_OUTPUT_TABLE)
         if not machine or not table:
