@@ -77,3 +77,20 @@ def test_after_the_runtime_a_bound_stream_follows_the_current_stdout(tmp_path: P
         bound = sys.stdout  # what a logger created inside the runtime keeps
     bound.write("later\n")
     assert capsys.readouterr().out == "later\n"
+
+
+def test_a_handler_running_past_its_timeout_is_reported_as_lambda_would(tmp_path: Path) -> None:
+    (tmp_path / "slow").mkdir()
+    (tmp_path / "slow" / "app.py").write_text(
+        "import time\n\ndef handler(event, context):\n    time.sleep(1.1)\n    return {}\n", encoding="utf-8"
+    )
+    registry = FunctionRegistry()
+    registry.register(
+        FunctionSpec("Slow", "stack-Slow", "arn:aws:lambda:us-east-1:1:function:stack-Slow",
+                     tmp_path / "slow", "app.handler", {}, timeout_seconds=1)
+    )  # fmt: skip
+    outcome = registry.invoke("stack-Slow", b"{}")
+    assert outcome.function_error == "Unhandled"
+    payload = orjson.loads(outcome.payload)
+    assert payload["errorType"] == "Sandbox.Timedout"
+    assert payload["errorMessage"].startswith("Task timed out after 1.00 seconds")

@@ -181,7 +181,6 @@ class FunctionRegistry:
             memory_limit_in_mb=spec.memory_mb,
             timeout_seconds=spec.timeout_seconds,
             log_group_name=f"/aws/lambda/{spec.name}",
-            _deadline=time.monotonic() + spec.timeout_seconds,
         )
         environment = {
             **_EMULATED_SERVICE_ENV,
@@ -194,6 +193,8 @@ class FunctionRegistry:
             **spec.environment,
         }
         with self._lock, _environment(environment):
+            # The clock starts when the handler can run, not while it waited for another invocation.
+            context._deadline = time.monotonic() + spec.timeout_seconds
             previous: list[str] | None = getattr(_STDOUT.sinks, "current", None)
             sink = _STDOUT.sinks.current = self._logs[spec.name]
             try:
@@ -212,6 +213,13 @@ class FunctionRegistry:
                             "stackTrace": traceback.format_tb(exception.__traceback__),
                         }
                     )
+                    error = "Unhandled"
+                if context.get_remaining_time_in_millis() == 0:
+                    # Lambda would have killed the handler at its timeout; in-process it ran to the end,
+                    # so report what the caller would have seen instead of the late result.
+                    message = f"Task timed out after {spec.timeout_seconds:.2f} seconds (emulated)"
+                    sink.append(f"{context.aws_request_id} {message}\n")
+                    body = orjson.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message})
                     error = "Unhandled"
                 sink.append(f"END RequestId: {context.aws_request_id}\n")
             finally:
