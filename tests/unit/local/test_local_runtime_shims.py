@@ -223,7 +223,7 @@ def test_a_target_that_cannot_start_is_recorded_not_raised() -> None:
 
         assert answer["FailedEntryCount"] == 0
         (error,) = runtime.deliveries.errors
-        assert error.startswith(f"{missing}: StartExecution failed")
+        assert error.startswith(f"{missing}: delivery failed")
 
 
 def test_input_transformer_and_input_path_shape_what_a_target_receives() -> None:

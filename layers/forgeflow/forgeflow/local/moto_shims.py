@@ -120,17 +120,17 @@ class _Dispatcher:
             return
         envelope = delivered_envelope(event)
         others = []
+        deliveries = {"states": self._start_execution, "lambda": self._invoke, "sqs": self._send_to_queue}
         for target in rule.targets:
             arn = str(target["Arn"])
-            service = parse_arn(arn).service
-            if service == "states":
-                self._start_execution(rule, arn, _target_input(target, envelope))
-            elif service == "lambda":
-                self._invoke(arn, _target_input(target, envelope))
-            elif service == "sqs":
-                self._send_to_queue(rule, arn, _target_input(target, envelope))
-            else:
+            deliver = deliveries.get(parse_arn(arn).service)
+            if deliver is None:
                 others.append(target)
+                continue
+            try:
+                deliver(rule, arn, _target_input(target, envelope))
+            except Exception as error:  # EventBridge never fails the sender for a target's error
+                self.log.errors.append(f"{arn}: delivery failed: {error!r}")
         if others:
             # moto's own delivery (Logs, archives, other buses) for the remaining targets.
             partial = copy.copy(rule)
@@ -141,13 +141,9 @@ class _Dispatcher:
         from moto.stepfunctions.responses import get_backend
 
         region = arn.split(":")[3]
-        backend = get_backend(rule.account_id, region)
-        try:
-            backend.start_execution(arn, str(uuid.uuid4()), payload)
-        except Exception as error:  # EventBridge never fails the sender for a target's error
-            self.log.errors.append(f"{arn}: StartExecution failed: {error!r}")
+        get_backend(rule.account_id, region).start_execution(arn, str(uuid.uuid4()), payload)
 
-    def _invoke(self, arn: str, payload: str) -> None:
+    def _invoke(self, rule: Any, arn: str, payload: str) -> None:
         # EventBridge invokes Lambda asynchronously: Lambda retries a failed event twice (here without
         # the minutes of delay), then the failure is recorded, never raised to the sender.
         with self.log.delivering():
