@@ -169,7 +169,7 @@ def test_history_summary_collapses_loops_and_marks_retries_and_failures() -> Non
 
 
 def test_stack_outputs_name_the_state_machine_and_the_table() -> None:
-    from forgeflow.cli.runs import STACK_OUTPUT_STATE_MACHINE, STACK_OUTPUT_TABLE, stack_outputs
+    from forgeflow.aws.runs import STACK_OUTPUT_STATE_MACHINE, STACK_OUTPUT_TABLE, stack_outputs
 
     class CloudFormation:
         def describe_stacks(self, **request: str) -> dict:

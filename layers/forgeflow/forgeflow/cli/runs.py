@@ -27,8 +27,6 @@ import orjson
 from forgeflow.errors import InputError
 
 DEFAULT_LOCAL_RUNS = Path(".forgeflow") / "runs"
-STACK_OUTPUT_STATE_MACHINE = "PipelineStateMachineArn"
-STACK_OUTPUT_TABLE = "RunLedgerTableName"
 
 
 def register(subparsers: Any) -> None:
@@ -71,71 +69,6 @@ class RunSource(Protocol):
     def ledger_for(self, execution_arn: str) -> dict[str, Any] | None: ...
 
     def ledger_row(self, run_id: str) -> dict[str, Any] | None: ...
-
-
-def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
-    """The outputs of a deployed stack, by key."""
-    stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
-
-
-class AwsRuns:
-    """A deployed stack, through Step Functions and DynamoDB."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        import boto3  # deferred: the CLI's other commands must not pay for it
-
-        session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-        self._sfn = session.client("stepfunctions")
-        self._ddb = session.client("dynamodb")
-        machine, table = args.state_machine_arn, args.table
-        if args.stack:
-            outputs = stack_outputs(session.client("cloudformation"), args.stack)
-            machine = machine or outputs.get(STACK_OUTPUT_STATE_MACHINE)
-            table = table or outputs.get(STACK_OUTPUT_TABLE)
-        if not machine or not table:
-            raise InputError(
-                "which stack? the state machine and the ledger table are unknown",
-                code="USAGE",
-                hint="pass --stack NAME, or --state-machine-arn and --table, or --local",
-            )
-        self._machine, self._table = machine, table
-
-    def executions(self, limit: int) -> list[dict[str, Any]]:
-        answer = self._sfn.list_executions(stateMachineArn=self._machine, maxResults=min(max(limit, 1), 1000))
-        return list(answer["executions"])
-
-    def describe(self, execution_arn: str) -> dict[str, Any]:
-        if ":execution:" not in execution_arn:
-            execution_arn = self._machine.replace(":stateMachine:", ":execution:") + ":" + execution_arn
-        answer: dict[str, Any] = self._sfn.describe_execution(executionArn=execution_arn)
-        return answer
-
-    def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        for page in self._sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events.extend(page["events"])
-        return events
-
-    def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
-        from boto3.dynamodb.types import TypeDeserializer
-
-        deserializer = TypeDeserializer()
-        return {key: deserializer.deserialize(value) for key, value in item.items()}
-
-    def ledger_for(self, execution_arn: str) -> dict[str, Any] | None:
-        answer = self._ddb.query(
-            TableName=self._table,
-            IndexName="by-execution",
-            KeyConditionExpression="execution_arn = :arn",
-            ExpressionAttributeValues={":arn": {"S": execution_arn}},
-        )
-        items = answer.get("Items", [])
-        return self._plain(items[0]) if items else None
-
-    def ledger_row(self, run_id: str) -> dict[str, Any] | None:
-        item = self._ddb.get_item(TableName=self._table, Key={"run_id": {"S": run_id}}).get("Item")
-        return self._plain(item) if item else None
 
 
 class LocalRuns:
@@ -184,7 +117,15 @@ def _source(args: argparse.Namespace) -> RunSource:
         if args.stack or args.state_machine_arn or args.table or args.profile:
             raise InputError("--local reads saved local runs: drop the AWS options", code="USAGE")
         return LocalRuns(args.runs_dir)
-    return AwsRuns(args)
+    from forgeflow.aws.runs import connect  # deferred: boto3 loads only for a deployed stack
+
+    return connect(
+        profile=args.profile,
+        region=args.region,
+        stack=args.stack,
+        state_machine_arn=args.state_machine_arn,
+        table=args.table,
+    )
 
 
 def _time(value: Any) -> dt.datetime:
