@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from forgeflow.dataset.canonical import canonical_line
+from forgeflow.dataset.rules import SCHEMA_VERSION
 
-SCHEMA_VERSION = "bedrock-conversation-2024"
 SUPPORT_RECORDS = 600
 GENERAL_RECORDS = 400
 DPO_RECORDS = 100

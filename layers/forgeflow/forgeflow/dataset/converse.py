@@ -10,7 +10,6 @@ DPO on Nova 2 Lite, Nova 2 Lite media formats) apply when a target is given in t
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -25,27 +24,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from forgeflow.nova import NovaModel
-
-SCHEMA_VERSION = "bedrock-conversation-2024"
-RESERVED_STRINGS = (
-    "System:",
-    "User:",
-    "Bot:",
-    "Assistant:",
-    "Thought:",
-    "[EOS]",
-    "<image>",
-    "<video>",
-    "<unk>",
+from forgeflow.dataset.rules import (
+    IMAGE_FORMATS,
+    LITE_2_IMAGE_FORMATS,
+    LITE_2_VIDEO_FORMATS,
+    MAX_IMAGES_PER_MESSAGE,
+    RESERVED_PATTERN,
+    VIDEO_FORMATS,
 )
-_RESERVED = re.compile("|".join(re.escape(s.lower()) for s in RESERVED_STRINGS))
-
-IMAGE_FORMATS = {"jpeg", "png", "gif", "webp"}
-VIDEO_FORMATS = {"mov", "mkv", "mp4", "webm"}
-LITE_2_IMAGE_FORMATS = {"jpeg", "png", "gif"}
-LITE_2_VIDEO_FORMATS = {"mov", "mkv", "mp4"}
-MAX_IMAGES_PER_MESSAGE = 10
+from forgeflow.nova import NovaModel
 
 
 def _target(info: ValidationInfo) -> NovaModel | None:
@@ -55,7 +42,7 @@ def _target(info: ValidationInfo) -> NovaModel | None:
 
 
 def _clean_text(value: str) -> str:
-    found = _RESERVED.search(value.lower())
+    found = RESERVED_PATTERN.search(value.lower())
     if found:
         raise ValueError(f"text contains the reserved string {found.group()!r}")
     return value

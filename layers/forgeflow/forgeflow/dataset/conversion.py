@@ -28,6 +28,7 @@ import orjson
 
 from forgeflow.dataset.canonical import canonical_line, sorted_dump
 from forgeflow.dataset.lines import BOM, Readable, iter_lines
+from forgeflow.dataset.rules import SCHEMA_VERSION
 from forgeflow.dataset.validation import (
     RecordValidator,
     ReportBuilder,
@@ -37,7 +38,6 @@ from forgeflow.dataset.validation import (
 from forgeflow.errors import DataError
 from forgeflow.storage import Storage
 
-SCHEMA_VERSION = "bedrock-conversation-2024"
 # A JSON-array input has to be parsed whole; beyond this it should be exported as JSON Lines instead.
 MAX_ARRAY_FILE_BYTES = 512 * 1024 * 1024
 

@@ -19,6 +19,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from forgeflow.dataset.codes import fix_for, is_warning
 from forgeflow.dataset.lines import BOM, MAX_LINE_BYTES, iter_lines
+from forgeflow.dataset.rules import (
+    DOCUMENT_FORMATS,
+    IMAGE_FORMATS,
+    LITE_2_IMAGE_FORMATS,
+    LITE_2_VIDEO_FORMATS,
+    MAX_IMAGES_PER_MESSAGE,
+    RESERVED_PATTERN,
+    RESERVED_STRINGS,
+    VIDEO_FORMATS,
+)
 from forgeflow.dataset.stats import StatsCollector
 from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts
 from forgeflow.nova import Method, NovaModel
@@ -26,18 +36,6 @@ from forgeflow.storage import Storage, parse_uri
 
 Platform = Literal["sagemaker", "bedrock"]
 
-RESERVED_STRINGS = (
-    "System:",
-    "User:",
-    "Bot:",
-    "Assistant:",
-    "Thought:",
-    "[EOS]",
-    "<image>",
-    "<video>",
-    "<unk>",
-)
-_RESERVED = re.compile("|".join(re.escape(s.lower()) for s in RESERVED_STRINGS))
 _RESERVED_SPELLING = {s.lower(): s for s in RESERVED_STRINGS}
 
 
@@ -58,12 +56,6 @@ BLOCK_KINDS = frozenset({"text", "image", "video", "document", "reasoningContent
 PAYLOAD_KINDS = frozenset({"text", "image", "video", "document", "toolUse", "toolResult"})
 PREFERENCE_LABELS = frozenset({"preferred", "non-preferred"})
 
-IMAGE_FORMATS = frozenset({"jpeg", "png", "gif", "webp"})
-VIDEO_FORMATS = frozenset({"mov", "mkv", "mp4", "webm"})
-DOCUMENT_FORMATS = frozenset({"pdf"})
-LITE_2_IMAGE_FORMATS = frozenset({"jpeg", "png", "gif"})
-LITE_2_VIDEO_FORMATS = frozenset({"mov", "mkv", "mp4"})
-MAX_IMAGES_PER_MESSAGE = 10
 # Object-size limits of referenced media (the stricter decimal reading of "10 MB" / "50 MB").
 MEDIA_MAX_BYTES = {"image": 10_000_000, "video": 50_000_000, "document": 10_000_000}
 MEDIA_PROBE_CACHE = 100_000  # URIs remembered by --check-media (bounded memory)
@@ -177,7 +169,7 @@ class _Walk:
             self.add(path, "WRONG_TYPE", f"text is {_type_name(value)}, expected a string")
             return 0
         if may_hold_reserved(value):
-            found = _RESERVED.search(value.lower())
+            found = RESERVED_PATTERN.search(value.lower())
             if found:
                 self.add(
                     path,
