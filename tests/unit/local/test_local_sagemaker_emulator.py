@@ -15,7 +15,6 @@ from forgeflow.local.sagemaker import (
     FailureInjection,
     TrainingJobEmulator,
     job_stage,
-    stand_in_metrics,
 )
 from moto import mock_aws
 
@@ -215,7 +214,10 @@ def test_evaluation_jobs_write_nova_shaped_results(s3: Any) -> None:
     assert name.startswith("ev/eval_results/results_")
     results = orjson.loads(files[name])
     assert results["emulated"] is True
-    assert set(results["results"]["all"]) == {"accuracy", "accuracy_stderr"}
+    # No benchmark data and no model offline: no numbers, and the file says why.
+    assert results["results"] == {}
+    assert "mmlu" in results["not_measured"]
+    assert "offline" in results["not_measured"]
 
 
 def test_stage_detection_prefers_tags() -> None:
@@ -224,11 +226,86 @@ def test_stage_detection_prefers_tags() -> None:
     assert job_stage("forgeflow-abc-smoke-1", [{"Key": "forgeflow:stage", "Value": "train"}]) == "train"
 
 
-def test_stand_in_metrics_are_deterministic_and_favour_the_trained_model_on_the_domain() -> None:
-    base = stand_in_metrics("gen_qa", "nova-lite/prod")
-    trained = stand_in_metrics("gen_qa", "s3://escrow/job/outputs/checkpoints")
-    assert base == stand_in_metrics("gen_qa", "nova-lite/prod")
-    assert trained["all"]["f1_score"] > base["all"]["f1_score"]
-    assert "custom|gen_qa_gen_qa|0" in trained
-    assert stand_in_metrics("mmlu", "s3://x")["all"]["accuracy"] < stand_in_metrics("mmlu", "nova-lite/prod")[
-        "all"]["accuracy"]  # fmt: skip
+def _converse(user: str, answer: str, system: str | None = None) -> bytes:
+    record: dict[str, Any] = {
+        "messages": [
+            {"role": "user", "content": [{"text": user}]},
+            {"role": "assistant", "content": [{"text": answer}]},
+        ]
+    }
+    if system:
+        record = {"system": [{"text": system}], **record}
+    return orjson.dumps(record)
+
+
+GEN_QA_RECIPE = """run:
+  name: {name}
+  model_type: amazon.nova-lite-v1:0:300k
+  model_name_or_path: {model}
+  replicas: 1
+evaluation: {{task: gen_qa, strategy: gen_qa, metric: all}}
+"""
+
+
+def _gen_qa_results(s3: Any, emulator: TrainingJobEmulator, name: str, model: str) -> dict[str, Any]:
+    s3.put_object(Bucket=BUCKET, Key=f"{name}/recipe.yaml", Body=GEN_QA_RECIPE.format(name=name, model=model))
+    emulator.create_training_job(_request(name=name, recipe=f"{name}/", train="g/", count=1))
+    assert _run_to_end(emulator, name)["TrainingJobStatus"] == "Completed"
+    files = _untar(s3.get_object(Bucket=BUCKET, Key=f"out/{name}/output/output.tar.gz")["Body"].read())
+    (results_name,) = [n for n in files if n.startswith(f"{name}/eval_results/results_")]
+    return {
+        "results": orjson.loads(files[results_name]),
+        "inference": files.get("eval_results/inference_output.jsonl"),
+    }
+
+
+def test_gen_qa_measures_the_retrieval_stand_in_of_the_trained_job(s3: Any) -> None:
+    train = [
+        _converse("where is my parcel", "shipping/lost", system="triage"),
+        _converse("refund my double charge", "billing/refund", system="triage"),
+        _converse("please reset my password", "account/reset", system="triage"),
+    ]
+    s3.put_object(Bucket=BUCKET, Key="t/train.jsonl", Body=b"\n".join(train) + b"\n")
+    queries = [
+        {"query": "my parcel is lost, where is it", "response": "shipping/lost", "system": "triage"},
+        {"query": "I was charged twice, refund please", "response": "billing/refund", "system": "triage"},
+        {"query": "reset password", "response": "account/locked", "system": "triage"},
+    ]
+    s3.put_object(Bucket=BUCKET, Key="g/gen_qa.jsonl", Body=b"\n".join(orjson.dumps(q) for q in queries))
+    emulator = _emulator(s3)
+    emulator.create_training_job(_request(name="forgeflow-run1-train-1", train="t/train.jsonl"))
+    assert _run_to_end(emulator, "forgeflow-run1-train-1")["TrainingJobStatus"] == "Completed"
+    checkpoint = emulator.escrow_uri(emulator.jobs()[0])
+
+    trained = _gen_qa_results(s3, emulator, "forgeflow-run1-eval-genqa-trained-1", checkpoint)
+    base = _gen_qa_results(s3, emulator, "forgeflow-run1-eval-genqa-base-1", "nova-lite/prod")
+
+    # Two of three answers are the reference; the third answers "account/reset" for "account/locked".
+    metrics = trained["results"]["results"]["all"]
+    assert trained["results"]["results"]["custom|gen_qa_gen_qa|0"] == metrics
+    assert metrics["exact_match"] == pytest.approx(2 / 3, abs=1e-6)
+    assert metrics["quasi_exact_match"] == pytest.approx(2 / 3, abs=1e-6)
+    # ROUGE tokens of "account/reset" vs "account/locked": 1 of 2 unigrams, no shared bigram.
+    assert metrics["rouge1"] == pytest.approx((1 + 1 + 0.5) / 3, abs=1e-6)
+    assert metrics["rouge2"] == pytest.approx(2 / 3, abs=1e-6)
+    assert "bleu" not in metrics
+    assert trained["results"]["emulated"] is True
+    assert trained["results"]["stand_in"]["memory_records"] == 3
+    inference = [orjson.loads(line) for line in trained["inference"].splitlines()]
+    assert [line["inference"] for line in inference] == ["shipping/lost", "billing/refund", "account/reset"]
+    assert inference[0]["gold"] == "shipping/lost"
+    # The base model memorised nothing: it answers "" and scores 0 everywhere.
+    assert set(base["results"]["results"]["all"].values()) == {0.0}
+    assert base["results"]["stand_in"]["memory_records"] == 0
+    assert {line["inference"] for line in map(orjson.loads, base["inference"].splitlines())} == {""}
+
+
+def test_gen_qa_of_an_unknown_checkpoint_is_not_measured(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="g/gen_qa.jsonl", Body=b'{"query": "q", "response": "a"}\n')
+    emulator = _emulator(s3)
+    answer = _gen_qa_results(
+        s3, emulator, "forgeflow-run1-eval-genqa-trained-1", "s3://customer-escrow-1-smtj-x/j"
+    )
+    assert answer["results"]["results"] == {}
+    assert "not produced by a training job of this emulator" in answer["results"]["not_measured"]
+    assert answer["inference"] is None

@@ -10,7 +10,11 @@ the data channels, else the job fails with a `ClientError:` reason as SageMaker'
 writes where SageMaker writes, under `<S3OutputPath>/<job>/output/`: `model.tar.gz` and, for training
 jobs, `output.tar.gz`, both holding the `manifest.json` that names an emulated escrow checkpoint; for
 evaluation jobs `output.tar.gz` holds `<run name>/eval_results/results_<timestamp>.json` in the Nova
-shape with deterministic stand-in metrics.
+shape. No model runs, so no benchmark is scored: a gen_qa job measures, for real, a transparent stand-in
+(nearest-neighbour retrieval over the trained job's `train` channel; an empty memory for the base model,
+see `forgeflow.local.stand_in`) against the job's `gen_qa.jsonl`, and writes its answers to
+`eval_results/inference_output.jsonl`; any other task (mmlu, ...) writes no metrics and says why
+(`not_measured`).
 Everything it writes says "emulated".
 """
 
@@ -18,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
-import hashlib
 import io
 import re
 import tarfile
@@ -30,11 +33,16 @@ from typing import Any
 import orjson
 import yaml
 
+from forgeflow.evaluation.metrics import gen_qa_scores
+from forgeflow.local.stand_in import RetrievalModel, converse_pair
+
 EMULATED_NOTE = "emulated by the ForgeFlow local runtime: no SageMaker job ran and no model was trained"
 SECONDARY_STATUSES = ("Starting", "Downloading", "Training", "Uploading", "Completed")
 STAGES = ("smoke", "train", "eval")
 _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _RECIPE_CONTAINER_DIR = "/opt/ml/input/data/recipe/"
+# The stand-in model of a trained checkpoint memorises at most this many training records.
+MAX_MEMORY_RECORDS = 50_000
 
 
 class EmulatedApiError(Exception):
@@ -471,32 +479,143 @@ class TrainingJobEmulator:
         else:
             task, run_name, model = recipe_eval
             stamp = (job.end or _now()).strftime("%Y%m%d_%H%M%S")
-            results = {
-                "results": stand_in_metrics(task, model),
-                "emulated": True,
-                "note": "metrics computed by a deterministic local stand-in, not by a model: "
-                + EMULATED_NOTE,
-                "config_general": {"model_name": model, "task": task},
-            }
-            self._put(
-                f"{job.output_prefix}/output.tar.gz",
-                _tar_gz(
-                    {
-                        f"{run_name}/eval_results/results_{stamp}.json": orjson.dumps(
-                            results, option=orjson.OPT_INDENT_2
-                        ),
-                        "EMULATED.txt": (EMULATED_NOTE + "\n").encode(),
-                    }
+            results, inference = self._evaluate(job, task, model)
+            results["config_general"] = {"model_name": model, "task": task}
+            outputs = {
+                f"{run_name}/eval_results/results_{stamp}.json": orjson.dumps(
+                    results, option=orjson.OPT_INDENT_2
                 ),
+                "EMULATED.txt": (EMULATED_NOTE + "\n").encode(),
+            }
+            if inference is not None:
+                outputs["eval_results/inference_output.jsonl"] = inference
+            self._put(f"{job.output_prefix}/output.tar.gz", _tar_gz(outputs))
+
+    def _evaluate(self, job: EmulatedJob, task: str, model: str) -> tuple[dict[str, Any], bytes | None]:
+        """The results document of an eval job, and for gen_qa its `inference_output.jsonl`."""
+        if task != "gen_qa":
+            return _not_measured(
+                f"{task} needs its benchmark data and a real model; neither is available offline "
+                "(emulated job)"
+            ), None
+        memory = self._memory(model)
+        if isinstance(memory, str):
+            return _not_measured(memory), None
+        pairs, source = memory
+        stand_in = RetrievalModel(pairs)
+        queries = self._gen_qa_lines(job)
+        lines = []
+        scored = []
+        for query in queries:
+            prompt = "\n".join(part for part in (query.get("system", ""), query["query"]) if part)
+            inference = stand_in.answer(prompt)
+            scored.append((inference, query["response"]))
+            lines.append(
+                orjson.dumps(
+                    {"prompt": prompt, "inference": inference, "gold": query["response"], "metadata": None}
+                )
             )
+        metrics = gen_qa_scores(scored)
+        description = (
+            f"nearest-neighbour retrieval over {len(stand_in)} (prompt, response) pairs of {source}"
+            if source
+            else 'an empty memory (the base model has never seen the customer\'s domain): it answers ""'
+        )
+        document: dict[str, Any] = {
+            "results": {"custom|gen_qa_gen_qa|0": metrics, "all": metrics} if metrics else {},
+            "emulated": True,
+            "note": f"metrics measured on {len(scored)} gen_qa queries, answered by a stand-in model, "
+            f"{description}; not by a Nova model: " + EMULATED_NOTE,
+            "stand_in": {
+                "model": "nearest-neighbour retrieval (Jaccard word overlap)",
+                "memory_records": len(stand_in),
+                "memory_source": source,
+                "queries": len(scored),
+            },
+        }
+        if not metrics:
+            document["not_measured"] = "the gen_qa dataset holds no query"
+        return document, b"\n".join(lines) + b"\n" if lines else b""
+
+    def _memory(self, model: str) -> tuple[list[tuple[str, str]], str | None] | str:
+        """The stand-in's memory for `model_name_or_path`: the training channel of the emulated job that
+        produced an escrow checkpoint, empty for a base model, or why it cannot be had."""
+        if not model.startswith("s3://"):
+            return [], None
+        bucket, key = _split_s3(model)
+        name = key.split("/", 1)[0]
+        producer = self._jobs.get(name) if bucket.endswith("-smtj-emulated") else None
+        if producer is None:
+            return (
+                f"the checkpoint {model} was not produced by a training job of this emulator, so its "
+                "training data is unknown and nothing stands in for it (emulated job)"
+            )
+        channels = _channels(producer.request)
+        if "train" not in channels:
+            return f"the training job {name} that produced {model} has no train channel (emulated job)"
+        pairs: list[tuple[str, str]] = []
+        for uri in self._jsonl_keys(channels["train"]):
+            for line in self._lines(uri, MAX_MEMORY_RECORDS - len(pairs)):
+                try:
+                    pair = converse_pair(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    continue
+                if pair is not None:
+                    pairs.append(pair)
+            if len(pairs) >= MAX_MEMORY_RECORDS:
+                break
+        return pairs, f"the train channel {channels['train']} of job {name}"
+
+    def _gen_qa_lines(self, job: EmulatedJob) -> list[dict[str, str]]:
+        channels = _channels(job.request)
+        uri = self._first_key(channels["train"], "gen_qa.jsonl") if "train" in channels else None
+        queries: list[dict[str, str]] = []
+        for line in self._lines(uri, None) if uri else []:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and isinstance(record.get("query"), str):
+                queries.append(
+                    {
+                        "query": record["query"],
+                        "response": str(record.get("response", "")),
+                        "system": str(record.get("system") or ""),
+                    }
+                )
+        return queries
+
+    def _jsonl_keys(self, uri: str) -> list[str]:
+        if uri.endswith(".jsonl"):
+            return [uri]
+        bucket, prefix = _split_s3(uri)
+        keys: list[str] = []
+        arguments: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        while True:
+            answer = self._s3.list_objects_v2(**arguments)
+            keys.extend(str(e["Key"]) for e in answer.get("Contents", []) if str(e["Key"]).endswith(".jsonl"))
+            if not answer.get("IsTruncated"):
+                break
+            arguments["ContinuationToken"] = answer["NextContinuationToken"]
+        return [f"s3://{bucket}/{key}" for key in sorted(keys)]
+
+    def _lines(self, uri: str, limit: int | None) -> list[bytes]:
+        """The non-blank lines of an object, at most `limit` of them (read as a stream)."""
+        bucket, key = _split_s3(uri)
+        body = self._s3.get_object(Bucket=bucket, Key=key)["Body"]
+        lines: list[bytes] = []
+        try:
+            for line in body.iter_lines():
+                if limit is not None and len(lines) >= limit:
+                    break
+                if line.strip():
+                    lines.append(bytes(line))
+        finally:
+            body.close()
+        return lines
 
     def _evaluation_task(self, job: EmulatedJob) -> tuple[str, str, str] | None:
-        channels = {
-            str(c["ChannelName"]): str(c["DataSource"]["S3DataSource"]["S3Uri"])
-            for c in job.request.get("InputDataConfig", [])
-            if "S3DataSource" in c.get("DataSource", {})
-        }
-        recipe = self._load_recipe(job, channels)
+        recipe = self._load_recipe(job, _channels(job.request))
         if isinstance(recipe, str) or not isinstance(recipe.get("evaluation"), dict):
             return None
         run = recipe["run"]
@@ -507,27 +626,16 @@ class TrainingJobEmulator:
         )
 
 
-def stand_in_metrics(task: str, model: str) -> dict[str, dict[str, float]]:
-    """Deterministic, plausible metrics: a trained checkpoint (s3:// escrow) gains on the domain task
-    and loses a little general knowledge; the numbers depend only on the task and the model path."""
-    digest = hashlib.sha256(f"{task}|{model}".encode()).digest()
-    jitter = digest[0] / 255.0  # in [0, 1]
-    trained = model.startswith("s3://")
-    if task == "gen_qa":
-        f1 = round((0.58 if trained else 0.41) + 0.06 * jitter, 4)
-        metrics = {
-            "rouge1": round(f1 + 0.03, 4),
-            "rouge2": round(f1 - 0.12, 4),
-            "rougeL": round(f1 + 0.01, 4),
-            "exact_match": round(f1 - 0.2, 4),
-            "quasi_exact_match": round(f1 - 0.15, 4),
-            "f1_score": f1,
-            "f1_score_quasi": round(f1 + 0.02, 4),
-            "bleu": round((f1 - 0.25) * 100, 2),
-        }
-        return {"custom|gen_qa_gen_qa|0": metrics, "all": metrics}
-    accuracy = round(0.76 - (0.01 + 0.02 * jitter if trained else 0.0), 4)
-    return {"all": {"accuracy": accuracy, "accuracy_stderr": 0.0035}}
+def _channels(request: Mapping[str, Any]) -> dict[str, str]:
+    return {
+        str(c["ChannelName"]): str(c["DataSource"]["S3DataSource"]["S3Uri"])
+        for c in request.get("InputDataConfig", [])
+        if "S3DataSource" in c.get("DataSource", {})
+    }
+
+
+def _not_measured(reason: str) -> dict[str, Any]:
+    return {"results": {}, "emulated": True, "not_measured": reason, "note": EMULATED_NOTE}
 
 
 def _tar_gz(files: Mapping[str, bytes]) -> bytes:

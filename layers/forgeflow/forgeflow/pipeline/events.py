@@ -51,7 +51,10 @@ class RunStarted(_Detail):
 
 
 class SuiteResult(BaseModel):
-    """One evaluation suite: the headline metric for the base and the trained model."""
+    """One evaluation suite: the headline metric for the base and the trained model.
+
+    A null score was not measured (`note` says why); `note` also says when the scores are emulated.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -59,6 +62,9 @@ class SuiteResult(BaseModel):
     base: float | None
     trained: float | None
     delta: float | None
+    note: str | None = Field(
+        default=None, description="why a score is null, or that the scores are emulated; null otherwise"
+    )
 
 
 class RunSucceeded(_Detail):
@@ -73,6 +79,10 @@ class RunSucceeded(_Detail):
     model_artifacts: str | None
     evaluation_summary_uri: str | None
     evaluation: dict[str, SuiteResult] = Field(default_factory=dict)
+    emulated: bool = Field(
+        default=False,
+        description="true when an evaluation ran on the local emulator: its scores are not a Nova model's",
+    )
     finished_at: datetime
 
 

@@ -139,6 +139,7 @@ class EvaluationResult(_State):
 
     summary_uri: str
     suites: dict[str, dict[str, Any]]
+    emulated: bool = Field(default=False, description="a results file came from an emulated job")
 
 
 class EvaluationPointer(JobsStarted):

@@ -556,7 +556,7 @@ def start_evaluation(payload: EvaluationInput, services: Services) -> JobsStarte
 
 def collect_evaluation(payload: EvaluationInput, services: Services) -> EvaluationResult:
     """Parse every eval job's results, compare trained against base per suite, write the summary."""
-    from forgeflow.evaluation.results import EvaluationSummary, compare, parse_results
+    from forgeflow.evaluation.results import EvalResults, EvaluationSummary, compare, read_results
     from forgeflow.jobs.evaluation import output_archive_uri
 
     run = _load_run(payload.run, services)
@@ -564,23 +564,23 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
         raise RequestInvalid("CollectEvaluation needs $.evaluation")
     summary = EvaluationSummary(run_id=run.run_id, jobs=payload.evaluation.suites)
     for suite, targets in payload.evaluation.suites.items():
-        metrics: dict[str, dict[str, float]] = {}
+        results: dict[str, EvalResults] = {}
         for target, name in targets.items():
             state = services.jobs.describe(name)
             output = state.output_uri or (services.settings.run_prefix(run.run_id) + "jobs/")
             archive_uri = output_archive_uri(output, name)
             try:
-                metrics[target] = parse_results(services.storage.read_bytes(archive_uri), archive_uri)
+                results[target] = read_results(services.storage.read_bytes(archive_uri), archive_uri)
             except InputError as error:
                 raise InputMissing(f"evaluation job {name} left no output: {error}") from error
             except DataError as error:
                 from forgeflow.pipeline.errors import EvaluationInvalid
 
                 raise EvaluationInvalid(str(error), hint=error.hint) from error
-        summary.suites.append(compare(suite, metrics.get("base", {}), metrics.get("trained", {})))
+        summary.suites.append(compare(suite, results.get("base", {}), results.get("trained", {})))
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"
     services.storage.write_bytes(summary_uri, _json(summary.to_dict()))
-    return EvaluationResult(summary_uri=summary_uri, suites=summary.headlines())
+    return EvaluationResult(summary_uri=summary_uri, suites=summary.headlines(), emulated=summary.emulated)
 
 
 # -- Failure path and results ---------------------------------------------------------------------------
@@ -699,6 +699,20 @@ def _dataset_of(event: dict[str, Any]) -> str | None:
     return f"s3://{bucket}/{key}" if bucket and key else None
 
 
+def _evaluation_emulated(evaluation: EvaluationResult | None, services: Services) -> bool:
+    """Whether the evaluation ran on the emulator: the state says so, or else the summary file does (the
+    state machine may pass on only the summary's URI and headlines)."""
+    if evaluation is None:
+        return False
+    if evaluation.emulated:
+        return True
+    try:
+        summary = orjson.loads(services.storage.read_bytes(evaluation.summary_uri))
+    except (InputError, orjson.JSONDecodeError) as error:
+        raise InputMissing(f"cannot read the evaluation summary {evaluation.summary_uri}: {error}") from error
+    return isinstance(summary, dict) and summary.get("emulated") is True
+
+
 def _publish_success(payload: PublishInput, services: Services, now: datetime) -> Published:
     run = payload.run
     run_id = run.require_id()
@@ -723,6 +737,7 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
             suite: events.SuiteResult.model_validate(headline)
             for suite, headline in (evaluation.suites if evaluation else {}).items()
         },
+        emulated=_evaluation_emulated(evaluation, services),
         finished_at=now,
     )
     result_uri = services.settings.run_prefix(run_id) + "result.json"
