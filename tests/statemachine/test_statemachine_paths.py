@@ -127,3 +127,10 @@ def test_path(scenario: Scenario, scenario_stack, small_examples) -> None:
     if scenario.failed_stage is not None:
         assert outcome.events[-1]["detail-type"] == "Run Failed"
         assert outcome.events[-1]["detail"]["stage"] == scenario.failed_stage
+    if scenario.status == "SUCCEEDED":
+        # The emulated evaluation reaches the event honestly: flagged, and MMLU unmeasured (null + reason).
+        detail = outcome.events[-1]["detail"]
+        assert detail["emulated"] is True
+        mmlu = detail["evaluation"]["mmlu"]
+        assert (mmlu["base"], mmlu["trained"], mmlu["delta"]) == (None, None, None)
+        assert mmlu["note"].startswith("not measured")

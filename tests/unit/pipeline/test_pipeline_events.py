@@ -61,6 +61,28 @@ EXAMPLES: list[events.ResultDetail] = [
         evaluation={"mmlu": events.SuiteResult(metric="accuracy", base=0.75, trained=0.74, delta=-0.01)},
         finished_at=NOW,
     ),
+    events.RunSucceeded(
+        run_id="support-sft-ba032b5a1afc",
+        dataset_uri="s3://b/incoming/support_sft.jsonl",
+        model="lite",
+        technique="sft-lora",
+        outputs_uri="s3://b/runs/support-sft-ba032b5a1afc/",
+        mix_report_uri="s3://b/runs/x/mix/mix_report.json",
+        recipe_uri="s3://b/runs/x/recipe/train/recipe.yaml",
+        training_job_name="forgeflow-x-train-1",
+        model_artifacts=None,
+        evaluation_summary_uri="s3://b/runs/x/evaluation/summary.json",
+        evaluation={
+            "mmlu": events.SuiteResult(
+                metric="accuracy", base=None, trained=None, delta=None, note="not measured: no data offline"
+            ),
+            "gen_qa": events.SuiteResult(
+                metric="f1_score", base=0.0, trained=0.9, delta=0.9, note="emulated"
+            ),
+        },
+        emulated=True,
+        finished_at=NOW,
+    ),
     events.RunFailed(
         run_id=None,
         stage="register",
@@ -91,7 +113,7 @@ def test_every_emitted_event_validates_and_round_trips(detail: events.ResultDeta
 
 
 def test_a_detail_missing_a_required_field_fails_its_schema() -> None:
-    event = delivered(events.to_eventbridge_entry(EXAMPLES[2], bus_name="b"))
+    event = delivered(events.to_eventbridge_entry(EXAMPLES[-1], bus_name="b"))
     del event["detail"]["stage"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(event, schema("Run Failed"))
@@ -110,3 +132,15 @@ def test_foreign_events_are_refused() -> None:
     with pytest.raises(DataError, match="not a ForgeFlow event"):
         events.from_event({"source": "aws.s3", "detail-type": "Object Created", "detail": {}})
     assert events.RUN_REGRESSED not in events.DETAIL_TYPES  # reserved for the evaluation gate
+
+
+def test_a_run_succeeded_detail_without_the_optional_evaluation_fields_is_still_version_1() -> None:
+    # Added within schema_version "1": `emulated` and each suite's `note` are optional.
+    event = delivered(events.to_eventbridge_entry(EXAMPLES[1], bus_name="b"))
+    del event["detail"]["emulated"]
+    del event["detail"]["evaluation"]["mmlu"]["note"]
+    jsonschema.validate(event, schema("Run Succeeded"))
+    parsed = events.from_event(event)
+    assert isinstance(parsed, events.RunSucceeded)
+    assert parsed.emulated is False
+    assert parsed.evaluation["mmlu"].note is None

@@ -131,27 +131,38 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         prefix + "evaluation/inputs/gen_qa/gen_qa.jsonl"
     ]
 
-    scores = {
-        "mmlu": ("accuracy", {"base": 0.75, "trained": 0.74}, "all"),
-        "gen_qa": ("f1_score", {"base": 0.41, "trained": 0.53}, "custom|gen_qa_gen_qa|0"),
-    }
+    # gen_qa as a real job reports it; mmlu as the local emulator does: no numbers, and why.
+    scores = {"base": 0.41, "trained": 0.53}
+    unmeasured = {"results": {}, "emulated": True, "not_measured": "no MMLU data offline (emulated job)"}
     for suite, targets in evaluation["suites"].items():
-        metric, values, task = scores[suite]
         for target, name in targets.items():
-            stack.put(
-                f"{prefix}jobs/{name}/output/output.tar.gz", eval_results(stack, metric, values[target], task)
+            archive = (
+                eval_results(stack, "f1_score", scores[target], "custom|gen_qa_gen_qa|0")
+                if suite == "gen_qa"
+                else stack.tar_gz({"run/eval_results/results_1.json": json.dumps(unmeasured).encode()})
             )
+            stack.put(f"{prefix}jobs/{name}/output/output.tar.gz", archive)
     result = invoke(
         "collect_evaluation", {**load_event("collect_evaluation", run_id), "evaluation": evaluation}
     )
     assert result["suites"]["gen_qa"]["delta"] == pytest.approx(0.12)
-    assert result["suites"]["mmlu"]["delta"] == pytest.approx(-0.01)
+    assert result["suites"]["gen_qa"]["note"] is None
+    assert result["suites"]["mmlu"] == {
+        "metric": "accuracy",
+        "base": None,
+        "trained": None,
+        "delta": None,
+        "note": "not measured: no MMLU data offline (emulated job)",
+    }
+    assert result["emulated"] is True
 
     published = invoke("publish_result", load_event("publish_result", run_id))
     assert published["detail_type"] == "Run Succeeded"
     succeeded = stack.results()[-1]
     assert succeeded["detail-type"] == "Run Succeeded"
     assert_valid_event(succeeded)
+    # The sample state carries no `emulated`: publish reads it from the summary CollectEvaluation wrote.
+    assert succeeded["detail"]["emulated"] is True
     row = stack.ledger(run_id)
     assert row is not None
     assert row["status"] == "SUCCEEDED"
