@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import io
 import tarfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import orjson
 import pytest
+from forgeflow.local import sagemaker
 from forgeflow.local.sagemaker import (
     EmulatedApiError,
     FailureInjection,
@@ -309,3 +311,33 @@ def test_gen_qa_of_an_unknown_checkpoint_is_not_measured(s3: Any) -> None:
     assert answer["results"]["results"] == {}
     assert "not produced by a training job of this emulator" in answer["results"]["not_measured"]
     assert answer["inference"] is None
+
+
+def test_a_slow_measurement_keeps_the_job_training_and_a_failed_one_fails_it(
+    s3: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sagemaker, "EVALUATION_WAIT_SECONDS", 0.01)
+    release = threading.Event()
+    original = TrainingJobEmulator._evaluate
+
+    def slow(self: TrainingJobEmulator, job: Any, task: str, model: str) -> Any:
+        assert release.wait(10)
+        if job.name.endswith("broken"):
+            raise RuntimeError("the stand-in crashed")
+        return original(self, job, task, model)
+
+    monkeypatch.setattr(TrainingJobEmulator, "_evaluate", slow)
+    emulator = _emulator(s3)
+    for name in ("forgeflow-run1-eval-mmlu-base", "forgeflow-run1-eval-mmlu-broken"):
+        emulator.create_training_job(_request(name=name, recipe="e/", train=None, count=1))
+    statuses = [
+        emulator.describe_training_job("forgeflow-run1-eval-mmlu-base")["SecondaryStatus"] for _ in range(6)
+    ]
+    assert statuses[-2:] == ["Training", "Training"]  # waiting for the measurement
+    release.set()
+    assert _run_to_end(emulator, "forgeflow-run1-eval-mmlu-base")["TrainingJobStatus"] == "Completed"
+    broken = _run_to_end(emulator, "forgeflow-run1-eval-mmlu-broken")
+    assert broken["TrainingJobStatus"] == "Failed"
+    assert broken["FailureReason"] == (
+        "AlgorithmError: the emulated evaluation failed: RuntimeError: the stand-in crashed"
+    )

@@ -43,6 +43,8 @@ _JOB_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _RECIPE_CONTAINER_DIR = "/opt/ml/input/data/recipe/"
 # The stand-in model of a trained checkpoint memorises at most this many training records.
 MAX_MEMORY_RECORDS = 50_000
+# How long one DescribeTrainingJob waits for an evaluation measurement (well within a Lambda's timeout).
+EVALUATION_WAIT_SECONDS = 10.0
 
 
 class EmulatedApiError(Exception):
@@ -102,6 +104,10 @@ class EmulatedJob:
     training_start: dt.datetime | None = None
     end: dt.datetime | None = None
     stop_requested: bool = False
+    # An evaluation job's measurement runs in a thread while the job is Training (see `_measured`).
+    evaluation_thread: threading.Thread | None = None
+    evaluation: tuple[dict[str, Any], bytes | None] | None = None
+    evaluation_error: str | None = None
 
     @property
     def name(self) -> str:
@@ -281,6 +287,12 @@ class TrainingJobEmulator:
                 job.failure_reason = (
                     f"AlgorithmError: the {job.stage} job failed (emulated failure injection), exit code 1"
                 )
+                self._finish(job, "Failed", "Failed", job.failure_reason)
+                return
+            if not self._measured(job):
+                return
+            if job.evaluation_error is not None:
+                job.failure_reason = f"AlgorithmError: the emulated evaluation failed: {job.evaluation_error}"
                 self._finish(job, "Failed", "Failed", job.failure_reason)
                 return
             self._enter(job, "Uploading", "Uploading generated training model (emulated)")
@@ -479,7 +491,8 @@ class TrainingJobEmulator:
         else:
             task, run_name, model = recipe_eval
             stamp = (job.end or _now()).strftime("%Y%m%d_%H%M%S")
-            results, inference = self._evaluate(job, task, model)
+            assert job.evaluation is not None, "an evaluation job is Uploading only once it is measured"
+            results, inference = job.evaluation
             results["config_general"] = {"model_name": model, "task": task}
             outputs = {
                 f"{run_name}/eval_results/results_{stamp}.json": orjson.dumps(
@@ -490,6 +503,30 @@ class TrainingJobEmulator:
             if inference is not None:
                 outputs["eval_results/inference_output.jsonl"] = inference
             self._put(f"{job.output_prefix}/output.tar.gz", _tar_gz(outputs))
+
+    def _measured(self, job: EmulatedJob) -> bool:
+        """Whether an evaluation job's measurement is done (always, for training jobs).
+
+        A large gen_qa measurement can outlast the Lambda that polls the job, so it runs in a thread
+        started on the first poll; each poll waits for it at most `EVALUATION_WAIT_SECONDS` and the job
+        stays Training until it is done, as a real evaluation job would.
+        """
+        if job.evaluation_thread is None:
+            recipe_eval = self._evaluation_task(job)
+            if recipe_eval is None:
+                return True
+            task, _, model = recipe_eval
+
+            def measure() -> None:
+                try:
+                    job.evaluation = self._evaluate(job, task, model)
+                except Exception as error:  # any failure of the measurement fails the job, as it would
+                    job.evaluation_error = f"{type(error).__name__}: {error}"
+
+            job.evaluation_thread = threading.Thread(target=measure, name=f"eval-{job.name}", daemon=True)
+            job.evaluation_thread.start()
+        job.evaluation_thread.join(timeout=EVALUATION_WAIT_SECONDS)
+        return not job.evaluation_thread.is_alive()
 
     def _evaluate(self, job: EmulatedJob, task: str, model: str) -> tuple[dict[str, Any], bytes | None]:
         """The results document of an eval job, and for gen_qa its `inference_output.jsonl`."""

@@ -110,23 +110,27 @@ class RetrievalModel:
                 frequent += 1
                 misses.update(self._absent[word])
 
+        size, sizes = len(query), self._sizes
+
         def score(index: int, shared: int) -> float:
-            union = len(query) + self._sizes[index] - shared
+            union = size + sizes[index] - shared
             return shared / union if union else 1.0
 
-        best: tuple[float, int] | None = None
+        best_score, best_index = -1.0, -1
+        hits_get, misses_get = hits.get, misses.get
         touched = hits.keys() | misses.keys()
-        for index in touched:
-            candidate = (score(index, hits[index] + frequent - misses[index]), -index)
-            if best is None or candidate > best:
-                best = candidate
+        for index in touched:  # the hot loop: inlined `score`
+            shared = hits_get(index, 0) + frequent - misses_get(index, 0)
+            union = size + sizes[index] - shared
+            value = shared / union if union else 1.0
+            if value > best_score or (value == best_score and index < best_index):
+                best_score, best_index = value, index
         untouched = next((index for index in self._by_size if index not in touched), None)
         if untouched is not None:
             if score(untouched, frequent) == 0.0:
                 # Every untouched item scores 0: the tie goes to the earliest of them.
                 untouched = next(index for index in range(len(self)) if index not in touched)
-            candidate = (score(untouched, frequent), -untouched)
-            if best is None or candidate > best:
-                best = candidate
-        assert best is not None  # the memory is not empty: some item was scored
-        return self._responses[-best[1]]
+            value = score(untouched, frequent)
+            if value > best_score or (value == best_score and untouched < best_index):
+                best_score, best_index = value, untouched
+        return self._responses[best_index]
