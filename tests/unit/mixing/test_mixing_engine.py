@@ -270,6 +270,21 @@ def test_a_curated_source_too_small_without_upsampling_fails_before_writing(
     assert report["sources"][1]["selected"] == 120
 
 
+def test_an_empty_curated_source_is_an_error_even_when_rounding_would_give_it_nothing(
+    tmp_path: Path, mixdata: Any
+) -> None:
+    mixdata.write(tmp_path, "customer", 1)
+    mixdata.write(tmp_path, "general", 0)
+    plan = {
+        "total": 1,
+        "sources": [_source(tmp_path, "customer", 1), _source(tmp_path, "general", 1)],
+    }
+    with pytest.raises(DataError, match="curated source 'general' holds no usable records") as caught:
+        _mix(tmp_path, plan)
+    assert caught.value.code == "EMPTY_SOURCE"
+    assert not (tmp_path / "out").exists()
+
+
 def test_max_records_caps_the_distinct_records_used(tmp_path: Path, mixdata: Any) -> None:
     mixdata.write(tmp_path, "customer", 300)
     mixdata.write(tmp_path, "general", 500)

@@ -498,6 +498,16 @@ class _Mixer:
             if plan.total is None:
                 targets[0] = Fraction(customer_pool.tokens)
             amounts = [pool.tokens for pool in pools]
+        for scan, amount in zip(scans[1:], amounts[1:], strict=True):
+            # A declared source without data is a mistake (a wrong prefix, a filtered file), even when
+            # rounding would give it no record: never let it vanish from the blend silently.
+            if amount == 0:
+                noun = "records" if plan.unit is Unit.RECORDS else "tokens"
+                raise DataError(
+                    f"curated source {scan.spec.name!r} holds no usable {noun}",
+                    code="EMPTY_SOURCE",
+                    hint="add data under its URI, or remove the source from the plan",
+                )
         mix_total = sum(targets, Fraction(0))
         for index in range(len(scans)):
             need, have = targets[index], amounts[index]
