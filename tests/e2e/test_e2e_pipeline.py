@@ -102,6 +102,10 @@ def test_happy_path_from_an_s3_drop(local_stack, example_data) -> None:
     prefix = f"runs/{outcome.run_id}/"
     for expected in ("validation/report.json", "mix/train.jsonl", "mix/mix_report.json"):
         assert prefix + expected in keys
+    # The pre-flight's cost estimate travels with the result.
+    verdict = orjson.loads(runtime.read(f"{prefix}recipe/preflight.json"))
+    assert succeeded["detail"]["estimated_cost_usd"] == verdict["estimate"]["total_usd"]
+    assert succeeded["detail"]["estimated_cost_usd"] > 0
     summary_key = succeeded["detail"]["evaluation_summary_uri"].split("/", 3)[3]
     summary = orjson.loads(runtime.read(summary_key))
     # The evaluation is emulated and says so: MMLU cannot be measured offline, so it has no numbers.
@@ -195,6 +199,9 @@ def test_smoke_job_failure_never_creates_the_full_job(local_stack, example_data)
     assert failed["stage"] == "smoke"
     assert "AlgorithmError" in failed["message"]
     assert _stage_jobs(runtime, outcome.run_id) == {"smoke": ["Failed"]}
+    # A run that fails after the pre-flight still says what it was estimated to cost.
+    verdict = orjson.loads(runtime.read(f"runs/{outcome.run_id}/recipe/preflight.json"))
+    assert failed["estimated_cost_usd"] == verdict["estimate"]["total_usd"]
 
 
 def test_full_job_failure_is_reported_and_not_evaluated(local_stack, example_data) -> None:

@@ -156,13 +156,17 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     }
     assert result["emulated"] is True
 
-    published = invoke("publish_result", load_event("publish_result", run_id))
+    publish = load_event("publish_result", run_id)
+    # What the state machine passes on: CollectEvaluation's result, `emulated` included.
+    publish["evaluation"]["result"] = result
+    published = invoke("publish_result", publish)
     assert published["detail_type"] == "Run Succeeded"
     succeeded = stack.results()[-1]
     assert succeeded["detail-type"] == "Run Succeeded"
     assert_valid_event(succeeded)
-    # The sample state carries no `emulated`: publish reads it from the summary CollectEvaluation wrote.
     assert succeeded["detail"]["emulated"] is True
+    assert succeeded["detail"]["evaluation"]["gen_qa"]["delta"] == pytest.approx(0.12)
+    assert succeeded["detail"]["estimated_cost_usd"] == publish["recipe"]["estimate_usd"]
     row = stack.ledger(run_id)
     assert row is not None
     assert row["status"] == "SUCCEEDED"

@@ -197,8 +197,8 @@ def _print_text(described: dict[str, Any], events: list[dict[str, Any]], outputs
         out.write(f"\nresults event ({final['detail-type']}):\n")
         out.write(orjson.dumps(final, option=orjson.OPT_INDENT_2).decode() + "\n")
         out.write(
-            "(emulated: AWS ran in-process on moto, no SageMaker job trained anything, evaluation metrics "
-            "are deterministic stand-ins)\n"
+            "(emulated: AWS ran in-process on moto, no SageMaker job trained anything; gen_qa scores "
+            "measure a local retrieval stand-in, not a Nova model; MMLU is not measured offline)\n"
         )
     out.write(f"\noutputs written to {outputs}\n")
     out.write("  (S3 objects under s3/, execution history and events in run.json, function logs in logs/)\n")

@@ -463,7 +463,8 @@ class LocalRuntime:
         (destination / "EMULATED.txt").write_text(
             "Everything in this folder comes from the ForgeFlow local runtime: S3, Step Functions, Lambda,\n"
             "EventBridge and DynamoDB are emulated in-process by moto; SageMaker jobs by an emulator that\n"
-            "trains nothing. Evaluation metrics are deterministic stand-ins.\n",
+            "trains nothing. gen_qa scores measure a local retrieval stand-in, not a Nova model;\n"
+            "benchmarks such as MMLU are not measured offline.\n",
             encoding="utf-8",
         )
         return destination

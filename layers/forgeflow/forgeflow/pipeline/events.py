@@ -83,6 +83,11 @@ class RunSucceeded(_Detail):
         default=False,
         description="true when an evaluation ran on the local emulator: its scores are not a Nova model's",
     )
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="the pre-flight estimate for the smoke and full training jobs (USD); null when the run "
+        "did not get that far or no price is known",
+    )
     finished_at: datetime
 
 
@@ -104,6 +109,11 @@ class RunFailed(BaseModel):
     message: str
     report_uri: str | None = None
     stopped_jobs: list[str] = Field(default_factory=list)
+    estimated_cost_usd: float | None = Field(
+        default=None,
+        description="the pre-flight estimate for the smoke and full training jobs (USD); null when the run "
+        "did not get that far or no price is known",
+    )
     finished_at: datetime
 
 

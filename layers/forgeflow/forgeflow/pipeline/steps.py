@@ -657,6 +657,7 @@ def publish_result(payload: PublishInput, services: Services) -> Published:
             message=message,
             report_uri=report_uri,
             stopped_jobs=payload.stopped,
+            estimated_cost_usd=_preflight_estimate(run, failure.stage, services),
             finished_at=now,
         )
         event_id = services.bus.put(events.to_eventbridge_entry(detail, bus_name=bus))
@@ -699,18 +700,21 @@ def _dataset_of(event: dict[str, Any]) -> str | None:
     return f"s3://{bucket}/{key}" if bucket and key else None
 
 
-def _evaluation_emulated(evaluation: EvaluationResult | None, services: Services) -> bool:
-    """Whether the evaluation ran on the emulator: the state says so, or else the summary file does (the
-    state machine may pass on only the summary's URI and headlines)."""
-    if evaluation is None:
-        return False
-    if evaluation.emulated:
-        return True
+# Stages before RenderRecipe: a run failing there has no cost estimate yet.
+_BEFORE_ESTIMATE = frozenset({"register", "validate", "mix"})
+
+
+def _preflight_estimate(run: RunPointer, stage: str, services: Services) -> float | None:
+    """The cost estimate the pre-flight wrote, for a run that failed once RenderRecipe had run."""
+    if not run.registered or not run.run_id or stage in _BEFORE_ESTIMATE:
+        return None
+    uri = services.settings.run_prefix(run.run_id) + _STAGE_REPORTS["recipe"]
     try:
-        summary = orjson.loads(services.storage.read_bytes(evaluation.summary_uri))
-    except (InputError, orjson.JSONDecodeError) as error:
-        raise InputMissing(f"cannot read the evaluation summary {evaluation.summary_uri}: {error}") from error
-    return isinstance(summary, dict) and summary.get("emulated") is True
+        verdict = orjson.loads(services.storage.read_bytes(uri))
+    except (InputError, orjson.JSONDecodeError):
+        return None  # RenderRecipe never ran (or wrote no verdict): there is no estimate to report
+    usd = _mapping(_mapping(verdict).get("estimate")).get("total_usd")
+    return float(usd) if isinstance(usd, int | float) else None
 
 
 def _publish_success(payload: PublishInput, services: Services, now: datetime) -> Published:
@@ -737,7 +741,8 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
             suite: events.SuiteResult.model_validate(headline)
             for suite, headline in (evaluation.suites if evaluation else {}).items()
         },
-        emulated=_evaluation_emulated(evaluation, services),
+        emulated=evaluation.emulated if evaluation else False,
+        estimated_cost_usd=payload.recipe.estimate_usd,
         finished_at=now,
     )
     result_uri = services.settings.run_prefix(run_id) + "result.json"
