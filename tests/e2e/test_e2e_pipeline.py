@@ -41,7 +41,7 @@ def _stage_jobs(runtime: LocalRuntime, run_id: str) -> dict[str, list[str]]:
 def _untar(body: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
         return {
-            member.name: archive.extractfile(member).read()  # type: ignore[union-attr]
+            member.name: archive.extractfile(member).read()
             for member in archive.getmembers()
             if member.isfile()
         }

@@ -350,7 +350,7 @@ def _write(path: Path, records: list[dict[str, Any]]) -> Path:
 
 def _rng(seed: int, name: str) -> random.Random:
     # Reproducible data generation, not security: the seeded PRNG is the point.
-    return random.Random(f"{seed}:{name}")  # noqa: S311
+    return random.Random(f"{seed}:{name}")
 
 
 def write_examples(out_dir: Path, *, seed: int = 7) -> dict[str, Path]:

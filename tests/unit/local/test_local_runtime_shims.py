@@ -55,7 +55,7 @@ def test_s3_drop_runs_the_real_asl_with_in_process_handlers() -> None:
         run_id = runtime.ledger_rows()[0]["run_id"]
         body = runtime.read(f"runs/{run_id}/jobs/{job.name}/output/model.tar.gz")
         with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-            manifest = orjson.loads(archive.extractfile("manifest.json").read())  # type: ignore[union-attr]
+            manifest = orjson.loads(archive.extractfile("manifest.json").read())
         assert manifest["emulated"] is True
         assert manifest["checkpoint_s3_bucket"].startswith("s3://customer-escrow-123456789012-smtj-")
         # Handler output went to the function's log, not to stdout.

@@ -89,7 +89,7 @@ def _run_to_end(emulator: TrainingJobEmulator, name: str) -> dict[str, Any]:
 
 def _untar(body: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(body)) as archive:
-        return {m.name: archive.extractfile(m).read() for m in archive.getmembers()}  # type: ignore[union-attr]
+        return {m.name: archive.extractfile(m).read() for m in archive.getmembers()}
 
 
 def _emulator(s3: Any, **failures: Any) -> TrainingJobEmulator:

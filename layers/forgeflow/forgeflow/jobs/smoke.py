@@ -53,7 +53,7 @@ def smoke_indices(count: int, size: int, seed: int) -> list[int]:
         raise ValueError(f"smoke subset size must be positive, got {size}")
     passes, remainder = divmod(size, count)
     # Reproducible selection, not security: a seeded PRNG is what is wanted.
-    rng = random.Random(f"forgeflow-smoke:{seed}:{count}:{size}")  # noqa: S311
+    rng = random.Random(f"forgeflow-smoke:{seed}:{count}:{size}")
     chosen = Counter(dict.fromkeys(range(count), passes) if passes else {})
     chosen.update(rng.sample(range(count), remainder))
     return sorted(chosen.elements())

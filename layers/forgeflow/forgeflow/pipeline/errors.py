@@ -19,45 +19,45 @@ class PipelineError(ForgeFlowError):
         super().__init__(message, code=type(self).__name__, hint=hint)
 
 
-class RequestInvalid(PipelineError, DataError):  # noqa: N818
+class RequestInvalid(PipelineError, DataError):
     """The run request (S3 event, sidecar YAML or FineTune Requested detail) is malformed."""
 
 
-class DatasetInvalid(PipelineError, DataError):  # noqa: N818
+class DatasetInvalid(PipelineError, DataError):
     """The dataset failed validation; the report is in S3."""
 
 
-class MixPlanInvalid(PipelineError, DataError):  # noqa: N818
+class MixPlanInvalid(PipelineError, DataError):
     """The mix plan cannot be satisfied by the data (or names unreadable sources)."""
 
 
-class RecipeInvalid(PipelineError, DataError):  # noqa: N818
+class RecipeInvalid(PipelineError, DataError):
     """The training configuration renders no valid recipe (a key out of its documented range)."""
 
 
-class PreflightRefused(PipelineError, DataError):  # noqa: N818
+class PreflightRefused(PipelineError, DataError):
     """Pre-flight refused the run before any GPU spend: a dataset limit or the budget."""
 
 
-class InputMissing(PipelineError):  # noqa: N818
+class InputMissing(PipelineError):
     """An object the stage needs (dataset, curated source, recipe, job output) cannot be read."""
 
 
-class TrainingJobThrottled(PipelineError):  # noqa: N818
+class TrainingJobThrottled(PipelineError):
     """SageMaker throttled the request ("Rate exceeded"): the state machine retries with backoff."""
 
 
-class CapacityUnavailable(PipelineError):  # noqa: N818
+class CapacityUnavailable(PipelineError):
     """ResourceLimitExceeded / insufficient capacity: retried with a long backoff up to a deadline."""
 
 
-class JobDeadlineExceeded(PipelineError):  # noqa: N818
+class JobDeadlineExceeded(PipelineError):
     """A job is still running past its deadline (its stopping condition plus a grace period)."""
 
 
-class JobFailed(PipelineError):  # noqa: N818
+class JobFailed(PipelineError):
     """SageMaker refused the job request or a job ended Failed/Stopped."""
 
 
-class EvaluationInvalid(PipelineError):  # noqa: N818
+class EvaluationInvalid(PipelineError):
     """An evaluation job's output holds no parsable `results_*.json`."""

@@ -7,7 +7,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 
-class JobThrottled(Exception):  # noqa: N818 - the class name is the ASL error name
+class JobThrottled(Exception):  # the class name is the ASL error name
     """CreateTrainingJob was throttled: the state machine retries it."""
 
 
