@@ -12,14 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import yaml
 from pydantic import ValidationError
 
 from forgeflow.errors import DataError
 from forgeflow.nova import NovaModel
 from forgeflow.recipes.bounds import RecipeError, RecipeProblem
 from forgeflow.recipes.models import EvalRecipe
-from forgeflow.recipes.render import normalize_overrides
+from forgeflow.recipes.render import RecipeDocument, normalize_overrides
 from forgeflow.recipes.tables import model_info, table
 
 EvalSuite = Literal["mmlu", "gen_qa"]
@@ -38,27 +37,17 @@ _GEN2_BYOD_MAX_NEW_TOKENS = 32_768
 
 
 @dataclass(frozen=True)
-class RenderedEvalRecipe:
-    recipe: dict[str, Any]
+class RenderedEvalRecipe(RecipeDocument):
+    """A checked Nova evaluation recipe for one suite and target."""
+
     model: NovaModel
     suite: EvalSuite
     target: EvalTarget
 
     @property
-    def model_type(self) -> str:
-        return str(self.recipe["run"]["model_type"])
-
-    @property
-    def model_name_or_path(self) -> str:
-        return str(self.recipe["run"]["model_name_or_path"])
-
-    @property
     def stage(self) -> str:
         """The job-name stage: eval-mmlu-base, eval-genqa-trained, …"""
         return f"eval-{self.suite.replace('_', '')}-{self.target}"
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.recipe, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def render_eval_recipe(

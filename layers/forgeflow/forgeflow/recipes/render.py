@@ -32,10 +32,27 @@ from forgeflow.recipes.tables import base_recipe, hpr_recipe_name, table
 
 
 @dataclass(frozen=True)
-class RenderedRecipe:
-    """A checked Nova training recipe, ready to upload, and what it was rendered from."""
+class RecipeDocument:
+    """A Nova recipe mapping (training or evaluation): its fixed identifiers and its YAML form."""
 
     recipe: dict[str, Any]
+
+    @property
+    def model_type(self) -> str:
+        return str(self.recipe["run"]["model_type"])
+
+    @property
+    def model_name_or_path(self) -> str:
+        return str(self.recipe["run"]["model_name_or_path"])
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.recipe, sort_keys=False, default_flow_style=False, allow_unicode=True)
+
+
+@dataclass(frozen=True)
+class RenderedRecipe(RecipeDocument):
+    """A checked Nova training recipe, ready to upload, and what it was rendered from."""
+
     config: TrainingConfig
     hpr_recipe: str
     # True for the smoke variant (forgeflow.jobs.smoke.smoke_recipe).
@@ -62,14 +79,6 @@ class RenderedRecipe:
         return int(self.recipe["run"]["replicas"])
 
     @property
-    def model_type(self) -> str:
-        return str(self.recipe["run"]["model_type"])
-
-    @property
-    def model_name_or_path(self) -> str:
-        return str(self.recipe["run"]["model_name_or_path"])
-
-    @property
     def max_length(self) -> int:
         return int(self.recipe["training_config"]["max_length"])
 
@@ -88,9 +97,6 @@ class RenderedRecipe:
         """Nova 2.0: `training_config.max_steps`; Nova 1.0 recipes have no such key."""
         value = get_path(self.recipe, "training_config.max_steps")
         return None if value is None else int(value)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.recipe, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
 
 def normalize_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
