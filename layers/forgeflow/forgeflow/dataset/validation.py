@@ -18,6 +18,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeflow.dataset.codes import fix_for, is_warning
+from forgeflow.dataset.duplicates import DuplicateCounter
 from forgeflow.dataset.lines import BOM, MAX_LINE_BYTES, iter_lines
 from forgeflow.dataset.rules import (
     DOCUMENT_FORMATS,
@@ -775,7 +776,7 @@ class ReportBuilder:
         self.options = options
         self.report = ValidationReport(source=source, options=options)
         self.stats = StatsCollector()
-        self._seen: set[int] = set()  # hash() of each valid record's key-sorted dump: 8 bytes of identity
+        self._duplicates = DuplicateCounter()  # bounded memory: sorted runs spill to temporary files
 
     def issue(self, issue: Issue, *, warning: bool = False) -> None:
         self.report.add(issue, warning=warning)
@@ -793,15 +794,12 @@ class ReportBuilder:
         if outcome.errors or outcome.counts is None:
             return
         report.valid_records += 1
-        key = hash(outcome.sorted_json)
-        if key in self._seen:
-            self.stats.duplicates += 1
-        else:
-            self._seen.add(key)
+        self._duplicates.add(hash(outcome.sorted_json))
         self.stats.add(number, outcome.counts, outcome.est_tokens)
 
     def finish(self, method: Method | None) -> ValidationReport:
         self.stats.method = method.value if method else None
+        self.stats.duplicates = self._duplicates.count()
         _dataset_checks(self.report, self.options, method)
         self.report.stats = self.stats.to_dict()
         return self.report
