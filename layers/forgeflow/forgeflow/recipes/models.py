@@ -165,16 +165,8 @@ class RecipeV2(Section):
 # ---- Evaluation (both generations) ----------------------------------------------------------------------
 
 
-class EvalRun(Section):
-    name: str
-    model_type: str
-    model_name_or_path: str
-    replicas: Int
-    data_s3_path: str = ""
-    output_s3_path: str = ""
-    mlflow_tracking_uri: str = ""
-    mlflow_experiment_name: str = ""
-    mlflow_run_name: str = ""
+class EvalRun(RunV1):
+    """The evaluation recipes' `run` section has the Nova 1.0 training keys, in both generations."""
 
 
 class Evaluation(Section):
