@@ -15,7 +15,7 @@ import random
 import time
 
 from forgeflow.evaluation.metrics import gen_qa_scores
-from forgeflow.local.stand_in import RetrievalModel
+from forgeflow_tools.local.stand_in import RetrievalModel
 
 
 def main() -> None:

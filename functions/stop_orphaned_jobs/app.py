@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from forgeflow.aws.services import aws_services
 from forgeflow.pipeline import steps
 from forgeflow.pipeline.settings import PipelineSettings

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from forgeflow.cli.main import main
+
+from forgeflow_tools.cli.main import main
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 pytestmark = pytest.mark.slow

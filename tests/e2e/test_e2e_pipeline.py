@@ -16,8 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
-from forgeflow.local.runtime import LocalRuntime, RunOutcome
-from forgeflow.local.sagemaker import FailureInjection
+
+from forgeflow_tools.local.runtime import LocalRuntime, RunOutcome
+from forgeflow_tools.local.sagemaker import FailureInjection
 
 pytestmark = pytest.mark.slow
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forgeflow.examples import write_examples
-from forgeflow.local.runtime import LocalRuntime
-from forgeflow.local.sagemaker import FailureInjection
+
+from forgeflow_tools.examples import write_examples
+from forgeflow_tools.local.runtime import LocalRuntime
+from forgeflow_tools.local.sagemaker import FailureInjection
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from forgeflow.local.runtime import LocalRuntime
-from forgeflow.local.sagemaker import FailureInjection
-from forgeflow.local.template import load_template
+
+from forgeflow_tools.local.runtime import LocalRuntime
+from forgeflow_tools.local.sagemaker import FailureInjection
+from forgeflow_tools.local.template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachine" / "pipeline.asl.json"

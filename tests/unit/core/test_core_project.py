@@ -6,8 +6,9 @@ import tomllib
 from pathlib import Path
 
 import pytest
+
 from forgeflow import __version__
-from forgeflow.cli.main import main
+from forgeflow_tools.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from forgeflow.aws.s3 import S3Objects
 from forgeflow.errors import InputError
 from forgeflow.storage import Storage, join, object_identity, parse_uri
-from moto import mock_aws
 
 BUCKET = "forgeflow-test-data"
 

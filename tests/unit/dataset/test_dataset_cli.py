@@ -10,10 +10,11 @@ from typing import Any
 import boto3
 import orjson
 import pytest
-from forgeflow.cli.main import main
-from forgeflow.cli.validate import progress_printer
-from forgeflow.examples import write_examples
 from moto import mock_aws
+
+from forgeflow_tools.cli.main import main
+from forgeflow_tools.cli.validate import progress_printer
+from forgeflow_tools.examples import write_examples
 
 BUCKET = "forgeflow-datasets"
 

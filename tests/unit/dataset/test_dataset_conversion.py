@@ -7,11 +7,12 @@ from typing import Any
 
 import orjson
 import pytest
+
 from forgeflow.dataset.converse import DPORecord, SFTRecord
 from forgeflow.dataset.conversion import SanitizeOptions, Shape, convert_uri, detect_shape, to_converse
 from forgeflow.errors import DataError
-from forgeflow.examples import write_examples
 from forgeflow.storage import Storage
+from forgeflow_tools.examples import write_examples
 
 
 def _write(path: Path, records: list[Any], *, sep: bytes = b"\n", prefix: bytes = b"") -> str:

@@ -9,12 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
+from pydantic import ValidationError
+
 from forgeflow.dataset.codes import RULES
 from forgeflow.dataset.converse import DPORecord, SFTRecord
 from forgeflow.dataset.validation import ValidationOptions, validate_stream, validate_uri
 from forgeflow.nova import NovaModel
 from forgeflow.storage import Storage
-from pydantic import ValidationError
 
 CORPUS = Path(__file__).parent / "corpus"
 VALID = Path(__file__).parent / "valid"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from forgeflow.dataset.duplicates import DuplicateCounter
-from forgeflow.dataset.validation import ValidationOptions, validate_stream
 from hypothesis import given
 from hypothesis import strategies as st
+
+from forgeflow.dataset.duplicates import DuplicateCounter
+from forgeflow.dataset.validation import ValidationOptions, validate_stream
 
 
 def _expected(keys: list[int]) -> int:

@@ -6,12 +6,13 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+
 from forgeflow.dataset.canonical import record_hash
 from forgeflow.dataset.converse import DPORecord, SFTRecord
 from forgeflow.dataset.validation import ValidationOptions, validate_uri
-from forgeflow.examples import TAXONOMY, write_examples
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage
+from forgeflow_tools.examples import TAXONOMY, write_examples
 
 
 def test_same_seed_same_bytes_other_seed_other_data(tmp_path: Path) -> None:

@@ -8,6 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from forgeflow.dataset.converse import DPORecord, SFTRecord
 from forgeflow.dataset.validation import (
     RESERVED_STRINGS,
@@ -16,9 +20,6 @@ from forgeflow.dataset.validation import (
     validate_stream,
 )
 from forgeflow.nova import Method
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pydantic import ValidationError
 
 VOCABULARY = [
     "messages", "role", "content", "text", "image", "video", "document", "format", "source", "s3Location",

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+
 from forgeflow.dataset.validation import ValidationOptions, validate_stream
 
 HERE = Path(__file__).parent

@@ -8,13 +8,14 @@ from typing import Any
 
 import orjson
 import pytest
+
 from forgeflow.dataset.canonical import canonical_line, record_hash
 from forgeflow.dataset.split import bucket_of, in_validation, split_uri
 from forgeflow.dataset.tokens import count_record, estimate_tokens, tokens_from_counts
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions
 from forgeflow.errors import DataError
-from forgeflow.examples import write_examples
 from forgeflow.storage import Storage
+from forgeflow_tools.examples import write_examples
 
 
 def test_canonical_line_is_compact_and_keeps_key_order() -> None:

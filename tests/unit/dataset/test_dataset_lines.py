@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 
-from forgeflow.dataset.lines import iter_lines
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from forgeflow.dataset.lines import iter_lines
 
 
 def _expected(data: bytes, cap: int) -> list[tuple[int, bytes | None, int, bool]]:

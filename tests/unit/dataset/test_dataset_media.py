@@ -11,9 +11,10 @@ from typing import Any
 import boto3
 import orjson
 import pytest
-from forgeflow.cli.main import main
-from forgeflow.dataset.validation import ValidationOptions, validate_stream
 from moto import mock_aws
+
+from forgeflow.dataset.validation import ValidationOptions, validate_stream
+from forgeflow_tools.cli.main import main
 
 BUCKET = "support-media"
 

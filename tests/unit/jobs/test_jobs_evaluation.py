@@ -9,6 +9,8 @@ from typing import Any
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from forgeflow.aws.s3 import S3Objects
 from forgeflow.errors import DataError
 from forgeflow.jobs.evaluation import (
@@ -25,7 +27,6 @@ from forgeflow.recipes.bounds import RecipeError
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.evaluation import render_eval_recipe
 from forgeflow.storage import Storage
-from moto import mock_aws
 
 ESCROW = "s3://customer-escrow-123456789012-smtj-abc/r-1/outputs/checkpoints"
 

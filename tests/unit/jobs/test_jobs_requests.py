@@ -11,6 +11,9 @@ from typing import Any
 import pytest
 from botocore.session import get_session
 from botocore.validate import validate_parameters
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.errors import DataError
 from forgeflow.jobs.requests import (
     JobSettings,
@@ -25,8 +28,6 @@ from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.evaluation import render_eval_recipe
 from forgeflow.recipes.render import RenderedRecipe, render_recipe
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 GOLDEN = Path(__file__).parent / "golden"
 ROLE = "arn:aws:iam::123456789012:role/forgeflow-sagemaker"

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.errors import DataError
 from forgeflow.jobs.smoke import (
     needs_subset,
@@ -17,8 +20,6 @@ from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.render import render_recipe
 from forgeflow.storage import Storage
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def test_jobs_smoke_nova2_trains_five_steps() -> None:

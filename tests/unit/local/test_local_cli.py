@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from forgeflow.cli.main import main
-from forgeflow.cli.runs import summarize_history
-from forgeflow.local.runtime import LocalRuntime
+
+from forgeflow_tools.cli.main import main
+from forgeflow_tools.cli.runs import summarize_history
+from forgeflow_tools.local.runtime import LocalRuntime
 
 MINI = Path(__file__).parent / "mini_stack" / "template.yaml"
 RECORD = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}

@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 import orjson
-from forgeflow.local.functions import FunctionRegistry, FunctionSpec
+
+from forgeflow_tools.local.functions import FunctionRegistry, FunctionSpec
 
 CODE = """
 import os

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import orjson
 import pytest
-from forgeflow.local.runtime import LocalRuntime
-from forgeflow.local.sagemaker import FailureInjection
+
+from forgeflow_tools.local.runtime import LocalRuntime
+from forgeflow_tools.local.sagemaker import FailureInjection
 
 MINI = Path(__file__).parent / "mini_stack" / "template.yaml"
 DATASET = b'{"messages": [{"role": "user", "content": [{"text": "hi"}]}]}\n'

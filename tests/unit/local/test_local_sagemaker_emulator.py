@@ -11,14 +11,15 @@ from typing import Any
 import boto3
 import orjson
 import pytest
-from forgeflow.local import sagemaker
-from forgeflow.local.sagemaker import (
+from moto import mock_aws
+
+from forgeflow_tools.local import sagemaker
+from forgeflow_tools.local.sagemaker import (
     EmulatedApiError,
     FailureInjection,
     TrainingJobEmulator,
     job_stage,
 )
-from moto import mock_aws
 
 BUCKET = "data"
 TRAIN = orjson.dumps(

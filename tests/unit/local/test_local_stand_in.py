@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from forgeflow.local.stand_in import RetrievalModel, converse_pair, words
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from forgeflow_tools.local.stand_in import RetrievalModel, converse_pair, words
 
 
 def test_words_are_lower_cased_sets() -> None:

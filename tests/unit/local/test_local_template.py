@@ -5,16 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from forgeflow.errors import DataError, InputError
-from forgeflow.local.template import (
+from forgeflow_tools.local.template import (
     PhysicalResource,
     Resolver,
     load_template,
     load_template_text,
     substitute_definition,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 TEMPLATE = """
 Parameters:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import itertools
 from fractions import Fraction
 
-from forgeflow.mixing.apportion import interleave, largest_remainder, seeded_order
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from forgeflow.mixing.apportion import interleave, largest_remainder, seeded_order
 
 
 def test_equal_thirds_of_ten_do_not_shortchange_the_last_source() -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from forgeflow.cli.main import main
+
+from forgeflow_tools.cli.main import main
 
 
 def _write_plan(tmp_path: Path, **changes: Any) -> Path:

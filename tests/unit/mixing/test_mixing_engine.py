@@ -11,6 +11,9 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.dataset.split import split_uri
 from forgeflow.dataset.validation import RecordValidator
 from forgeflow.errors import DataError, InputError
@@ -20,8 +23,6 @@ from forgeflow.mixing.forge import Compute
 from forgeflow.mixing.plan import parse_plan
 from forgeflow.nova import Method
 from forgeflow.storage import Storage
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 CURATED = ["general", "code", "math"]
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.errors import DataError
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing, known_categories
 from forgeflow.mixing.plan import MixPlan, parse_plan
 from forgeflow.nova import Method, NovaModel
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def _plan(*sources: tuple[str, float], seed: int = 42) -> MixPlan:

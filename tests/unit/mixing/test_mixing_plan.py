@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from forgeflow.errors import DataError, InputError
 from forgeflow.mixing.plan import DEFAULT_SEED, MixPlan, Unit, load_plan, parse_plan
 

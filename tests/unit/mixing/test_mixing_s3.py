@@ -10,12 +10,13 @@ from typing import Any
 import boto3
 import orjson
 import pytest
+from moto import mock_aws
+
 from forgeflow.aws.s3 import S3Objects
 from forgeflow.errors import InputError
 from forgeflow.mixing.engine import run_mix
 from forgeflow.mixing.plan import load_plan, parse_plan
 from forgeflow.storage import Storage
-from moto import mock_aws
 
 BUCKET = "forgeflow-data"
 

@@ -7,10 +7,11 @@ import tempfile
 from fractions import Fraction
 from pathlib import Path
 
-from forgeflow.mixing.selection import Admit, PoolIndex, Prefix, rank_prefix, token_prefix
-from forgeflow.mixing.spill import Spill, fan_out_bits
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from forgeflow.mixing.selection import Admit, PoolIndex, Prefix, rank_prefix, token_prefix
+from forgeflow.mixing.spill import Spill, fan_out_bits
 
 keys = st.integers(0, 2**64 - 1)
 

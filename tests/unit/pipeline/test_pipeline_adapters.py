@@ -13,6 +13,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+
 from forgeflow.aws.bus import EventBridgeBus
 from forgeflow.aws.ledger import DynamoLedger
 from forgeflow.aws.sagemaker import SageMakerTrainingJobs

@@ -7,6 +7,7 @@ import json
 import tarfile
 
 import pytest
+
 from forgeflow.errors import DataError
 from forgeflow.evaluation.results import (
     EMULATED_SCORES,

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+
 from forgeflow.errors import DataError
 from forgeflow.pipeline import events
 

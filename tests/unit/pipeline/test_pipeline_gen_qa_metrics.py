@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.evaluation.metrics import (
     GEN_QA_METRICS,
     exact_match,
@@ -16,8 +19,6 @@ from forgeflow.evaluation.metrics import (
     rouge_n,
     rouge_tokens,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 
 def test_normalize_is_the_squad_normalisation() -> None:

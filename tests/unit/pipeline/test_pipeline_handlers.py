@@ -12,9 +12,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from forgeflow.examples import write_examples
+
 from forgeflow.pipeline.errors import InputMissing, RequestInvalid
 from forgeflow.pipeline.events import SCHEMA_DIR, schema_file_name
+from forgeflow_tools.examples import write_examples
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 BUCKET = "forgeflow-data-example"

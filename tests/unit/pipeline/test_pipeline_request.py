@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.jobs.requests import job_name
 from forgeflow.nova import Method, NovaModel, Technique
 from forgeflow.pipeline.errors import RequestInvalid
@@ -21,8 +24,6 @@ from forgeflow.pipeline.request import (
     run_id_for,
 )
 from forgeflow.pipeline.settings import PipelineSettings
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 SETTINGS = PipelineSettings(data_bucket="b", budget_usd=5000, poll_seconds=30)

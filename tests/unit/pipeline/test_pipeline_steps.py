@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from forgeflow.aws.sagemaker import JobState, StartedJob
 from forgeflow.pipeline import steps
 from forgeflow.pipeline.errors import JobDeadlineExceeded

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import decode
+
 from forgeflow.pipeline.settings import ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -178,7 +179,7 @@ def test_no_handler_imports_the_sagemaker_sdk_or_the_local_runtime() -> None:
     for path in sorted((ROOT / "functions").glob("*/app.py")):
         text = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+sagemaker\b", text, re.M), path
-        assert "forgeflow.local" not in text, path
+        assert "forgeflow_tools.local" not in text, path
     package = ROOT / "layers" / "forgeflow" / "forgeflow"
     for path in package.rglob("*.py"):
         assert "functions." not in path.read_text() or path.parent.name == "local", path

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.bounds import RecipeError
 from forgeflow.recipes.config import TrainingConfig

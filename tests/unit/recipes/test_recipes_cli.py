@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from forgeflow.cli.main import main
+
+from forgeflow_tools.cli.main import main
 
 
 def _stats_file(tmp_path: Path, records: int = 1000) -> Path:

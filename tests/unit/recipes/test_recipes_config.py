@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from forgeflow.errors import DataError, InputError
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.config import load_training_config, training_config_from_mapping

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.bounds import Context, RecipeError, check_bounds, check_instances, leaves
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.render import render_recipe
 from forgeflow.recipes.tables import base_recipe
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 COMBOS = [(m, t) for m in (NovaModel.MICRO, NovaModel.LITE, NovaModel.PRO) for t in Technique] + [
     (NovaModel.LITE_2, Technique.SFT_LORA),

@@ -4,6 +4,7 @@ documented treatment of other contexts and epoch counts."""
 from __future__ import annotations
 
 import pytest
+
 from forgeflow.errors import DataError
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.limits import lookup_limit

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.cost import PriceTable

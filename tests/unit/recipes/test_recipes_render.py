@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from forgeflow.errors import DataError
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.bounds import RecipeError

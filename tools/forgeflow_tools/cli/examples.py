@@ -21,7 +21,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from forgeflow.errors import InputError
-    from forgeflow.examples import write_examples
+    from forgeflow_tools.examples import write_examples
 
     try:
         written = write_examples(args.out_dir, seed=args.seed)

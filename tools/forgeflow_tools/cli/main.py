@@ -28,11 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"forgeflow {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    package = importlib.import_module("forgeflow.cli")
+    package = importlib.import_module("forgeflow_tools.cli")
     for module_info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if module_info.name == "main":
             continue
-        module = importlib.import_module(f"forgeflow.cli.{module_info.name}")
+        module = importlib.import_module(f"forgeflow_tools.cli.{module_info.name}")
         register = getattr(module, "register", None)
         if register is not None:
             register(subparsers)

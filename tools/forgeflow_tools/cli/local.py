@@ -110,7 +110,7 @@ def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[Path, list[Path]]:
     if args.example:
         if args.dataset is not None:
             raise InputError("give either DATASET or --example, not both", code="USAGE")
-        from forgeflow.examples import write_examples
+        from forgeflow_tools.examples import write_examples
 
         examples = write_examples(scratch / "examples")
         return examples["support"], [examples["general"], *curated]
@@ -126,8 +126,8 @@ def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[Path, list[Path]]:
 
 
 def run_command(args: argparse.Namespace) -> int:
-    from forgeflow.local.runtime import LocalRuntime, find_template
-    from forgeflow.local.sagemaker import FailureInjection
+    from forgeflow_tools.local.runtime import LocalRuntime, find_template
+    from forgeflow_tools.local.sagemaker import FailureInjection
 
     template = args.template or find_template()
     if args.config is not None and not args.config.is_file():
@@ -163,7 +163,7 @@ def run_command(args: argparse.Namespace) -> int:
             arn = str(executions[0]["executionArn"])
             view = None
             if text:
-                from forgeflow.local.progress import ProgressView
+                from forgeflow_tools.local.progress import ProgressView
 
                 err.write(f"  dropped {uri}\n  execution {arn.rsplit(':', 1)[-1]}\n")
                 view = ProgressView(

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-from forgeflow.local.functions import FunctionRegistry
-from forgeflow.local.sagemaker import EmulatedApiError, TrainingJobEmulator
+from forgeflow_tools.local.functions import FunctionRegistry
+from forgeflow_tools.local.sagemaker import EmulatedApiError, TrainingJobEmulator
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 ASYNC_INVOKE_ATTEMPTS = 3

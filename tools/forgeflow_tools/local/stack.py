@@ -16,8 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from forgeflow.errors import DataError
-from forgeflow.local.functions import FunctionRegistry, FunctionSpec
-from forgeflow.local.template import PhysicalResource, Resolver, Resource, Template, substitute_definition
+from forgeflow_tools.local.functions import FunctionRegistry, FunctionSpec
+from forgeflow_tools.local.template import (
+    PhysicalResource,
+    Resolver,
+    Resource,
+    Template,
+    substitute_definition,
+)
 
 # Property that names each resource type, when the template sets it.
 _NAME_PROPERTY = {

@@ -22,11 +22,11 @@ from typing import Any
 import orjson
 
 from forgeflow.errors import DataError, InputError
-from forgeflow.local.functions import FunctionRegistry
-from forgeflow.local.moto_shims import DeliveryLog, install_shims
-from forgeflow.local.sagemaker import EMULATED_NOTE, FailureInjection, TrainingJobEmulator
-from forgeflow.local.stack import Stack, StackBuilder
-from forgeflow.local.template import Template, load_template
+from forgeflow_tools.local.functions import FunctionRegistry
+from forgeflow_tools.local.moto_shims import DeliveryLog, install_shims
+from forgeflow_tools.local.sagemaker import EMULATED_NOTE, FailureInjection, TrainingJobEmulator
+from forgeflow_tools.local.stack import Stack, StackBuilder
+from forgeflow_tools.local.template import Template, load_template
 
 # Parameter overrides the local runtime applies unless told otherwise (as `sam deploy
 # --parameter-overrides` would): no waiting between polls, the shortest retry interval ASL allows.
@@ -98,7 +98,7 @@ def find_template(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "template.yaml").is_file():
             return folder / "template.yaml"
-    packaged = Path(__file__).resolve().parents[4] / "template.yaml"
+    packaged = Path(__file__).resolve().parents[3] / "template.yaml"
     if packaged.is_file():
         return packaged
     raise InputError(
@@ -261,7 +261,7 @@ class LocalRuntime:
     def request_fine_tune(self, detail: Mapping[str, Any]) -> None:
         """Put a "FineTune Requested" event on the bus the template's rule listens to."""
         properties = self.template.active_resources()[FINE_TUNE_RULE].properties
-        from forgeflow.local.template import Resolver
+        from forgeflow_tools.local.template import Resolver
 
         bus = Resolver(self.template, self.stack.physical).resolve(properties.get("EventBusName", "default"))
         answer = self.client("events").put_events(

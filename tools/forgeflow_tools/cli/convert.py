@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from forgeflow.cli.validate import add_target_arguments, summary, write_report
 from forgeflow.nova import NovaModel
+from forgeflow_tools.cli.validate import add_target_arguments, summary, write_report
 
 
 def register(subparsers: Any) -> None:

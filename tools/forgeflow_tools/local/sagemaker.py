@@ -12,7 +12,7 @@ jobs, `output.tar.gz`, both holding the `manifest.json` that names an emulated e
 evaluation jobs `output.tar.gz` holds `<run name>/eval_results/results_<timestamp>.json` in the Nova
 shape. No model runs, so no benchmark is scored: a gen_qa job measures, for real, a transparent stand-in
 (nearest-neighbour retrieval over the trained job's `train` channel; an empty memory for the base model,
-see `forgeflow.local.stand_in`) against the job's `gen_qa.jsonl`, and writes its answers to
+see `forgeflow_tools.local.stand_in`) against the job's `gen_qa.jsonl`, and writes its answers to
 `eval_results/inference_output.jsonl`; any other task (mmlu, ...) writes no metrics and says why
 (`not_measured`).
 Everything it writes says "emulated".
@@ -34,7 +34,7 @@ import orjson
 import yaml
 
 from forgeflow.evaluation.metrics import gen_qa_scores
-from forgeflow.local.stand_in import RetrievalModel, converse_pair
+from forgeflow_tools.local.stand_in import RetrievalModel, converse_pair
 
 EMULATED_NOTE = "emulated by the ForgeFlow local runtime: no SageMaker job ran and no model was trained"
 SECONDARY_STATUSES = ("Starting", "Downloading", "Training", "Uploading", "Completed")
