@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: demo test install lint typecheck cfn-lint pytest bench constraints clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'

@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import EvaluationInput
+from forgeflow.pipeline.steps.evaluation import collect_evaluation
 
 logger = Logger()
 tracer = Tracer()
@@ -26,7 +26,7 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=EvaluationInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = steps.collect_evaluation(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    result = collect_evaluation(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.info("evaluation collected", extra=result.model_dump(mode="json"))
     metrics.add_metric(name="EvaluationSuites", unit=MetricUnit.Count, value=len(result.suites))
     return result.model_dump(mode="json")

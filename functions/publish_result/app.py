@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import PublishInput
+from forgeflow.pipeline.steps.outcome import publish_result
 
 logger = Logger()
 tracer = Tracer()
@@ -26,7 +26,7 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=PublishInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = steps.publish_result(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    result = publish_result(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.info("result published", extra=result.model_dump(mode="json"))
     name = "RunsSucceeded" if payload.outcome == "succeeded" else "RunsFailed"
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)

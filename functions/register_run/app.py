@@ -15,10 +15,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import RegisterInput
+from forgeflow.pipeline.steps.register import register_run
 
 logger = Logger()
 tracer = Tracer()
@@ -30,7 +30,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=RegisterInput)
-    run = steps.register_run(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    run = register_run(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.set_correlation_id(run.run_id)
     if run.duplicate:
         logger.info("duplicate delivery: the run already exists", extra={"run_id": run.run_id})

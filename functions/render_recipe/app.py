@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import StageInput
+from forgeflow.pipeline.steps.recipe import render_recipe
 
 logger = Logger()
 tracer = Tracer()
@@ -26,7 +26,7 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=StageInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = steps.render_recipe(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    result = render_recipe(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.info("recipe rendered", extra=result.model_dump(mode="json"))
     if result.estimate_usd is not None:
         metrics.add_metric(name="EstimatedCostUsd", unit=MetricUnit.Count, value=result.estimate_usd)

@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import StartJobInput
+from forgeflow.pipeline.steps.jobs import start_training_job
 
 logger = Logger()
 tracer = Tracer()
@@ -26,7 +26,7 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=StartJobInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = steps.start_training_job(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    result = start_training_job(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.info("training job started", extra={"stage": payload.stage, **result.model_dump(mode="json")})
     metrics.add_dimension(name="stage", value=payload.stage)
     metrics.add_metric(name="TrainingJobsStarted", unit=MetricUnit.Count, value=len(result.job_names))

@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
+from forgeflow.pipeline.steps.outcome import stop_orphaned_jobs
 
 logger = Logger()
 tracer = Tracer()
@@ -29,7 +29,7 @@ metrics = Metrics()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = parse(event=event, model=EventBridgeModel)
-    result = steps.stop_orphaned_jobs(
+    result = stop_orphaned_jobs(
         {"detail-type": parsed.detail_type, "detail": parsed.detail},
         aws_services(PipelineSettings.from_environ(os.environ)),
     )

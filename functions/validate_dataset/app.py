@@ -10,10 +10,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from forgeflow.aws.services import aws_services
-from forgeflow.pipeline import steps
+from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import StageInput
+from forgeflow.pipeline.steps.validate import validate_dataset
 
 logger = Logger()
 tracer = Tracer()
@@ -26,7 +26,7 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=StageInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = steps.validate_dataset(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    result = validate_dataset(payload, aws_services(PipelineSettings.from_environ(os.environ)))
     logger.info("dataset validated", extra=result.model_dump(mode="json"))
     metrics.add_metric(name="DatasetRecords", unit=MetricUnit.Count, value=result.records)
     metrics.add_metric(name="DatasetErrors", unit=MetricUnit.Count, value=result.error_count)

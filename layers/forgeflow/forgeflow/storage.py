@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from forgeflow.aws.s3 import S3Objects
 from forgeflow.errors import InputError
+from forgeflow.ports import ObjectStore
 
 JSONL_SUFFIX = ".jsonl"
 
@@ -65,11 +65,25 @@ def join(uri: str, name: str) -> str:
 
 
 class Storage:
-    """URI-addressed reads, listings and atomic writes over local disk and S3."""
+    """URI-addressed reads, listings and atomic writes over local disk and S3.
 
-    def __init__(self, s3: S3Objects | None = None) -> None:
-        self.s3 = s3 or S3Objects()
+    S3 goes through the `ObjectStore` port given here; `forgeflow.composition.default_storage()` gives
+    one backed by boto3. Without it, only local paths work (and the AWS SDK is never loaded).
+    """
+
+    def __init__(self, s3: ObjectStore | None = None) -> None:
+        self._s3 = s3
         self._pinned_versions: dict[str, str] = {}
+
+    @property
+    def s3(self) -> ObjectStore:
+        if self._s3 is None:
+            raise InputError(
+                "this Storage has no S3 access",
+                code="NO_S3",
+                hint="build it with forgeflow.composition.default_storage() to read or write s3:// URIs",
+            )
+        return self._s3
 
     def pin_version(self, uri: str, version_id: str | None) -> None:
         """Read exactly this S3 object version of `uri` from now on (no-op for None or local paths).

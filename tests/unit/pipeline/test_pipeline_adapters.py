@@ -19,6 +19,7 @@ from forgeflow.aws.ledger import DynamoLedger
 from forgeflow.aws.sagemaker import SageMakerTrainingJobs
 from forgeflow.errors import ForgeFlowError
 from forgeflow.pipeline.errors import CapacityUnavailable, JobFailed, TrainingJobThrottled
+from forgeflow.ports import LedgerRow
 
 REQUEST = {
     "TrainingJobName": "forgeflow-run-1-smoke-1",
@@ -140,26 +141,28 @@ def ledger() -> Any:
 
 
 def test_register_is_a_conditional_write(ledger: DynamoLedger) -> None:
-    row = {"run_id": "r1", "status": "RUNNING", "execution_arn": "arn:e1", "dataset_etag": None}
+    row = LedgerRow(run_id="r1", status="RUNNING", execution_arn="arn:e1", dataset_etag=None)
     assert ledger.register(row) is True
-    assert ledger.register({**row, "execution_arn": "arn:e2"}) is False
+    assert ledger.register(row.model_copy(update={"execution_arn": "arn:e2"})) is False
     stored = ledger.get("r1")
     assert stored is not None
-    assert stored["execution_arn"] == "arn:e1"
-    assert "dataset_etag" not in stored  # None is not written
+    assert stored.execution_arn == "arn:e1"
+    raw = ledger._client.get_item(TableName="runs", Key={"run_id": {"S": "r1"}})["Item"]
+    assert "dataset_etag" not in raw  # None is not written
     assert ledger.get("r2") is None
 
 
 def test_update_add_job_and_find_by_execution(ledger: DynamoLedger) -> None:
-    ledger.register({"run_id": "r1", "status": "RUNNING", "execution_arn": "arn:e1"})
+    ledger.register(LedgerRow(run_id="r1", status="RUNNING", execution_arn="arn:e1"))
     ledger.update("r1", stage="smoke", estimate=1.5)
     ledger.add_job("r1", "forgeflow-r1-smoke-1")
     ledger.add_job("r1", "forgeflow-r1-smoke-1")  # a retried start records nothing new
     ledger.add_job("r1", "forgeflow-r1-train-1")
     row = ledger.find_by_execution("arn:e1")
     assert row is not None
-    assert row["stage"] == "smoke"
-    assert row["job_names"] == ["forgeflow-r1-smoke-1", "forgeflow-r1-train-1"]
+    assert row.stage == "smoke"
+    assert row.job_names == ["forgeflow-r1-smoke-1", "forgeflow-r1-train-1"]
+    assert row.model_extra == {"estimate": 1.5}  # attributes the model does not name are kept
     assert ledger.find_by_execution("arn:other") is None
     with pytest.raises(Exception, match="ConditionalCheckFailed"):
         ledger.update("unknown", stage="x")

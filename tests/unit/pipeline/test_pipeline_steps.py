@@ -3,97 +3,28 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
 
 import pytest
+from fakes import NOW, FakeBus, FakeJobs, FakeLedger, fake_services
 
-from forgeflow.aws.sagemaker import JobState, StartedJob
-from forgeflow.pipeline import steps
 from forgeflow.pipeline.errors import JobDeadlineExceeded
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import CheckJobsInput, Failure, PublishInput, RunPointer, StopJobsInput
-from forgeflow.storage import Storage
+from forgeflow.pipeline.steps import Services
+from forgeflow.pipeline.steps.jobs import check_jobs
+from forgeflow.pipeline.steps.mix import default_mix_plan
+from forgeflow.pipeline.steps.outcome import publish_result, stop_jobs
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 RUN = RunPointer(registered=True, run_id="r1", dataset_uri="s3://b/incoming/d.jsonl", request_uri="s3://b/x")
 
 
-@dataclass
-class FakeJobs:
-    statuses: dict[str, str]
-    stopped: list[str] = field(default_factory=list)
-
-    def start(self, request: dict[str, Any]) -> StartedJob:
-        raise AssertionError("not used")
-
-    def describe(self, name: str) -> JobState:
-        return JobState(
-            name,
-            self.statuses[name],
-            "Training",
-            "boom" if self.statuses[name] == "Failed" else "",
-            f"s3://b/{name}/model.tar.gz",
-            "s3://b/runs/r1/jobs/",
-            NOW,
-        )
-
-    def stop(self, name: str) -> bool:
-        self.stopped.append(name)
-        self.statuses[name] = "Stopping"
-        return True
-
-    def list_active(self, name_contains: str) -> list[str]:
-        return [n for n, s in self.statuses.items() if name_contains in n and s in ("InProgress", "Stopping")]
-
-
-@dataclass
-class FakeLedger:
-    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    def register(self, row: dict[str, Any]) -> bool:
-        if row["run_id"] in self.rows:
-            return False
-        self.rows[row["run_id"]] = dict(row)
-        return True
-
-    def get(self, run_id: str) -> dict[str, Any] | None:
-        return self.rows.get(run_id)
-
-    def update(self, run_id: str, **fields: Any) -> None:
-        self.rows[run_id].update(fields)
-
-    def add_job(self, run_id: str, job_name: str) -> None:
-        self.rows[run_id].setdefault("job_names", []).append(job_name)
-
-    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None:
-        return next((r for r in self.rows.values() if r.get("execution_arn") == execution_arn), None)
-
-
-@dataclass
-class FakeBus:
-    entries: list[dict[str, Any]] = field(default_factory=list)
-
-    def put(self, entry: dict[str, Any]) -> str:
-        self.entries.append(entry)
-        return f"event-{len(self.entries)}"
-
-
-def services(jobs: FakeJobs, ledger: FakeLedger | None = None, bus: FakeBus | None = None) -> steps.Services:
-    return steps.Services(
-        settings=PipelineSettings(data_bucket="b", results_bus_name="results"),
-        storage=Storage(),
-        ledger=ledger or FakeLedger({"r1": {"run_id": "r1", "status": "RUNNING", "job_names": []}}),
-        bus=bus or FakeBus(),
-        jobs=jobs,
-        clock=lambda: NOW,
-    )
+def services(jobs: FakeJobs, ledger: FakeLedger | None = None, bus: FakeBus | None = None) -> Services:
+    return fake_services(jobs=jobs, ledger=ledger, bus=bus)
 
 
 def check(statuses: dict[str, str], deadline: int = int(NOW.timestamp()) + 60) -> str:
     payload = CheckJobsInput(run=RUN, job_names=list(statuses), deadline=deadline)
-    return steps.check_jobs(payload, services(FakeJobs(dict(statuses)))).status
+    return check_jobs(payload, services(FakeJobs(dict(statuses)))).status
 
 
 @pytest.mark.parametrize(
@@ -114,7 +45,7 @@ def test_stage_status_aggregates_every_job(statuses: dict[str, str], expected: s
 
 def test_the_failure_reason_names_each_failed_job() -> None:
     payload = CheckJobsInput(run=RUN, job_names=["a", "b"], deadline=int(NOW.timestamp()) + 60)
-    result = steps.check_jobs(payload, services(FakeJobs({"a": "Completed", "b": "Failed"})))
+    result = check_jobs(payload, services(FakeJobs({"a": "Completed", "b": "Failed"})))
     assert result.failure_reason == "b: Failed: boom"
     assert result.model_artifacts is None  # several jobs: no single artifact
 
@@ -134,34 +65,32 @@ def test_stop_jobs_stops_only_running_jobs_from_the_ledger_and_from_sagemaker() 
             "forgeflow-r2-train-1": "InProgress",
         }
     )
-    ledger = FakeLedger(
-        {"r1": {"run_id": "r1", "job_names": ["forgeflow-r1-smoke-1", "forgeflow-r1-train-1"]}}
-    )
-    answer = steps.stop_jobs(StopJobsInput(run=RUN), services(jobs, ledger))
+    ledger = FakeLedger.of({"run_id": "r1", "job_names": ["forgeflow-r1-smoke-1", "forgeflow-r1-train-1"]})
+    answer = stop_jobs(StopJobsInput(run=RUN), services(jobs, ledger))
     assert answer.stopped == ["forgeflow-r1-eval-mmlu-base-1", "forgeflow-r1-train-1"]
     assert "forgeflow-r2-train-1" not in jobs.stopped
 
 
 def test_stop_jobs_before_registration_has_nothing_to_stop() -> None:
-    answer = steps.stop_jobs(StopJobsInput(run=RunPointer()), services(FakeJobs({})))
+    answer = stop_jobs(StopJobsInput(run=RunPointer()), services(FakeJobs({})))
     assert (answer.run_id, answer.stopped) == (None, [])
 
 
 def test_run_failed_carries_the_lambda_error_message_not_its_json() -> None:
     cause = json.dumps({"errorType": "MixPlanInvalid", "errorMessage": "curated 'general' has 12 records"})
-    bus, ledger = FakeBus(), FakeLedger({"r1": {"run_id": "r1"}})
+    bus, ledger = FakeBus(), FakeLedger.of({"run_id": "r1"})
     payload = PublishInput(
         outcome="failed",
         run=RUN,
         failure=Failure(stage="mix", error="MixPlanInvalid", cause=cause),
         stopped=["forgeflow-r1-smoke-1"],
     )
-    steps.publish_result(payload, services(FakeJobs({}), ledger, bus))
+    publish_result(payload, services(FakeJobs({}), ledger, bus))
     detail = json.loads(bus.entries[0]["Detail"])
     assert (detail["stage"], detail["error_code"]) == ("mix", "MixPlanInvalid")
     assert detail["message"] == "curated 'general' has 12 records"
     assert detail["stopped_jobs"] == ["forgeflow-r1-smoke-1"]
-    assert ledger.rows["r1"]["status"] == "FAILED"
+    assert ledger.rows["r1"].status == "FAILED"
 
 
 def test_a_request_rejected_before_registration_still_says_which_dataset() -> None:
@@ -173,7 +102,7 @@ def test_a_request_rejected_before_registration_still_says_which_dataset() -> No
         event=event,
         failure=Failure(stage="register", error="RequestInvalid", cause="bad"),
     )
-    steps.publish_result(payload, services(FakeJobs({}), FakeLedger(), bus))
+    publish_result(payload, services(FakeJobs({}), FakeLedger(), bus))
     detail = json.loads(bus.entries[0]["Detail"])
     assert (detail["run_id"], detail["dataset_uri"], detail["message"]) == (None, "s3://b/d.jsonl", "bad")
 
@@ -190,7 +119,7 @@ def test_the_default_mix_plan_blends_curated_data_of_the_dataset_s_method() -> N
     }
     settings = PipelineSettings(data_bucket="b", curated_data_prefix="curated/")
     run = resolve_run(parse_trigger(event), None, settings)
-    plan = steps.default_mix_plan(run, Method.DPO, settings)
+    plan = default_mix_plan(run, Method.DPO, settings)
     assert [(s["uri"], s["weight"]) for s in plan["sources"]] == [
         ("s3://b/d.jsonl", 0.75),
         ("s3://b/curated/dpo/", 0.25),

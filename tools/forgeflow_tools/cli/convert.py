@@ -36,9 +36,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from forgeflow.composition import default_storage
     from forgeflow.dataset.conversion import SanitizeOptions, convert_uri
     from forgeflow.dataset.validation import ValidationOptions
-    from forgeflow.storage import Storage
 
     every = args.sanitize
     sanitize = SanitizeOptions(
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         trim_whitespace=every or args.trim_whitespace,
     )
     options = ValidationOptions(model=NovaModel(args.model), platform=args.platform)
-    storage = Storage()
+    storage = default_storage()
     report = convert_uri(storage, args.input, args.output, sanitize=sanitize, options=options).to_dict()
     if args.report:
         write_report(storage, args.report, report)

@@ -96,12 +96,12 @@ def summary(report: dict[str, Any], seconds: float) -> str:
 def run(args: argparse.Namespace) -> int:
     import orjson
 
+    from forgeflow.composition import default_storage
     from forgeflow.mixing.engine import run_mix
     from forgeflow.mixing.forge import Compute
     from forgeflow.mixing.plan import load_plan
-    from forgeflow.storage import Storage
 
-    storage = Storage()
+    storage = default_storage()
     plan = load_plan(args.plan if args.plan.startswith("s3://") else Path(args.plan), storage)
     progress = _progress_bar(sys.stderr)
     try:

@@ -22,9 +22,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from forgeflow.composition import default_storage
     from forgeflow.dataset.split import split_uri
     from forgeflow.errors import InputError
-    from forgeflow.storage import Storage
 
     if not 0.0 <= args.validation_fraction < 1.0:
         raise InputError(
@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
             code="USAGE",
             hint="use 0 <= F < 1, e.g. 0.1",
         )
-    result = split_uri(Storage(), args.input, args.out_dir, fraction=args.validation_fraction, seed=args.seed)
+    result = split_uri(
+        default_storage(), args.input, args.out_dir, fraction=args.validation_fraction, seed=args.seed
+    )
     print(
         f"train: {result.train_uri} ({result.train:,} records); "
         f"validation: {result.validation_uri} ({result.validation:,} records); "

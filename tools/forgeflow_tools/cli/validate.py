@@ -98,9 +98,10 @@ def write_report(storage: Any, target: str, report: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from forgeflow.composition import default_storage
     from forgeflow.dataset.validation import ValidationOptions, validate_uri
     from forgeflow.errors import InputError
-    from forgeflow.storage import Storage, object_identity
+    from forgeflow.storage import object_identity
 
     if args.max_errors < 0:
         raise InputError("--max-errors must be 0 or more", code="USAGE")
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         max_error_details=args.max_errors,
         check_media=args.check_media,
     )
-    storage = Storage()
+    storage = default_storage()
     total = object_identity(storage, args.path).get("size") if sys.stderr.isatty() else None
     progress = progress_printer(total, sys.stderr)
     report = validate_uri(storage, args.path, options, progress=progress).to_dict()

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 from forgeflow.errors import ForgeFlowError
 
 
-class ResultsBus(Protocol):
-    def put(self, entry: dict[str, Any]) -> str:
-        """Put one PutEvents entry; returns the event id."""
-        ...
-
-
 class EventBridgeBus:
+    """`forgeflow.ports.ResultsBus` on EventBridge PutEvents."""
+
     def __init__(self, client: Any) -> None:
         self._client = client
 

@@ -1,35 +1,20 @@
-"""The run ledger (DynamoDB): one row per run, and the conditional write that makes runs idempotent.
+"""The run ledger on DynamoDB: `forgeflow.ports.RunLedger`, one item per `LedgerRow`.
 
-Row: `run_id` (key), `status` (RUNNING | SUCCEEDED | FAILED), `stage`, `dataset_uri`, `dataset_etag`,
-`dataset_version_id`, `request_id`, `execution_arn` (GSI `by-execution`), `job_names` (list), `created_at`,
-`updated_at`, `result_uri`, `error_code`, `message`.
+Key `run_id`; GSI `by-execution` on `execution_arn`. The conditional insert is what makes a run start once
+per upload.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
+from forgeflow.ports import LedgerRow
+
 EXECUTION_INDEX = "by-execution"
-
-
-class RunLedger(Protocol):
-    """The port the pipeline steps use; `DynamoLedger` implements it, tests may fake it."""
-
-    def register(self, row: dict[str, Any]) -> bool:
-        """Insert the run's row unless it exists; True when this call created it."""
-        ...
-
-    def get(self, run_id: str) -> dict[str, Any] | None: ...
-
-    def update(self, run_id: str, **fields: Any) -> None: ...
-
-    def add_job(self, run_id: str, job_name: str) -> None: ...
-
-    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None: ...
 
 
 def now_iso() -> str:
@@ -37,7 +22,7 @@ def now_iso() -> str:
 
 
 class DynamoLedger:
-    """RunLedger on a DynamoDB table with the documented key schema."""
+    """`RunLedger` on a DynamoDB table with the documented key schema."""
 
     def __init__(self, client: Any, table_name: str) -> None:
         from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -57,9 +42,9 @@ class DynamoLedger:
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         return {key: self._deserializer.deserialize(value) for key, value in item.items()}
 
-    def register(self, row: dict[str, Any]) -> bool:
+    def register(self, row: LedgerRow) -> bool:
         stamp = now_iso()
-        values = {"created_at": stamp, "updated_at": stamp, "job_names": [], **row}
+        values = {"created_at": stamp, "updated_at": stamp, **row.to_item()}
         try:
             self._client.put_item(
                 TableName=self._table,
@@ -72,12 +57,12 @@ class DynamoLedger:
             raise
         return True
 
-    def get(self, run_id: str) -> dict[str, Any] | None:
+    def get(self, run_id: str) -> LedgerRow | None:
         answer = self._client.get_item(
             TableName=self._table, Key={"run_id": {"S": run_id}}, ConsistentRead=True
         )
         item = answer.get("Item")
-        return self._plain(item) if item else None
+        return LedgerRow.model_validate(self._plain(item)) if item else None
 
     def update(self, run_id: str, **fields: Any) -> None:
         values = {**fields, "updated_at": now_iso()}
@@ -98,7 +83,7 @@ class DynamoLedger:
     def add_job(self, run_id: str, job_name: str) -> None:
         """Append a job name once, even when a retried start records it again."""
         row = self.get(run_id)
-        if row is None or job_name in row.get("job_names", []):
+        if row is None or job_name in row.job_names:
             return
         self._client.update_item(
             TableName=self._table,
@@ -112,7 +97,7 @@ class DynamoLedger:
             },
         )
 
-    def find_by_execution(self, execution_arn: str) -> dict[str, Any] | None:
+    def find_by_execution(self, execution_arn: str) -> LedgerRow | None:
         answer = self._client.query(
             TableName=self._table,
             IndexName=EXECUTION_INDEX,
@@ -121,4 +106,4 @@ class DynamoLedger:
             Limit=1,
         )
         items = answer.get("Items", [])
-        return self._plain(items[0]) if items else None
+        return LedgerRow.model_validate(self._plain(items[0])) if items else None

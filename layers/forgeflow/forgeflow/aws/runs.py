@@ -42,11 +42,14 @@ class DeployedRuns:
             events.extend(page["events"])
         return events
 
+    # Rows leave as plain attributes: the CLI shows local and deployed runs through one table.
     def ledger_for(self, execution_arn: str) -> dict[str, Any] | None:
-        return self._ledger.find_by_execution(execution_arn)
+        row = self._ledger.find_by_execution(execution_arn)
+        return row.to_item() if row else None
 
     def ledger_row(self, run_id: str) -> dict[str, Any] | None:
-        return self._ledger.get(run_id)
+        row = self._ledger.get(run_id)
+        return row.to_item() if row else None
 
 
 def connect(

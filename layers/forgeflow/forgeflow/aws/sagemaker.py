@@ -7,48 +7,15 @@ job". Throttling and capacity errors become the pipeline's named errors so the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from forgeflow.pipeline.errors import CapacityUnavailable, JobFailed, TrainingJobThrottled
+from forgeflow.ports import ACTIVE_STATUSES, JobState, StartedJob
 
-ACTIVE_STATUSES = ("InProgress", "Stopping")
-TERMINAL_STATUSES = ("Completed", "Failed", "Stopped")
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 _CAPACITY = {"ResourceLimitExceeded", "CapacityError", "InsufficientCapacityError"}
-
-
-@dataclass(frozen=True)
-class StartedJob:
-    name: str
-    adopted: bool
-    created_at: datetime | None
-
-
-@dataclass(frozen=True)
-class JobState:
-    name: str
-    status: str
-    secondary_status: str
-    failure_reason: str
-    model_artifacts: str | None
-    output_uri: str | None
-    created_at: datetime | None
-
-
-class TrainingJobs(Protocol):
-    def start(self, request: dict[str, Any]) -> StartedJob: ...
-
-    def describe(self, name: str) -> JobState: ...
-
-    def stop(self, name: str) -> bool:
-        """Ask SageMaker to stop the job; False when it had already ended."""
-        ...
-
-    def list_active(self, name_contains: str) -> list[str]: ...
 
 
 def _code(error: ClientError) -> str:
@@ -71,6 +38,8 @@ def _raise_named(error: ClientError, action: str) -> None:
 
 
 class SageMakerTrainingJobs:
+    """`forgeflow.ports.TrainingJobs` on the SageMaker API."""
+
     def __init__(self, client: Any) -> None:
         self._client = client
 

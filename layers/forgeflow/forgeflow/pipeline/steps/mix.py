@@ -1,0 +1,73 @@
+"""Mix: blend the dataset with curated data per the run's plan → train/validation JSONL and the mix report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from forgeflow.mixing.engine import run_mix
+from forgeflow.mixing.plan import load_plan
+from forgeflow.nova import Method
+from forgeflow.pipeline.errors import MixPlanInvalid
+from forgeflow.pipeline.request import ResolvedRun
+from forgeflow.pipeline.settings import PipelineSettings
+from forgeflow.pipeline.state import MixResult, StageInput
+from forgeflow.pipeline.steps.common import enter_stage, load_run, reraise_as
+from forgeflow.pipeline.steps.services import Services
+from forgeflow.storage import join
+
+# Without a mix plan, the customer data makes 75 % of the blend and curated data 25 %: the share the seed
+# reports keeping MMLU near baseline while gaining 12 F1 points on the domain.
+CURATED_SHARE = 0.25
+DEFAULT_VALIDATION_FRACTION = 0.1
+# The customer source of a mix plan given in a request may name the run's dataset with this placeholder.
+DATASET_PLACEHOLDER = "${dataset}"
+
+
+def default_mix_plan(run: ResolvedRun, method: Method, settings: PipelineSettings) -> dict[str, Any]:
+    """The dataset plus every curated `.jsonl` under `<CURATED_DATA_PREFIX><method>/`, 75 / 25."""
+    curated_uri = f"s3://{settings.data_bucket}/{settings.curated_data_prefix.rstrip('/')}/{method.value}/"
+    return {
+        "validation_fraction": DEFAULT_VALIDATION_FRACTION,
+        "sources": [
+            {
+                "name": "customer",
+                "role": "customer",
+                "uri": run.dataset_uri,
+                "weight": 1 - CURATED_SHARE,
+            },
+            {"name": "curated", "uri": curated_uri, "weight": CURATED_SHARE},
+        ],
+    }
+
+
+def _plan_document(run: ResolvedRun, method: Method, settings: PipelineSettings) -> dict[str, Any]:
+    if run.mix is None:
+        return default_mix_plan(run, method, settings)
+    plan = orjson.loads(orjson.dumps(run.mix))
+    for source in plan.get("sources", []) if isinstance(plan, dict) else []:
+        named = isinstance(source, dict) and source.get("uri") not in (None, "", DATASET_PLACEHOLDER)
+        if isinstance(source, dict) and source.get("role") == "customer" and not named:
+            source["uri"] = run.dataset_uri
+    return dict(plan) if isinstance(plan, dict) else {"sources": plan}
+
+
+def mix_data(payload: StageInput, services: Services) -> MixResult:
+    """Blend the dataset with curated data per the run's plan → train/validation JSONL and the mix report."""
+    run = load_run(payload.run, services)
+    enter_stage(services, run.run_id, "mix")
+    method = run.method or (payload.validation.method if payload.validation else None) or Method.SFT
+    document = _plan_document(run, method, services.settings)
+    out_uri = services.settings.run_prefix(run.run_id) + "mix"
+    with reraise_as(MixPlanInvalid, missing=True):
+        plan = load_plan(document)
+        report = run_mix(plan, out_uri, services.storage, method=method, model=run.model)
+    return MixResult(
+        train_uri=report.train.uri,
+        # No held-out records (validation_fraction 0): no validation channel, no domain evaluation.
+        validation_uri=report.validation.uri if report.validation.records else None,
+        report_uri=join(out_uri, "mix_report.json"),
+        train_records=report.train.records,
+        validation_records=report.validation.records,
+    )

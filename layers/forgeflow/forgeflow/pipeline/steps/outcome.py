@@ -1,0 +1,184 @@
+"""How a run ends: StopJobs and StopOrphanedJobs on the failure path, PublishResult for either outcome."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any, cast, get_args
+
+import orjson
+
+from forgeflow.errors import InputError
+from forgeflow.pipeline import events
+from forgeflow.pipeline.errors import RequestInvalid
+from forgeflow.pipeline.state import Failure, Published, PublishInput, RunPointer, StopJobsInput, StoppedJobs
+from forgeflow.pipeline.steps.common import json_document, load_run
+from forgeflow.pipeline.steps.services import Services
+
+_STAGES = frozenset(get_args(events.Stage))
+# The document that explains a failure at a stage, when the stage got far enough to write it.
+_STAGE_REPORTS = {"validate": "validation/report.json", "recipe": "recipe/preflight.json"}
+# Stages before RenderRecipe: a run failing there has no cost estimate yet.
+_BEFORE_ESTIMATE = frozenset({"register", "validate", "mix"})
+
+
+def stop_run_jobs(run_id: str, services: Services) -> list[str]:
+    """Stop every running job of the run: the ledger's names plus any SageMaker lists under the run id."""
+    row = services.ledger.get(run_id)
+    candidates = set(row.job_names if row else []) | set(services.jobs.list_active(run_id))
+    stopped = []
+    for name in sorted(candidates):
+        if services.jobs.describe(name).status == "InProgress" and services.jobs.stop(name):
+            stopped.append(name)
+    return stopped
+
+
+def stop_jobs(payload: StopJobsInput, services: Services) -> StoppedJobs:
+    if not payload.run.registered or not payload.run.run_id:
+        return StoppedJobs(run_id=None, stopped=[])
+    return StoppedJobs(run_id=payload.run.run_id, stopped=stop_run_jobs(payload.run.run_id, services))
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs:
+    """`Step Functions Execution Status Change` (ABORTED/TIMED_OUT/FAILED) → stop the run's running jobs."""
+    detail = _mapping(event.get("detail"))
+    execution_arn = str(detail.get("executionArn", ""))
+    if not execution_arn:
+        raise RequestInvalid("the execution status event has no detail.executionArn")
+    row = services.ledger.find_by_execution(execution_arn)
+    if row is None:
+        return StoppedJobs(run_id=None, stopped=[])
+    stopped = stop_run_jobs(row.run_id, services)
+    if row.status == "RUNNING":
+        # The execution ended without reaching its own failure path (aborted, timed out): close the row.
+        services.ledger.update(
+            row.run_id,
+            status="FAILED",
+            error_code=f"Execution{str(detail.get('status', 'Ended')).title().replace('_', '')}",
+            message=f"the execution ended {detail.get('status', '')}; stopped jobs: {stopped or 'none'}",
+        )
+    return StoppedJobs(run_id=row.run_id, stopped=stopped)
+
+
+def failure_message(failure: Failure) -> str:
+    """A Lambda error's `Cause` is the JSON error payload: keep its `errorMessage`; other causes verbatim."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        cause = orjson.loads(failure.cause)
+        if isinstance(cause, dict) and isinstance(cause.get("errorMessage"), str):
+            return str(cause["errorMessage"])
+    return failure.cause or failure.error
+
+
+def publish_result(payload: PublishInput, services: Services) -> Published:
+    """Put `Run Succeeded` or `Run Failed` on the results bus and write the ledger's final status."""
+    if payload.outcome == "failed":
+        return _publish_failure(payload, services, services.clock())
+    return _publish_success(payload, services, services.clock())
+
+
+def _publish_failure(payload: PublishInput, services: Services, now: datetime) -> Published:
+    run = payload.run
+    failure = payload.failure or Failure(stage="publish", error="Unknown")
+    message = failure_message(failure)
+    report_uri = failure.report_uri or _stage_report(run, failure.stage, services)
+    detail = events.RunFailed(
+        run_id=run.run_id if run.registered else None,
+        execution_arn=payload.execution_arn,
+        request_id=run.request_id,
+        dataset_uri=run.dataset_uri or _dataset_of(payload.event),
+        stage=cast(events.Stage, failure.stage if failure.stage in _STAGES else "publish"),
+        error_code=failure.error,
+        message=message,
+        report_uri=report_uri,
+        stopped_jobs=payload.stopped,
+        estimated_cost_usd=_preflight_estimate(run, failure.stage, services),
+        finished_at=now,
+    )
+    event_id = services.bus.put(
+        events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
+    )
+    if run.registered and run.run_id:
+        services.ledger.update(
+            run.run_id,
+            status="FAILED",
+            stage=failure.stage,
+            error_code=failure.error,
+            message=message[:2000],
+            result_uri=report_uri,
+        )
+    return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri)
+
+
+def _stage_report(run: RunPointer, stage: str, services: Services) -> str | None:
+    if not run.registered or not run.run_id or stage not in _STAGE_REPORTS:
+        return None
+    uri = services.settings.run_prefix(run.run_id) + _STAGE_REPORTS[stage]
+    with contextlib.suppress(InputError):
+        if services.storage.exists(uri):
+            return uri
+    return None
+
+
+def _dataset_of(event: dict[str, Any]) -> str | None:
+    """Best effort for requests rejected before a run existed: which dataset they named."""
+    detail = _mapping(event.get("detail"))
+    uri = detail.get("dataset_uri")
+    if isinstance(uri, str):
+        return uri
+    bucket = _mapping(detail.get("bucket")).get("name")
+    key = _mapping(detail.get("object")).get("key")
+    return f"s3://{bucket}/{key}" if bucket and key else None
+
+
+def _preflight_estimate(run: RunPointer, stage: str, services: Services) -> float | None:
+    """The cost estimate the pre-flight wrote, for a run that failed once RenderRecipe had run."""
+    if not run.registered or not run.run_id or stage in _BEFORE_ESTIMATE:
+        return None
+    uri = services.settings.run_prefix(run.run_id) + _STAGE_REPORTS["recipe"]
+    try:
+        verdict = orjson.loads(services.storage.read_bytes(uri))
+    except (InputError, orjson.JSONDecodeError):
+        return None  # RenderRecipe never ran (or wrote no verdict): there is no estimate to report
+    usd = _mapping(_mapping(verdict).get("estimate")).get("total_usd")
+    return float(usd) if isinstance(usd, int | float) else None
+
+
+def _publish_success(payload: PublishInput, services: Services, now: datetime) -> Published:
+    run = payload.run
+    run_id = run.require_id()
+    if payload.mix is None or payload.recipe is None or payload.training is None:
+        raise RequestInvalid("PublishResult (succeeded) needs $.mix, $.recipe and $.training")
+    training_check = payload.training.check
+    evaluation = payload.evaluation.result if payload.evaluation else None
+    detail = events.RunSucceeded(
+        run_id=run_id,
+        execution_arn=payload.execution_arn,
+        request_id=run.request_id,
+        dataset_uri=run.dataset_uri or "",
+        model=load_run(run, services).model.value,
+        technique=payload.recipe.technique,
+        outputs_uri=services.settings.run_prefix(run_id),
+        mix_report_uri=payload.mix.report_uri,
+        recipe_uri=payload.recipe.recipe_uri + "recipe.yaml",
+        training_job_name=payload.training.job_names[0],
+        model_artifacts=training_check.model_artifacts if training_check else None,
+        evaluation_summary_uri=evaluation.summary_uri if evaluation else None,
+        evaluation={
+            suite: events.SuiteResult.model_validate(headline)
+            for suite, headline in (evaluation.suites if evaluation else {}).items()
+        },
+        emulated=evaluation.emulated if evaluation else False,
+        estimated_cost_usd=payload.recipe.estimate_usd,
+        finished_at=now,
+    )
+    result_uri = services.settings.run_prefix(run_id) + "result.json"
+    services.storage.write_bytes(result_uri, json_document(detail.model_dump(mode="json")))
+    event_id = services.bus.put(
+        events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
+    )
+    services.ledger.update(run_id, status="SUCCEEDED", stage="publish", result_uri=result_uri)
+    return Published(detail_type=events.RUN_SUCCEEDED, event_id=event_id, result_uri=result_uri)
