@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from forgeflow.errors import DataError
 from forgeflow.recipes.config import DEFAULT_MAX_RUNTIME_SECONDS, MAX_RUNTIME_LIMIT_SECONDS, SMOKE_STEPS
@@ -45,13 +45,30 @@ class PreflightProblem:
         return f"{self.code}: {self.message}"
 
 
+class RecipeSummary(TypedDict):
+    """The `recipe` section of the verdict: what was checked, and the epochs the job effectively trains."""
+
+    model: str
+    technique: str
+    hpr_recipe: str
+    instance_type: str
+    replicas: int
+    max_length: int
+    global_batch_size: int
+    max_epochs: NotRequired[int]
+    max_steps: NotRequired[int]
+    epochs_effective: NotRequired[float]
+
+
 @dataclass
 class PreflightVerdict:
+    """What the pre-flight found; `to_dict()` is preflight.json (and the run report's pre-flight section)."""
+
+    recipe: RecipeSummary
     problems: list[PreflightProblem] = field(default_factory=list)
     warnings: list[PreflightProblem] = field(default_factory=list)
     estimate: CostEstimate = field(default_factory=CostEstimate)
     limits: dict[str, Any] | None = None
-    recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,8 +103,8 @@ def _number(stats: Mapping[str, Any], *path: str) -> float | None:
     return float(node)
 
 
-def _recipe_summary(rendered: RenderedRecipe) -> dict[str, Any]:
-    summary: dict[str, Any] = {
+def _recipe_summary(rendered: RenderedRecipe) -> RecipeSummary:
+    summary: RecipeSummary = {
         "model": rendered.model.value,
         "technique": rendered.technique.value,
         "hpr_recipe": rendered.hpr_recipe,
