@@ -59,7 +59,7 @@ def test_the_domain_imports_without_the_aws_sdk() -> None:
     code = (
         "import sys, forgeflow.dataset.validation, forgeflow.mixing, forgeflow.mixing.engine, "
         "forgeflow.recipes, forgeflow.recipes.render, forgeflow.recipes.preflight, forgeflow.storage, "
-        "forgeflow.pipeline.steps.mix\n"
+        "forgeflow.jobs.requests, forgeflow.jobs.evaluation, forgeflow.pipeline.steps.mix\n"
         "loaded = sorted(m for m in sys.modules if m.startswith(('botocore', 'boto3', 'moto')))\n"
         "assert not loaded, loaded"
     )

@@ -59,17 +59,17 @@ def test_recipes_preflight_refuses_over_budget_and_says_why() -> None:
 def test_recipes_preflight_config_budget_is_the_stricter_one() -> None:
     verdict = preflight(_render(budget_usd=100), _stats(), budget_usd=1_000_000)
     assert _codes(verdict.problems) == ["OVER_BUDGET"]
-    assert verdict.estimate["budget_usd"] == 100
+    assert verdict.estimate.budget_usd == 100
 
 
 def test_recipes_preflight_price_override_changes_the_estimate() -> None:
     cheap = preflight(_render(prices={"ml.p5.48xlarge": 1.0}), _stats(), budget_usd=None)
     default = preflight(_render(), _stats(), budget_usd=None)
-    assert cheap.estimate["price_source"] == "run config override"
-    assert cheap.estimate["usd"] == pytest.approx(default.estimate["usd"] / 98.32, rel=1e-2)
+    assert cheap.estimate.cost.price_source == "run config override"
+    assert cheap.estimate.cost.usd == pytest.approx(default.estimate.cost.usd / 98.32, rel=1e-2)
     table = PriceTable.default().with_overrides({"ml.p5.48xlarge": 2.0})
     assert (
-        preflight(_render(), _stats(), budget_usd=None, prices=table).estimate["price_per_instance_hour"]
+        preflight(_render(), _stats(), budget_usd=None, prices=table).estimate.cost.price_per_instance_hour
         == 2.0
     )
 
@@ -136,7 +136,7 @@ def test_recipes_preflight_nova2_epochs_come_from_max_steps() -> None:
     verdict = preflight(rendered, _stats(records=800), budget_usd=None)
     # 50 steps × 32 records per step over 800 records = 2 epochs; Nova 2.0 has no documented limit row.
     assert verdict.recipe["epochs_effective"] == 2.0
-    assert verdict.estimate["tokens_total"] == 50 * 32 * 1000
+    assert verdict.estimate.sizing.tokens_total == 50 * 32 * 1000
     assert "LIMITS_UNDOCUMENTED" in _codes(verdict.warnings)
     assert verdict.ok
 
@@ -145,14 +145,49 @@ def test_recipes_preflight_without_stats_checks_nothing_and_says_so() -> None:
     verdict = preflight(_render(), None, budget_usd=10)
     assert verdict.ok
     assert _codes(verdict.warnings) == ["NO_STATS"]
-    assert preflight(_render(), _stats(records=0), budget_usd=None).ok is False
+    assert verdict.to_dict()["estimate"] == {"budget_usd": 10, "total_usd": None}
+    empty = preflight(_render(), _stats(records=0), budget_usd=None)
+    assert empty.ok is False
+    assert empty.to_dict()["estimate"] == {}
+
+
+def test_recipes_preflight_estimate_keys_keep_the_report_order() -> None:
+    priced = preflight(_render(), _stats(), budget_usd=10_000).estimate
+    assert list(priced.to_dict()) == [
+        "currency",
+        "region",
+        "instance_type",
+        "instances",
+        "records",
+        "epochs",
+        "tokens_per_epoch",
+        "tokens_total",
+        "overhead_hours_per_job",
+        "max_runtime_seconds",
+        "budget_usd",
+        "throughput_tokens_per_second_per_instance",
+        "throughput_source",
+        "price_per_instance_hour",
+        "price_source",
+        "hours",
+        "usd",
+        "smoke",
+        "total_usd",
+    ]
+    assert priced.total_usd == priced.to_dict()["total_usd"]
+    unpriced = preflight(
+        _render(model=NovaModel.MICRO, instance_type="ml.g6.12xlarge", replicas=1), _stats(), budget_usd=None
+    ).estimate.to_dict()
+    assert list(unpriced) == list(priced.to_dict())
+    assert (unpriced["hours"], unpriced["usd"], unpriced["total_usd"]) == (None, None, None)
+    assert unpriced["smoke"] == {"hours": None, "usd": None}
 
 
 def test_recipes_preflight_more_replicas_cost_more_per_hour_but_take_less_time() -> None:
     four = preflight(_render(replicas=4), _stats(records=50_000, mean=4000), budget_usd=None).estimate
     sixteen = preflight(_render(replicas=16), _stats(records=50_000, mean=4000), budget_usd=None).estimate
-    assert sixteen["hours"] < four["hours"]
-    assert sixteen["instances"] == 16
+    assert sixteen.cost.hours < four.cost.hours
+    assert sixteen.sizing.instances == 16
 
 
 def test_recipes_preflight_tokens_follow_the_record_count_given() -> None:
@@ -160,8 +195,8 @@ def test_recipes_preflight_tokens_follow_the_record_count_given() -> None:
     stats = _stats(records=10_000, mean=1000.0)
     stats["records"] = 25_000
     estimate = preflight(_render(), stats, budget_usd=None).estimate
-    assert estimate["tokens_per_epoch"] == 25_000_000
-    assert estimate["tokens_total"] == 50_000_000  # 2 epochs in the Lite LoRA base recipe
+    assert estimate.sizing.tokens_per_epoch == 25_000_000
+    assert estimate.sizing.tokens_total == 50_000_000  # 2 epochs in the Lite LoRA base recipe
 
 
 def test_recipes_preflight_refuses_a_job_longer_than_its_stopping_condition() -> None:
@@ -169,6 +204,6 @@ def test_recipes_preflight_refuses_a_job_longer_than_its_stopping_condition() ->
     stats = _stats(records=1_000_000, mean=8000.0)
     verdict = preflight(_render(), stats, budget_usd=None)
     assert "RUNTIME_TOO_SHORT" in _codes(verdict.problems)
-    assert verdict.estimate["max_runtime_seconds"] == 86_400
+    assert verdict.estimate.sizing.max_runtime_seconds == 86_400
     longer = preflight(_render(max_runtime_seconds=28 * 86_400), stats, budget_usd=None)
     assert "RUNTIME_TOO_SHORT" not in _codes(longer.problems)

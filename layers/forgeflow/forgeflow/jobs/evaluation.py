@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import tarfile
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -21,7 +21,10 @@ from forgeflow.errors import DataError, InputError
 from forgeflow.jobs.requests import JobSettings, build_eval_job_request
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.evaluation import EvalSuite, EvalTarget, render_eval_recipe
-from forgeflow.storage import Storage
+
+if TYPE_CHECKING:
+    # Annotations only: importing storage would load its S3 backend (boto3) with this module.
+    from forgeflow.storage import Storage
 
 GEN_QA_FILE = "gen_qa.jsonl"
 _NON_TEXT = ("image", "video", "document", "toolUse", "toolResult")

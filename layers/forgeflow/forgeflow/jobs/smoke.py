@@ -12,11 +12,15 @@ from __future__ import annotations
 import copy
 import random
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from forgeflow.errors import DataError
 from forgeflow.recipes.config import SMOKE_STEPS
 from forgeflow.recipes.render import RenderedRecipe
-from forgeflow.storage import Storage
+
+if TYPE_CHECKING:
+    # Annotations only: importing storage would load its S3 backend (boto3) with this module.
+    from forgeflow.storage import Storage
 
 
 def smoke_recipe(rendered: RenderedRecipe) -> RenderedRecipe:

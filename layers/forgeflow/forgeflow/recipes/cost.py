@@ -2,7 +2,8 @@
 
 hours = overhead + tokens × epochs / (tokens per second per instance × instances) / 3600, with the
 throughput assumption of `data/throughput.yaml` (derived from the documented dataset limits, see there)
-and the prices of `data/prices.yaml` (source and date inside). Both are overridable.
+and the prices of `data/prices.yaml` (source and date inside). Both are overridable. `CostEstimate` is
+the typed estimate the pre-flight writes; its `to_dict()` is the `estimate` section of preflight.json.
 """
 
 from __future__ import annotations
@@ -112,3 +113,95 @@ def overhead_hours() -> float:
 def job_hours(tokens: float, throughput_per_instance: float, instances: int) -> float:
     """Wall-clock hours of one job: fixed overhead plus tokens at the assumed aggregate throughput."""
     return overhead_hours() + tokens / (throughput_per_instance * instances) / 3600
+
+
+@dataclass(frozen=True)
+class JobSizing:
+    """What the training job trains on and how it is stopped: the part of the estimate that needs no rates."""
+
+    region: str
+    instance_type: str
+    instances: int
+    records: int
+    epochs: float
+    tokens_per_epoch: int
+    tokens_total: int
+    overhead_hours_per_job: float
+    max_runtime_seconds: int
+    currency: str = "USD"
+
+    def to_dict(self) -> dict[str, str | int | float]:
+        return {
+            "currency": self.currency,
+            "region": self.region,
+            "instance_type": self.instance_type,
+            "instances": self.instances,
+            "records": self.records,
+            "epochs": self.epochs,
+            "tokens_per_epoch": self.tokens_per_epoch,
+            "tokens_total": self.tokens_total,
+            "overhead_hours_per_job": self.overhead_hours_per_job,
+            "max_runtime_seconds": self.max_runtime_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class SmokeCost:
+    """The smoke job's hours and USD; None when the throughput or the price is unknown."""
+
+    hours: float | None = None
+    usd: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {"hours": self.hours, "usd": self.usd}
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """The rates the estimate assumes (with their sources) and the training job's hours and USD.
+
+    `hours` and `usd` are None when the throughput or the price is unknown (ESTIMATE_UNAVAILABLE).
+    """
+
+    throughput_tokens_per_second_per_instance: float | None
+    throughput_source: str
+    price_per_instance_hour: float | None
+    price_source: str | None
+    hours: float | None = None
+    usd: float | None = None
+    smoke: SmokeCost = field(default_factory=SmokeCost)
+
+    def to_dict(self) -> dict[str, str | float | dict[str, float | None] | None]:
+        return {
+            "throughput_tokens_per_second_per_instance": self.throughput_tokens_per_second_per_instance,
+            "throughput_source": self.throughput_source,
+            "price_per_instance_hour": self.price_per_instance_hour,
+            "price_source": self.price_source,
+            "hours": self.hours,
+            "usd": self.usd,
+            "smoke": self.smoke.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """The pre-flight's cost estimate: the smoke and full training jobs together (`total_usd`, USD).
+
+    Three shapes, as preflight.json has always had them: not estimated (`attempted` False: refused before
+    costing, `to_dict()` is empty); no dataset statistics (`sizing` None: only the budget and a null
+    total); costed (`sizing` and `cost` set, `total_usd` None when a rate is unknown).
+    """
+
+    attempted: bool = False
+    budget_usd: float | None = None
+    total_usd: float | None = None
+    sizing: JobSizing | None = None
+    cost: JobCost | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        if not self.attempted:
+            return {}
+        budget, total = {"budget_usd": self.budget_usd}, {"total_usd": self.total_usd}
+        if self.sizing is None or self.cost is None:
+            return {**budget, **total}
+        return {**self.sizing.to_dict(), **budget, **self.cost.to_dict(), **total}

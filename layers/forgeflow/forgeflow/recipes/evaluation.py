@@ -32,8 +32,11 @@ _EVAL_BOUNDS: dict[str, tuple[float, float]] = {
     "inference.top_k": (-1, 1_000_000),
     "inference.top_logprobs": (0, 20),
 }
-# Nova 2.0 bring-your-own-dataset evaluation: max_new_tokens ≤ 32768 (reference §1.6).
-_GEN2_BYOD_MAX_NEW_TOKENS = 32_768
+# Tighter ranges by (generation, suite). Nova 2.0 bring-your-own-dataset evaluation: max_new_tokens ≤ 32768
+# (reference §1.6).
+_EVAL_BOUNDS_BY_SUITE: dict[tuple[int, EvalSuite], dict[str, tuple[float, float]]] = {
+    (2, "gen_qa"): {"inference.max_new_tokens": (0, 32_768)},
+}
 
 
 @dataclass(frozen=True)
@@ -50,16 +53,7 @@ class RenderedEvalRecipe(RecipeDocument):
         return f"eval-{self.suite.replace('_', '')}-{self.target}"
 
 
-def render_eval_recipe(
-    model: NovaModel,
-    suite: EvalSuite,
-    *,
-    model_path: str | None = None,
-    name: str = "forgeflow-eval",
-    replicas: int = 1,
-    overrides: Mapping[str, Any] | None = None,
-) -> RenderedEvalRecipe:
-    """The evaluation recipe for the base model (`model_path` None) or a trained checkpoint (s3:// URI)."""
+def _check_request(suite: EvalSuite, model_path: str | None, replicas: int) -> None:
     if suite not in ("mmlu", "gen_qa"):
         raise DataError(f"unknown evaluation suite {suite!r}: use mmlu or gen_qa", code="INVALID_EVAL")
     if model_path is not None and not model_path.startswith("s3://"):
@@ -68,49 +62,60 @@ def render_eval_recipe(
         )
     if not 1 <= replicas <= 16:
         raise DataError(f"evaluation replicas must be in [1, 16], got {replicas}", code="INVALID_EVAL")
+
+
+def _base_recipe(
+    model: NovaModel, suite: EvalSuite, *, model_path: str | None, name: str, replicas: int
+) -> dict[str, Any]:
+    """The suite's base recipe (a fresh copy of the data file) with its `run` section filled in."""
     info = model_info(model)
     recipe: dict[str, Any] = copy.deepcopy(table(f"eval/{suite}_{model.generation}.yaml"))
-    run = recipe["run"]
-    run.update(
+    recipe["run"].update(
         name=name,
         model_type=info["model_type"],
         model_name_or_path=model_path or info["model_name_or_path"],
         replicas=replicas,
     )
+    return recipe
+
+
+def _apply_inference_overrides(recipe: dict[str, Any], overrides: Mapping[str, Any]) -> None:
+    """Set the overridden inference knobs; any other key is refused (all of them at once)."""
     problems: list[RecipeProblem] = []
-    for path, value in normalize_overrides(overrides or {}).items():
+    inference: dict[str, Any] = recipe["inference"]
+    for path, value in normalize_overrides(overrides).items():
         section, _, key = path.partition(".")
-        if section != "inference" or key not in recipe["inference"]:
-            problems.append(
-                RecipeProblem(
-                    path,
-                    value,
-                    "an inference key",
-                    f"{path} cannot be overridden in an evaluation recipe: only inference.* keys can "
-                    f"({', '.join(sorted(recipe['inference']))})",
-                )
-            )
+        if section == "inference" and key in inference:
+            inference[key] = value
             continue
-        recipe["inference"][key] = value
+        problems.append(
+            RecipeProblem(
+                path,
+                value,
+                "an inference key",
+                f"{path} cannot be overridden in an evaluation recipe: only inference.* keys can "
+                f"({', '.join(sorted(inference))})",
+            )
+        )
     if problems:
         raise RecipeError(problems)
+
+
+def _validated(recipe: dict[str, Any]) -> dict[str, Any]:
+    """The recipe as the EvalRecipe model checks and dumps it; its errors become RecipeProblems."""
     try:
-        checked = EvalRecipe.model_validate(recipe).model_dump(mode="json", exclude_unset=True)
+        return EvalRecipe.model_validate(recipe).model_dump(mode="json", exclude_unset=True)
     except ValidationError as error:
-        raise RecipeError(
-            [
-                RecipeProblem(
-                    ".".join(str(p) for p in issue["loc"]),
-                    issue.get("input"),
-                    issue["msg"],
-                    f"{'.'.join(str(p) for p in issue['loc'])}: {issue['msg']}",
-                )
-                for issue in error.errors()
-            ]
-        ) from None
-    bounds = dict(_EVAL_BOUNDS)
-    if model.generation == 2 and suite == "gen_qa":
-        bounds["inference.max_new_tokens"] = (0, _GEN2_BYOD_MAX_NEW_TOKENS)
+        problems = []
+        for issue in error.errors():
+            path = ".".join(str(p) for p in issue["loc"])
+            problems.append(RecipeProblem(path, issue.get("input"), issue["msg"], f"{path}: {issue['msg']}"))
+        raise RecipeError(problems) from None
+
+
+def _check_bounds(checked: dict[str, Any], model: NovaModel, suite: EvalSuite) -> None:
+    bounds = {**_EVAL_BOUNDS, **_EVAL_BOUNDS_BY_SUITE.get((model.generation, suite), {})}
+    problems: list[RecipeProblem] = []
     for path, (low, high) in bounds.items():
         key = path.split(".", 1)[1]
         value = checked["inference"].get(key)
@@ -122,6 +127,23 @@ def render_eval_recipe(
             )
     if problems:
         raise RecipeError(problems)
+
+
+def render_eval_recipe(
+    model: NovaModel,
+    suite: EvalSuite,
+    *,
+    model_path: str | None = None,
+    name: str = "forgeflow-eval",
+    replicas: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+) -> RenderedEvalRecipe:
+    """The evaluation recipe for the base model (`model_path` None) or a trained checkpoint (s3:// URI)."""
+    _check_request(suite, model_path, replicas)
+    recipe = _base_recipe(model, suite, model_path=model_path, name=name, replicas=replicas)
+    _apply_inference_overrides(recipe, overrides or {})
+    checked = _validated(recipe)
+    _check_bounds(checked, model, suite)
     return RenderedEvalRecipe(
         recipe=checked, model=model, suite=suite, target="trained" if model_path else "base"
     )

@@ -10,12 +10,23 @@ Input: a rendered recipe and the validator's `stats` (ValidationReport.to_dict()
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NotRequired, TypedDict
 
 from forgeflow.errors import DataError
 from forgeflow.recipes.config import DEFAULT_MAX_RUNTIME_SECONDS, MAX_RUNTIME_LIMIT_SECONDS, SMOKE_STEPS
-from forgeflow.recipes.cost import PriceTable, assumed_throughput, job_hours, overhead_hours
+from forgeflow.recipes.cost import (
+    CostEstimate,
+    JobCost,
+    JobSizing,
+    Price,
+    PriceTable,
+    SmokeCost,
+    Throughput,
+    assumed_throughput,
+    job_hours,
+    overhead_hours,
+)
 from forgeflow.recipes.limits import LimitAnswer, Modality, lookup_limit
 from forgeflow.recipes.render import RenderedRecipe
 
@@ -34,13 +45,30 @@ class PreflightProblem:
         return f"{self.code}: {self.message}"
 
 
+class RecipeSummary(TypedDict):
+    """The `recipe` section of the verdict: what was checked, and the epochs the job effectively trains."""
+
+    model: str
+    technique: str
+    hpr_recipe: str
+    instance_type: str
+    replicas: int
+    max_length: int
+    global_batch_size: int
+    max_epochs: NotRequired[int]
+    max_steps: NotRequired[int]
+    epochs_effective: NotRequired[float]
+
+
 @dataclass
 class PreflightVerdict:
+    """What the pre-flight found; `to_dict()` is preflight.json (and the run report's pre-flight section)."""
+
+    recipe: RecipeSummary
     problems: list[PreflightProblem] = field(default_factory=list)
     warnings: list[PreflightProblem] = field(default_factory=list)
-    estimate: dict[str, Any] = field(default_factory=dict)
+    estimate: CostEstimate = field(default_factory=CostEstimate)
     limits: dict[str, Any] | None = None
-    recipe: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -48,8 +76,8 @@ class PreflightVerdict:
 
     def summary(self) -> str:
         if self.ok:
-            usd = self.estimate.get("total_usd")
-            cost = f", estimated {usd:.2f} USD" if isinstance(usd, int | float) else ""
+            usd = self.estimate.total_usd
+            cost = f", estimated {usd:.2f} USD" if usd is not None else ""
             return f"pre-flight passed{cost}"
         return "pre-flight refused: " + "; ".join(p.message for p in self.problems)
 
@@ -58,7 +86,7 @@ class PreflightVerdict:
             "ok": self.ok,
             "problems": [p.to_dict() for p in self.problems],
             "warnings": [w.to_dict() for w in self.warnings],
-            "estimate": self.estimate,
+            "estimate": self.estimate.to_dict(),
             "limits": self.limits,
             "recipe": self.recipe,
         }
@@ -75,8 +103,8 @@ def _number(stats: Mapping[str, Any], *path: str) -> float | None:
     return float(node)
 
 
-def _recipe_summary(rendered: RenderedRecipe) -> dict[str, Any]:
-    summary: dict[str, Any] = {
+def _recipe_summary(rendered: RenderedRecipe) -> RecipeSummary:
+    summary: RecipeSummary = {
         "model": rendered.model.value,
         "technique": rendered.technique.value,
         "hpr_recipe": rendered.hpr_recipe,
@@ -153,7 +181,7 @@ def _check_long_records(
 def _check_limits(
     rendered: RenderedRecipe, stats: Mapping[str, Any], records: float, verdict: PreflightVerdict
 ) -> None:
-    modality: Modality = "multimodal" if stats.get("modality") == "multimodal" else "text"
+    modality = _modality(stats)
     longest = _number(stats, "est_tokens", "max")
     context = rendered.max_length if longest is None else max(1, min(int(longest), rendered.max_length))
     epochs = _epochs(rendered, records)
@@ -179,6 +207,145 @@ def _check_limits(
         )
 
 
+def _modality(stats: Mapping[str, Any]) -> Modality:
+    return "multimodal" if stats.get("modality") == "multimodal" else "text"
+
+
+@dataclass(frozen=True)
+class _Tokens:
+    """Tokens the jobs train on, unrounded: the hours come from these, the report shows them truncated."""
+
+    per_epoch: float
+    train: float
+    smoke: float
+
+
+def _tokens(rendered: RenderedRecipe, stats: Mapping[str, Any], records: float) -> _Tokens:
+    mean = _number(stats, "est_tokens", "mean")
+    total = _number(stats, "est_tokens", "total") or 0.0
+    # records × mean, not `total`: the caller may pass the mixed data's record count with the customer
+    # dataset's token statistics, and the job trains on the mix.
+    mean_tokens = mean if mean is not None else total / records
+    per_epoch = mean_tokens * records
+    if rendered.max_steps is not None:
+        train = rendered.max_steps * rendered.global_batch_size * mean_tokens
+    else:
+        train = per_epoch * _epochs(rendered, records)
+    return _Tokens(per_epoch, train, SMOKE_STEPS * rendered.global_batch_size * mean_tokens)
+
+
+def _max_runtime(rendered: RenderedRecipe) -> int:
+    return rendered.config.max_runtime_seconds or DEFAULT_MAX_RUNTIME_SECONDS
+
+
+def _sizing(rendered: RenderedRecipe, records: float, tokens: _Tokens, region: str) -> JobSizing:
+    return JobSizing(
+        region=region,
+        instance_type=rendered.instance_type,
+        instances=rendered.replicas,
+        records=int(records),
+        epochs=round(_epochs(rendered, records), 4),
+        tokens_per_epoch=int(tokens.per_epoch),
+        tokens_total=int(tokens.train),
+        overhead_hours_per_job=overhead_hours(),
+        max_runtime_seconds=_max_runtime(rendered),
+    )
+
+
+def _throughput(rendered: RenderedRecipe, stats: Mapping[str, Any]) -> Throughput | None:
+    """The run config's throughput, else the documented assumption; None when neither exists."""
+    override = rendered.config.throughput_tokens_per_second
+    if override is not None:
+        return Throughput(override, "run config override")
+    return assumed_throughput(rendered.model, rendered.technique, _modality(stats), rendered.instance_type)
+
+
+def _missing_rates(
+    rendered: RenderedRecipe, region: str, throughput: Throughput | None, price: Price | None
+) -> list[str]:
+    missing = []
+    if throughput is None:
+        missing.append(
+            f"no throughput assumption for {rendered.instance_type} (set throughput_tokens_per_second)"
+        )
+    if price is None:
+        missing.append(f"no price for {rendered.instance_type} in {region} (set prices in the run config)")
+    return missing
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """The jobs' hours and USD, unrounded: the checks and their messages use these."""
+
+    hours: float
+    usd: float
+    smoke_hours: float
+    smoke_usd: float
+
+    @property
+    def total_usd(self) -> float:
+        return self.usd + self.smoke_usd
+
+
+def _price_jobs(tokens: _Tokens, throughput: Throughput, price: Price, instances: int) -> _Priced:
+    per_instance = throughput.tokens_per_second_per_instance
+    hours = job_hours(tokens.train, per_instance, instances)
+    smoke_hours = job_hours(tokens.smoke, per_instance, instances)
+    return _Priced(
+        hours=hours,
+        usd=instances * hours * price.usd_per_hour,
+        smoke_hours=smoke_hours,
+        smoke_usd=instances * smoke_hours * price.usd_per_hour,
+    )
+
+
+def _job_cost(throughput: Throughput | None, price: Price | None, priced: _Priced | None) -> JobCost:
+    per_instance = throughput.tokens_per_second_per_instance if throughput else None
+    rates = JobCost(
+        throughput_tokens_per_second_per_instance=round(per_instance, 1) if per_instance else None,
+        throughput_source=throughput.source if throughput else "no documented basis",
+        price_per_instance_hour=price.usd_per_hour if price else None,
+        price_source=price.source if price else None,
+    )
+    if priced is None:
+        return rates
+    smoke = SmokeCost(hours=round(priced.smoke_hours, 3), usd=round(priced.smoke_usd, 2))
+    return replace(rates, hours=round(priced.hours, 3), usd=round(priced.usd, 2), smoke=smoke)
+
+
+def _check_runtime(rendered: RenderedRecipe, priced: _Priced, verdict: PreflightVerdict) -> None:
+    runtime = _max_runtime(rendered)
+    if priced.hours * 3600 > runtime:
+        verdict.problems.append(
+            PreflightProblem(
+                "RUNTIME_TOO_SHORT",
+                f"the training job is estimated at {priced.hours:.1f} h but its stopping condition is "
+                f"{runtime / 3600:g} h: SageMaker would stop it unfinished; raise max_runtime_seconds "
+                f"(at most {MAX_RUNTIME_LIMIT_SECONDS} = 28 days), add replicas, or reduce records or epochs",
+            )
+        )
+
+
+def _check_budget(
+    rendered: RenderedRecipe,
+    priced: _Priced,
+    price: Price,
+    budget_usd: float | None,
+    verdict: PreflightVerdict,
+) -> None:
+    total = priced.total_usd
+    if budget_usd is not None and total > budget_usd:
+        verdict.problems.append(
+            PreflightProblem(
+                "OVER_BUDGET",
+                f"estimated cost {total:.2f} USD ({rendered.replicas} × {rendered.instance_type} × "
+                f"{priced.hours:.2f} h × {price.usd_per_hour:g} USD/h, plus the smoke job "
+                f"{priced.smoke_usd:.2f} USD) exceeds the budget of {budget_usd:.2f} USD: raise "
+                f"budget_usd, or reduce records, epochs or replicas",
+            )
+        )
+
+
 def _estimate(
     rendered: RenderedRecipe,
     stats: Mapping[str, Any],
@@ -189,96 +356,28 @@ def _estimate(
     region: str,
     verdict: PreflightVerdict,
 ) -> None:
-    config = rendered.config
-    modality: Modality = "multimodal" if stats.get("modality") == "multimodal" else "text"
-    instances = rendered.replicas
-    mean = _number(stats, "est_tokens", "mean")
-    total = _number(stats, "est_tokens", "total") or 0.0
-    # records × mean, not `total`: the caller may pass the mixed data's record count with the customer
-    # dataset's token statistics, and the job trains on the mix.
-    mean_tokens = mean if mean is not None else total / records
-    tokens_per_epoch = mean_tokens * records
-    epochs = _epochs(rendered, records)
-    if rendered.max_steps is not None:
-        tokens = rendered.max_steps * rendered.global_batch_size * mean_tokens
-    else:
-        tokens = tokens_per_epoch * epochs
-    smoke_tokens = SMOKE_STEPS * rendered.global_batch_size * mean_tokens
-    estimate: dict[str, Any] = {
-        "currency": "USD",
-        "region": region,
-        "instance_type": rendered.instance_type,
-        "instances": instances,
-        "records": int(records),
-        "epochs": round(epochs, 4),
-        "tokens_per_epoch": int(tokens_per_epoch),
-        "tokens_total": int(tokens),
-        "overhead_hours_per_job": overhead_hours(),
-        "max_runtime_seconds": config.max_runtime_seconds or DEFAULT_MAX_RUNTIME_SECONDS,
-        "budget_usd": budget_usd,
-    }
-    if config.throughput_tokens_per_second is not None:
-        throughput_value: float | None = config.throughput_tokens_per_second
-        throughput_source = "run config override"
-    else:
-        assumed = assumed_throughput(rendered.model, rendered.technique, modality, rendered.instance_type)
-        throughput_value = assumed.tokens_per_second_per_instance if assumed else None
-        throughput_source = assumed.source if assumed else "no documented basis"
-    price, note = prices.with_overrides(config.prices).lookup(rendered.instance_type, region)
+    """Size and price the smoke and training jobs; refuse what the stopping condition or budget cannot fit."""
+    tokens = _tokens(rendered, stats, records)
+    estimate = CostEstimate(
+        attempted=True, budget_usd=budget_usd, sizing=_sizing(rendered, records, tokens, region)
+    )
+    throughput = _throughput(rendered, stats)
+    price, note = prices.with_overrides(rendered.config.prices).lookup(rendered.instance_type, region)
     if note:
         verdict.warnings.append(PreflightProblem("PRICE_REGION_FALLBACK", note))
-    estimate["throughput_tokens_per_second_per_instance"] = (
-        round(throughput_value, 1) if throughput_value else None
-    )
-    estimate["throughput_source"] = throughput_source
-    estimate["price_per_instance_hour"] = price.usd_per_hour if price else None
-    estimate["price_source"] = price.source if price else None
-    missing = []
-    if throughput_value is None:
-        missing.append(
-            f"no throughput assumption for {rendered.instance_type} (set throughput_tokens_per_second)"
-        )
-    if price is None:
-        missing.append(f"no price for {rendered.instance_type} in {region} (set prices in the run config)")
-    if missing:
-        estimate.update(hours=None, usd=None, smoke={"hours": None, "usd": None}, total_usd=None)
-        verdict.estimate = estimate
+    if throughput is None or price is None:
+        verdict.estimate = replace(estimate, cost=_job_cost(throughput, price, None))
+        # Without a budget nothing depends on the figure: a caveat; with one it cannot be checked: refused.
         target = verdict.problems if budget_usd is not None else verdict.warnings
+        missing = _missing_rates(rendered, region, throughput, price)
         target.extend(PreflightProblem("ESTIMATE_UNAVAILABLE", m) for m in missing)
         return
-    if throughput_value is None or price is None:
-        raise AssertionError("unreachable: handled by `missing` above")
-    hours = job_hours(tokens, throughput_value, instances)
-    smoke_hours = job_hours(smoke_tokens, throughput_value, instances)
-    usd = instances * hours * price.usd_per_hour
-    smoke_usd = instances * smoke_hours * price.usd_per_hour
-    total = usd + smoke_usd
-    estimate.update(
-        hours=round(hours, 3),
-        usd=round(usd, 2),
-        smoke={"hours": round(smoke_hours, 3), "usd": round(smoke_usd, 2)},
-        total_usd=round(total, 2),
+    priced = _price_jobs(tokens, throughput, price, rendered.replicas)
+    verdict.estimate = replace(
+        estimate, cost=_job_cost(throughput, price, priced), total_usd=round(priced.total_usd, 2)
     )
-    verdict.estimate = estimate
-    runtime = config.max_runtime_seconds or DEFAULT_MAX_RUNTIME_SECONDS
-    if hours * 3600 > runtime:
-        verdict.problems.append(
-            PreflightProblem(
-                "RUNTIME_TOO_SHORT",
-                f"the training job is estimated at {hours:.1f} h but its stopping condition is "
-                f"{runtime / 3600:g} h: SageMaker would stop it unfinished; raise max_runtime_seconds "
-                f"(at most {MAX_RUNTIME_LIMIT_SECONDS} = 28 days), add replicas, or reduce records or epochs",
-            )
-        )
-    if budget_usd is not None and total > budget_usd:
-        verdict.problems.append(
-            PreflightProblem(
-                "OVER_BUDGET",
-                f"estimated cost {total:.2f} USD ({instances} × {rendered.instance_type} × {hours:.2f} h "
-                f"× {price.usd_per_hour:g} USD/h, plus the smoke job {smoke_usd:.2f} USD) exceeds the "
-                f"budget of {budget_usd:.2f} USD: raise budget_usd, or reduce records, epochs or replicas",
-            )
-        )
+    _check_runtime(rendered, priced, verdict)
+    _check_budget(rendered, priced, price, budget_usd, verdict)
 
 
 def preflight(
@@ -307,7 +406,7 @@ def preflight(
                 "no dataset statistics: dataset limits, long records and cost were not checked",
             )
         )
-        verdict.estimate = {"budget_usd": budget, "total_usd": None}
+        verdict.estimate = CostEstimate(attempted=True, budget_usd=budget)
         return verdict
     if records < 1:
         verdict.problems.append(PreflightProblem("NO_RECORDS", "the dataset has no valid records"))

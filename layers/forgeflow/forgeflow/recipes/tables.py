@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 
@@ -59,6 +59,15 @@ def base_recipe(model: NovaModel, technique: Technique) -> dict[str, Any]:
     return recipe
 
 
-def model_info(model: NovaModel) -> dict[str, Any]:
-    info: dict[str, Any] = _cached("models.yaml")[model.value]
-    return dict(info)
+class ModelInfo(TypedDict):
+    """One model's row of data/models.yaml: the fixed identifiers its recipes carry."""
+
+    display: str
+    generation: int
+    model_type: str
+    model_name_or_path: str
+
+
+def model_info(model: NovaModel) -> ModelInfo:
+    info: ModelInfo = _cached("models.yaml")[model.value]
+    return ModelInfo(**info)

@@ -76,7 +76,7 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
         write_smoke_subset(
             services.storage, payload.mix.train_uri, smoke_train_uri, size=size, seed=config.seed
         )
-    usd = verdict.estimate.get("total_usd")
+    usd = verdict.estimate.total_usd
     return RecipeResult(
         technique=config.technique.value,
         recipe_uri=prefix + "train/",
