@@ -41,12 +41,12 @@ from forgeflow.errors import DataError, ForgeFlowError, InputError
 from forgeflow.mixing.apportion import interleave, largest_remainder, round_quotas, seeded_order
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
 from forgeflow.mixing.plan import MixPlan, SourceSpec, Unit
+from forgeflow.mixing.progress import Progress, ProgressMeter
 from forgeflow.mixing.selection import ALL, NONE, Admit, PoolIndex, Prefix, rank_prefix, token_prefix
 from forgeflow.mixing.spill import Entry, Spill, fan_out_bits
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, join, object_identity, parse_uri
 
-Progress = Callable[[int, int], None]
 TokenEstimator = Callable[[dict[str, Any]], int]
 DEFAULT_ESTIMATOR = "forgeflow.dataset.tokens"
 
@@ -57,7 +57,6 @@ MAX_REPORTED_ERRORS = 10
 _MASK = (1 << 64) - 1
 _PQ = struct.Struct(">QQ")  # a record's selection hash p and shuffle hash q, from one 16-byte digest
 _WRITE_BATCH = 1024 * 1024
-_PROGRESS_STEP = 8 * 1024 * 1024
 
 
 def _mix64(value: int) -> int:
@@ -166,28 +165,10 @@ class MixReport:
         }
 
 
-class _ProgressMeter:
-    def __init__(self, callback: Progress | None, total: int) -> None:
-        self._callback = callback
-        self.total = max(total, 1)
-        self.done = 0
-        self._next = _PROGRESS_STEP
-
-    def advance(self, amount: int) -> None:
-        self.done += amount
-        if self._callback is not None and self.done >= self._next:
-            self._next = self.done + _PROGRESS_STEP
-            self._callback(min(self.done, self.total), self.total)
-
-    def finish(self) -> None:
-        if self._callback is not None:
-            self._callback(self.total, self.total)
-
-
 class _HashingReader:
     """Passes a stream's chunks through while hashing them and counting progress (per chunk, not line)."""
 
-    def __init__(self, stream: IO[bytes], digest: Any, meter: _ProgressMeter) -> None:
+    def __init__(self, stream: IO[bytes], digest: Any, meter: ProgressMeter) -> None:
         self._stream = stream
         self._digest = digest
         self._meter = meter
@@ -247,7 +228,7 @@ class _Mixer:
         self.token_estimator = token_estimator
         self.key = plan.seed.to_bytes(8, "big") + b"forgeflow-mix"
         self.validation = Spill(work / "validation", bits=0)
-        self.meter = _ProgressMeter(None, 1)
+        self.meter = ProgressMeter(None, 1)
 
     # -- scan ----------------------------------------------------------------------------------------
 
@@ -339,7 +320,7 @@ class _Mixer:
     def _scan_worker(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]], sender: Any) -> None:
         """Runs in a forked process: scan one source, send back its index (or the error), never raise."""
         # The parent knows the total; this meter only reports how far the worker got.
-        self.meter = _ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1 << 62)
+        self.meter = ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1 << 62)
         try:
             scan = self.scan(number, spec, objects)
             sender.send(("done", (scan, self.validation if spec.role == "customer" else None)))
@@ -697,7 +678,7 @@ def run_mix(
         mixer = _Mixer(plan, storage, work, method=method, model=model, token_estimator=token_estimator)
         listed = mixer.list_sources()
         input_bytes = sum(int(obj.get("size") or 0) for objects in listed.values() for obj in objects)
-        mixer.meter = _ProgressMeter(progress, 2 * input_bytes)
+        mixer.meter = ProgressMeter(progress, 2 * input_bytes)
         scans = mixer.scan_all(listed, workers)
         assert mixer.method is not None
         check_compute(plan, compute, method=mixer.method, model=model)
