@@ -24,7 +24,7 @@ from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
 from forgeflow.mixing.plan import MixPlan, Unit
 from forgeflow.mixing.progress import Progress, ProgressMeter
 from forgeflow.mixing.scan import Listing, Scanned, Scanner, SourceScan, TokenEstimator, list_sources
-from forgeflow.mixing.write import OutputFile, Writer
+from forgeflow.mixing.write import LongestRun, OutputFile, Writer
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, join
 
@@ -46,7 +46,7 @@ class MixReport:
     sources: list[dict[str, Any]]
     train: OutputFile
     validation: OutputFile
-    longest_run: dict[str, Any]
+    longest_run: LongestRun
     forge: dict[str, Any] | None
     token_estimator: str = DEFAULT_ESTIMATOR
     seconds: float = 0.0
@@ -65,7 +65,7 @@ class MixReport:
             "sources": self.sources,
             "train": self.train.to_dict(),
             "validation": self.validation.to_dict() | {"fraction": self.plan["validation_fraction"]},
-            "longest_same_source_run": self.longest_run,
+            "longest_same_source_run": self.longest_run.to_dict(),
             "forge": self.forge,
             "inputs": [obj for source in self.sources for obj in source["objects"]],
             "input_bytes": self.input_bytes,
@@ -74,6 +74,10 @@ class MixReport:
                 VALIDATION_FILE: self.validation.sha256,
             },
         }
+
+    def to_json(self) -> bytes:
+        """mix_report.json's bytes: `to_dict()` indented by two spaces, with a final newline."""
+        return orjson.dumps(self.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def run_mix(
@@ -130,9 +134,7 @@ def run_mix(
             token_estimator=_estimator_name(token_estimator),
             input_bytes=input_bytes,
         )
-        storage.write_bytes(
-            join(out_uri, REPORT_FILE), orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2) + b"\n"
-        )
+        storage.write_bytes(join(out_uri, REPORT_FILE), report.to_json())
         meter.finish()
         report.seconds = time.monotonic() - started
         return report

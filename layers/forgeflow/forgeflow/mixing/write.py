@@ -53,6 +53,18 @@ class OutputFile:
         }
 
 
+@dataclass(frozen=True)
+class LongestRun:
+    """The longest stretch of train.jsonl filled by one source (1-based start line; none when empty)."""
+
+    length: int
+    source: str | None
+    start_line: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"length": self.length, "source": self.source, "start_line": self.start_line}
+
+
 class Writer:
     """Writes a mix's outputs; repeated passes are reshuffled in temporary files under `work`."""
 
@@ -83,7 +95,7 @@ class Writer:
 
     def write_train(
         self, uri: str, scans: list[SourceScan], selections: list[Selection]
-    ) -> tuple[OutputFile, list[int], dict[str, Any]]:
+    ) -> tuple[OutputFile, list[int], LongestRun]:
         """Interleave the selections into `uri`: the file, each source's tokens, the longest run."""
         streams = [
             self.records_of(s, sel, i) for i, (s, sel) in enumerate(zip(scans, selections, strict=True))
@@ -115,11 +127,11 @@ class Writer:
         output.records = sum(counts)
         output.est_tokens = sum(tokens)
         output.sha256 = digest.hexdigest()
-        run = {
-            "length": longest,
-            "source": scans[longest_source].spec.name if longest_source >= 0 else None,
-            "start_line": longest_start + 1 if longest else None,
-        }
+        run = LongestRun(
+            length=longest,
+            source=scans[longest_source].spec.name if longest_source >= 0 else None,
+            start_line=longest_start + 1 if longest else None,
+        )
         return output, tokens, run
 
     def write_validation(self, uri: str, validation: Spill) -> OutputFile:
