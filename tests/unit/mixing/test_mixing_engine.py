@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from forgeflow.dataset.split import split_uri
 from forgeflow.dataset.validation import RecordValidator
 from forgeflow.errors import DataError, InputError
-from forgeflow.mixing import engine
+from forgeflow.mixing import progress
 from forgeflow.mixing.engine import run_mix
 from forgeflow.mixing.forge import Compute
 from forgeflow.mixing.plan import parse_plan
@@ -422,7 +422,7 @@ def test_the_hold_out_is_the_same_split_as_forgeflow_split(tmp_path: Path, mixda
 def test_progress_is_reported_monotonically_up_to_the_total(
     tmp_path: Path, mixdata: Any, monkeypatch: pytest.MonkeyPatch, workers: int | None
 ) -> None:
-    monkeypatch.setattr(engine, "_PROGRESS_STEP", 2048)
+    monkeypatch.setattr(progress, "_PROGRESS_STEP", 2048)
     mixdata.write(tmp_path, "customer", 200, paddings=[100])
     mixdata.write(tmp_path, "general", 400, paddings=[100])
     calls: list[tuple[int, int]] = []
