@@ -23,7 +23,7 @@ from forgeflow.dataset.duplicates import DuplicateCounter
 from forgeflow.dataset.lines import BOM, iter_lines
 from forgeflow.dataset.options import MediaProbe, Platform, ValidationOptions
 from forgeflow.dataset.record import RecordOutcome, RecordValidator
-from forgeflow.dataset.stats import StatsCollector
+from forgeflow.dataset.stats import StatsCollector, ValidationStats
 from forgeflow.dataset.walk import Issue, make_issue
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, parse_uri
@@ -37,6 +37,7 @@ __all__ = [
     "ReportBuilder",
     "ValidationOptions",
     "ValidationReport",
+    "ValidationStats",
     "storage_media_probe",
     "validate_stream",
     "validate_uri",
@@ -62,7 +63,7 @@ class ValidationReport:
     warnings: list[Issue] = field(default_factory=list)
     error_codes: dict[str, int] = field(default_factory=dict)
     warning_codes: dict[str, int] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
+    stats: ValidationStats = field(default_factory=ValidationStats.empty)
 
     @property
     def valid(self) -> bool:
@@ -82,11 +83,12 @@ class ValidationReport:
             self.errors.append(issue)
 
     def to_dict(self) -> dict[str, Any]:
+        stats = self.stats.to_dict()
         return {
             "valid": self.valid,
             "source": self.source,
             "target": {
-                "method": self.stats.get("method"),
+                "method": stats["method"],
                 "model": self.options.model.value,
                 "platform": self.options.platform,
                 "strict": self.options.strict,
@@ -100,7 +102,7 @@ class ValidationReport:
             "warning_count": self.warning_count,
             "warnings": [issue.to_dict() for issue in self.warnings],
             "warning_codes": dict(sorted(self.warning_codes.items())),
-            "stats": self.stats,
+            "stats": stats,
         }
 
 
@@ -133,10 +135,10 @@ class ReportBuilder:
         self.stats.add(number, outcome.counts, outcome.est_tokens)
 
     def finish(self, method: Method | None) -> ValidationReport:
-        self.stats.method = method.value if method else None
+        self.stats.method = method
         self.stats.duplicates = self._duplicates.count()
         _dataset_checks(self.report, self.options, method)
-        self.report.stats = self.stats.to_dict()
+        self.report.stats = self.stats.result()
         return self.report
 
 
