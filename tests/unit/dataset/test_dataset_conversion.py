@@ -97,7 +97,7 @@ def test_dpo_pairs_in_text_and_chat_form(tmp_path: Path) -> None:
     report = convert_uri(Storage(), _write(tmp_path / "in.jsonl", rows), str(tmp_path / "out.jsonl"))
     assert report.written
     assert report.validation is not None
-    assert report.validation.stats["method"] == "dpo"
+    assert report.validation.stats.method == "dpo"
     records = _lines(tmp_path / "out.jsonl")
     for record in records:
         DPORecord.model_validate(record)

@@ -103,7 +103,7 @@ def test_too_many_records_for_bedrock(sft_record: dict[str, Any]) -> None:
     data = (orjson.dumps(sft_record) + b"\n") * 20_001
     report = validate_stream(io.BytesIO(data), ValidationOptions(platform="bedrock"))
     assert report.error_codes == {"TOO_MANY_RECORDS": 1}
-    assert report.stats["duplicates"] == 20_000
+    assert report.stats.duplicates == 20_000
 
 
 def test_sagemaker_platform_has_no_record_count_bounds(sft_record: dict[str, Any]) -> None:

@@ -32,7 +32,7 @@ def test_examples_are_valid_for_every_model_that_trains_them(tmp_path: Path) -> 
         report = validate_uri(Storage(), str(paths[name]), ValidationOptions(model=model, platform="bedrock"))
         assert report.valid, (name, model, report.error_codes)
         assert report.warning_count == 0
-        assert report.stats["duplicates"] == 0
+        assert report.stats.duplicates == 0
 
 
 def test_sizes_methods_and_models(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_sizes_methods_and_models(tmp_path: Path) -> None:
         for record in records:
             model.model_validate(record)
         report = validate_uri(Storage(), str(paths[name]), ValidationOptions())
-        assert report.stats["method"] == method.value
+        assert report.stats.method is method
 
 
 def test_support_set_covers_the_taxonomy_with_varied_messages(tmp_path: Path) -> None:

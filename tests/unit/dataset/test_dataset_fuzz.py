@@ -13,12 +13,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from forgeflow.dataset.converse import DPORecord, SFTRecord
-from forgeflow.dataset.validation import (
-    RESERVED_STRINGS,
-    RecordValidator,
-    ValidationOptions,
-    validate_stream,
-)
+from forgeflow.dataset.rules import RESERVED_STRINGS
+from forgeflow.dataset.validation import RecordValidator, ValidationOptions, validate_stream
 from forgeflow.nova import Method
 
 VOCABULARY = [

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
-from forgeflow.dataset.validation import ValidationOptions, validate_stream
+from forgeflow.dataset.validation import ValidationOptions, ValidationStats, validate_stream
 
 HERE = Path(__file__).parent
 CASES: dict[str, tuple[Path, dict[str, Any]]] = {
@@ -34,3 +34,13 @@ def test_report_matches_golden(name: str) -> None:
     if os.environ.get("FORGEFLOW_UPDATE_GOLDEN") == "1":
         golden.write_bytes(rendered)
     assert rendered.decode() == golden.read_text()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_typed_stats_read_back_the_golden_stats(name: str) -> None:
+    source, options = CASES[name]
+    with source.open("rb") as stream:
+        report = validate_stream(stream, ValidationOptions(**options), source=source.name)
+    golden = orjson.loads((HERE / "golden" / f"{name}.report.json").read_bytes())["stats"]
+    assert ValidationStats.from_dict(golden) == report.stats
+    assert orjson.dumps(ValidationStats.from_dict(golden).to_dict()) == orjson.dumps(golden)

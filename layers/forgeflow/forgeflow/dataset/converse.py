@@ -1,9 +1,10 @@
 """Typed pydantic v2 models of Converse records for Nova fine-tuning: SFT and DPO, text and multimodal.
 
 These models are the documented schema and the typed way to build records (the converter does). The
-streaming validator (`validation.py`) enforces the same rules without building models, for speed; the
-tests prove the two agree. Target-specific rules (Micro is text-only, reasoning only on Nova 2 Lite, no
-DPO on Nova 2 Lite, Nova 2 Lite media formats) apply when a target is given in the validation context:
+streaming validator's record rules (`record.py`, `blocks.py`) enforce the same rules without building
+models, for speed; the tests prove the two agree. Target-specific rules (Micro is text-only, reasoning
+only on Nova 2 Lite, no DPO on Nova 2 Lite, Nova 2 Lite media formats) apply when a target is given in
+the validation context:
 
     SFTRecord.model_validate(data, context={"model": NovaModel.MICRO})
 """

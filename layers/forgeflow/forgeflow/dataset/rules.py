@@ -1,7 +1,7 @@
 """The constants of the Converse format rules (reference converse-format.md), in one place.
 
-Both the streaming validator (`validation.py`) and the typed models (`converse.py`) read them, so a rule
-changed here changes in both.
+Both the streaming validator's record rules (`walk.py`, `record.py`, `blocks.py`) and the typed models
+(`converse.py`) read them, so a rule changed here changes in both.
 """
 
 from __future__ import annotations

@@ -1,19 +1,86 @@
 """Dataset statistics gathered while validating: what downstream steps (mixing, recipe pre-flight) need.
 
-Statistics describe the valid records only: those are what a training job would read.
+Statistics describe the valid records only: those are what a training job would read. `StatsCollector`
+is their writer (cheap counters on the hot path); `ValidationStats` is the typed, frozen result that
+crosses module boundaries: `to_dict()` is the report's `stats` object, `from_dict()` reads one back.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from forgeflow.dataset.tokens import RecordCounts
+from forgeflow.nova import Method
 
 # Context lengths the recipes offer; `tokens_over[n]` counts records whose estimate exceeds n.
 CONTEXT_LENGTHS = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
+Modality = Literal["text", "multimodal"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TurnStats(_Frozen):
+    total: int
+    max: int
+
+
+class TokenStats(_Frozen):
+    """Estimated tokens of the valid records: sum, mean per record (one decimal), largest."""
+
+    total: int
+    mean: float
+    max: int
+
+
+class LongestRecord(_Frozen):
+    """The record with the largest token estimate (the first such, by line)."""
+
+    line: int
+    est_tokens: int
+    characters: int
+
+
+class ValidationStats(_Frozen):
+    """The statistics of one validated file; fields and order are those of the report's `stats` object."""
+
+    method: Method | None
+    modality: Modality
+    records: int
+    turns: TurnStats
+    images: int
+    videos: int
+    documents: int
+    characters: int
+    est_tokens: TokenStats
+    longest_record: LongestRecord | None
+    tokens_over: dict[int, int]  # context length → records whose estimate exceeds it
+    duplicates: int
+    blank_lines: int
+
+    @classmethod
+    def empty(cls) -> ValidationStats:
+        """The statistics of no records (a report's until its run finishes)."""
+        return StatsCollector().result()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ValidationStats:
+        """Reads a report's `stats` object back (pydantic's ValidationError when it is not one)."""
+        return cls.model_validate(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report's `stats` object, JSON-ready (`tokens_over` keys as strings)."""
+        return self.model_dump(mode="json")
+
 
 class StatsCollector:
+    """Accumulates the valid records' counts during the pass; `result()` freezes them."""
+
     __slots__ = (
         "_over",
         "blank_lines",
@@ -32,7 +99,7 @@ class StatsCollector:
     )
 
     def __init__(self) -> None:
-        self.method: str | None = None
+        self.method: Method | None = None
         self.records = 0
         self.turns = 0
         self.max_turns = 0
@@ -65,24 +132,25 @@ class StatsCollector:
                 if est_tokens > limit:
                     self._over[index] += 1
 
-    def to_dict(self) -> dict[str, Any]:
+    def result(self) -> ValidationStats:
         multimodal = self.images or self.videos or self.documents
-        return {
-            "method": self.method,
-            "modality": "multimodal" if multimodal else "text",
-            "records": self.records,
-            "turns": {"total": self.turns, "max": self.max_turns},
-            "images": self.images,
-            "videos": self.videos,
-            "documents": self.documents,
-            "characters": self.characters,
-            "est_tokens": {
-                "total": self.tokens,
-                "mean": round(self.tokens / self.records, 1) if self.records else 0.0,
-                "max": self.max_tokens,
-            },
-            "longest_record": self.longest,
-            "tokens_over": {str(limit): n for limit, n in zip(CONTEXT_LENGTHS, self._over, strict=True)},
-            "duplicates": self.duplicates,
-            "blank_lines": self.blank_lines,
-        }
+        longest = self.longest
+        return ValidationStats(
+            method=self.method,
+            modality="multimodal" if multimodal else "text",
+            records=self.records,
+            turns=TurnStats(total=self.turns, max=self.max_turns),
+            images=self.images,
+            videos=self.videos,
+            documents=self.documents,
+            characters=self.characters,
+            est_tokens=TokenStats(
+                total=self.tokens,
+                mean=round(self.tokens / self.records, 1) if self.records else 0.0,
+                max=self.max_tokens,
+            ),
+            longest_record=None if longest is None else LongestRecord(**longest),
+            tokens_over=dict(zip(CONTEXT_LENGTHS, self._over, strict=True)),
+            duplicates=self.duplicates,
+            blank_lines=self.blank_lines,
+        )

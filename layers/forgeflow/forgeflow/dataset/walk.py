@@ -1,0 +1,113 @@
+"""The vocabulary the record rules share: findings (`Issue`), JSON pointers, and the per-record `Walk`.
+
+`Walk` collects (path, code, detail) triples while the rules in `record.py` and `blocks.py` descend one
+record; `Issue`s, with their fix text, are built from them only after the walk, so the success path
+allocates nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from forgeflow.dataset.codes import fix_for
+from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
+
+_RESERVED_SPELLING = {s.lower(): s for s in RESERVED_STRINGS}
+
+
+# Every reserved string holds ":", "[" or "<": a text without any of them (three memchr scans of the
+# decoded string) needs no case-folded search. Decoded text also covers JSON \u escapes, and the only
+# character whose lower case is ASCII and matters (the Kelvin sign, "k") appears in "<unk>", after "<".
+def may_hold_reserved(text: str) -> bool:
+    return ":" in text or "[" in text or "<" in text
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One finding: 1-based line (0: the file as a whole), JSON pointer, stable code, message with fix."""
+
+    line: int
+    path: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "path": self.path, "code": self.code, "message": self.message}
+
+
+def make_issue(line: int, path: str, code: str, detail: str) -> Issue:
+    return Issue(line, path, code, f"{detail}; fix: {fix_for(code)}")
+
+
+def pointer_token(key: str) -> str:
+    """RFC 6901 escaping of one key."""
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def type_name(value: Any) -> str:
+    """The JSON name of a parsed value's type, for messages."""
+    if value is None:
+        return "null"
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+    }.get(type(value), type(value).__name__)
+
+
+def json_chars(value: Any) -> int:
+    """Characters of a value's compact JSON (what a tool input or schema costs in tokens)."""
+    return len(orjson.dumps(value).decode())
+
+
+class Walk:
+    """Per-record state of one check: findings and counts."""
+
+    __slots__ = (
+        "answered",
+        "characters",
+        "documents",
+        "findings",
+        "images",
+        "is_dpo",
+        "tool_names",
+        "tool_use_ids",
+        "videos",
+    )
+
+    def __init__(self, is_dpo: bool) -> None:
+        self.findings: list[tuple[str, str, str]] = []
+        self.is_dpo = is_dpo
+        self.characters = 0
+        self.images = 0
+        self.videos = 0
+        self.documents = 0
+        self.tool_names: set[str] | None = None
+        self.tool_use_ids: set[str] = set()
+        self.answered: set[str] = set()
+
+    def add(self, path: str, code: str, detail: str) -> None:
+        self.findings.append((path, code, detail))
+
+    def text(self, value: Any, path: str) -> int:
+        """Checks one text value; returns its length (0 when it is not a string)."""
+        if type(value) is not str:
+            self.add(path, "WRONG_TYPE", f"text is {type_name(value)}, expected a string")
+            return 0
+        if may_hold_reserved(value):
+            found = RESERVED_PATTERN.search(value.lower())
+            if found:
+                self.add(
+                    path,
+                    "RESERVED_TOKEN",
+                    f"text contains the reserved string {_RESERVED_SPELLING[found.group()]!r}",
+                )
+        length = len(value)
+        self.characters += length
+        return length
