@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from forgeflow.dataset.validation import ValidationOptions, validate_uri
-from forgeflow.nova import Method
 from forgeflow.pipeline.state import StageInput, ValidationResult
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
 from forgeflow.pipeline.steps.services import Services
@@ -16,14 +15,12 @@ def validate_dataset(payload: StageInput, services: Services) -> ValidationResul
     options = ValidationOptions(method=run.method, model=run.model)
     with reraise_as(missing=f"cannot read the dataset {run.dataset_uri}"):
         report = validate_uri(services.storage, run.dataset_uri, options)
-    document = report.to_dict()
     report_uri = services.settings.run_prefix(run.run_id) + "validation/report.json"
-    services.storage.write_bytes(report_uri, json_document(document))
-    method = document.get("stats", {}).get("method")
+    services.storage.write_bytes(report_uri, json_document(report.to_dict()))
     return ValidationResult(
-        valid=bool(document["valid"]),
+        valid=report.valid,
         report_uri=report_uri,
-        records=int(document["records"]),
-        error_count=int(document["error_count"]),
-        method=Method(method) if method in {m.value for m in Method} else None,
+        records=report.records,
+        error_count=report.error_count,
+        method=report.stats.method,
     )
