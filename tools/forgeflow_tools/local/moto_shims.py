@@ -203,15 +203,23 @@ def install_shims(
     registry: FunctionRegistry, emulator: TrainingJobEmulator, log: DeliveryLog
 ) -> Iterator[None]:
     """Patch moto for the duration of the block (moto's `mock_aws` must be active around it)."""
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.core.responses import ActionResult
     from moto.events.models import Rule
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     dispatcher = _Dispatcher(registry, log)
     original_send = Rule.send_to_targets
-    original_terminated = BaseExecutionWorkerCommunication.terminated
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_lambda_invoke_shim(registry, log))
+        stack.enter_context(_event_targets_shim(dispatcher, original_send))
+        stack.enter_context(_status_change_shim(dispatcher, original_send, log))
+        stack.enter_context(_training_jobs_shim(emulator))
+        yield
+
+
+def _lambda_invoke_shim(
+    registry: FunctionRegistry, log: DeliveryLog
+) -> contextlib.AbstractContextManager[Any]:
+    """Shim 1: Lambda `Invoke` runs the real handler in-process."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
 
     def invoke(
         backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
@@ -225,6 +233,15 @@ def install_shims(
         response_headers["x-amz-executed-version"] = "$LATEST"
         return outcome.payload
 
+    return mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
+
+
+def _event_targets_shim(
+    dispatcher: _Dispatcher, original_send: Callable[..., None]
+) -> contextlib.AbstractContextManager[Any]:
+    """Shim 2: EventBridge rules deliver to state machine, Lambda and SQS targets as AWS does."""
+    from moto.events.models import Rule
+
     def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
         # AWS services (source aws.*) put their events on the default bus only; moto's S3 notifier
         # offers them to every bus.
@@ -233,6 +250,17 @@ def install_shims(
         if event.get("id") == _MOTO_CONSTANT_EVENT_ID:
             event["id"] = str(uuid.uuid4())  # in place: every rule sees the same, new id
         dispatcher.deliver(rule, dict(event), original_send)
+
+    return mock.patch.object(Rule, "send_to_targets", send_to_targets)
+
+
+def _status_change_shim(
+    dispatcher: _Dispatcher, original_send: Callable[..., None], log: DeliveryLog
+) -> contextlib.AbstractContextManager[Any]:
+    """Shim 3: an ending execution sends its "Execution Status Change" event to the default bus's rules."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
 
     def terminated(communication: Any) -> None:
         from moto.events.models import events_backends
@@ -248,14 +276,13 @@ def install_shims(
                 if rule.state == "ENABLED":
                     dispatcher.deliver(rule, event, original_send)
 
-    def call(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def action(response: Any) -> Any:
-            try:
-                return ActionResult(operation(response))
-            except EmulatedApiError as error:
-                raise _service_error(error) from error
+    return mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated)
 
-        return action
+
+@contextlib.contextmanager
+def _training_jobs_shim(emulator: TrainingJobEmulator) -> Iterator[None]:
+    """Shim 4: the SageMaker training-job operations are answered by the emulator."""
+    from moto.sagemaker.responses import SageMakerResponse
 
     def create(response: Any) -> Any:
         return emulator.create_training_job(dict(response.params))
@@ -274,15 +301,26 @@ def install_shims(
         )
         return {"TrainingJobSummaries": summaries}
 
+    operations = {
+        "create_training_job": create,
+        "describe_training_job": describe,
+        "stop_training_job": stop,
+        "list_training_jobs": list_jobs,
+    }
     with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
-        stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
-        stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
-        for name, operation in {
-            "create_training_job": create,
-            "describe_training_job": describe,
-            "stop_training_job": stop,
-            "list_training_jobs": list_jobs,
-        }.items():
-            stack.enter_context(mock.patch.object(SageMakerResponse, name, call(operation), create=True))
+        for name, operation in operations.items():
+            stack.enter_context(mock.patch.object(SageMakerResponse, name, _action(operation), create=True))
         yield
+
+
+def _action(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A moto response method answering with `operation`'s result, or with the emulator's API error."""
+    from moto.core.responses import ActionResult
+
+    def action(response: Any) -> Any:
+        try:
+            return ActionResult(operation(response))
+        except EmulatedApiError as error:
+            raise _service_error(error) from error
+
+    return action
