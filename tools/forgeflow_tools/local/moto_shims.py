@@ -14,7 +14,8 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
    the default bus is sent to the matching rules.
 4. SageMaker training jobs (Create/Describe/Stop/List) are answered by `TrainingJobEmulator`.
 
-`install_shims` applies them for the duration of a `with` block and removes them afterwards.
+`install_shims` applies them for the duration of a `with` block and removes them afterwards;
+`redeliver_event` replays an event through shim 2, as EventBridge's at-least-once delivery may.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -324,3 +325,13 @@ def _action(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
             raise _service_error(error) from error
 
     return action
+
+
+def redeliver_event(account_id: str, region: str, bus: str, envelope: Mapping[str, Any]) -> None:
+    """Offer an already delivered event to the enabled rules of a bus again (the shims must be active)."""
+    from moto.events.models import events_backends
+
+    rules: dict[str, Any] = events_backends[account_id][region].event_buses[bus].rules
+    for rule in list(rules.values()):
+        if rule.state == "ENABLED":
+            rule.send_to_targets(dict(envelope), transform_input=False)

@@ -23,7 +23,7 @@ import orjson
 
 from forgeflow.errors import DataError, InputError
 from forgeflow_tools.local.functions import FunctionRegistry
-from forgeflow_tools.local.moto_shims import DeliveryLog, install_shims
+from forgeflow_tools.local.moto_shims import DeliveryLog, install_shims, redeliver_event
 from forgeflow_tools.local.records import RUN_RECORD_FILE, RunRecord, TrainingJobRecord
 from forgeflow_tools.local.sagemaker import FailureInjection, TrainingJobEmulator
 from forgeflow_tools.local.stack import Stack, StackBuilder
@@ -280,12 +280,7 @@ class LocalRuntime:
 
     def deliver_event(self, envelope: Mapping[str, Any], bus: str = "default") -> None:
         """Deliver an event again, as EventBridge's at-least-once delivery sometimes does."""
-        from moto.events.models import events_backends
-
-        rules: dict[str, Any] = events_backends[self.template.account_id][self.region].event_buses[bus].rules
-        for rule in list(rules.values()):
-            if rule.state == "ENABLED":
-                rule.send_to_targets(dict(envelope), transform_input=False)
+        redeliver_event(self.template.account_id, self.region, bus, envelope)
 
     def stop_execution(self, execution_arn: str) -> None:
         self.client("stepfunctions").stop_execution(
