@@ -13,13 +13,14 @@ import orjson
 import pytest
 from moto import mock_aws
 
-from forgeflow_tools.local import sagemaker
 from forgeflow_tools.local.sagemaker import (
     EmulatedApiError,
     FailureInjection,
     TrainingJobEmulator,
     job_stage,
+    lifecycle,
 )
+from forgeflow_tools.local.sagemaker.evaluation import StandInEvaluation
 
 BUCKET = "data"
 TRAIN = orjson.dumps(
@@ -317,17 +318,17 @@ def test_gen_qa_of_an_unknown_checkpoint_is_not_measured(s3: Any) -> None:
 def test_a_slow_measurement_keeps_the_job_training_and_a_failed_one_fails_it(
     s3: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sagemaker, "EVALUATION_WAIT_SECONDS", 0.01)
+    monkeypatch.setattr(lifecycle, "EVALUATION_WAIT_SECONDS", 0.01)
     release = threading.Event()
-    original = TrainingJobEmulator._evaluate
+    original = StandInEvaluation.evaluate
 
-    def slow(self: TrainingJobEmulator, job: Any, task: str, model: str) -> Any:
+    def slow(self: StandInEvaluation, job: Any, task: str, model: str) -> Any:
         assert release.wait(10)
         if job.name.endswith("broken"):
             raise RuntimeError("the stand-in crashed")
         return original(self, job, task, model)
 
-    monkeypatch.setattr(TrainingJobEmulator, "_evaluate", slow)
+    monkeypatch.setattr(StandInEvaluation, "evaluate", slow)
     emulator = _emulator(s3)
     for name in ("forgeflow-run1-eval-mmlu-base", "forgeflow-run1-eval-mmlu-broken"):
         emulator.create_training_job(_request(name=name, recipe="e/", train=None, count=1))

@@ -39,6 +39,15 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_input_arguments(run)
+    run.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+    _add_failure_arguments(run)
+    _add_stack_arguments(run)
+    run.set_defaults(func=run_command)
+
+
+def _add_input_arguments(run: argparse.ArgumentParser) -> None:
+    """What is dropped into the emulated bucket: the dataset, its sidecar, curated sources."""
     run.add_argument("dataset", nargs="?", type=Path, help="the Converse JSONL dataset to fine-tune on")
     run.add_argument("--config", type=Path, help="run options YAML, uploaded as the dataset's sidecar")
     run.add_argument(
@@ -54,7 +63,10 @@ def register(subparsers: Any) -> None:
         default=[],
         help="a curated general-purpose JSONL to upload under the curated prefix (repeatable)",
     )
-    run.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
+
+
+def _add_failure_arguments(run: argparse.ArgumentParser) -> None:
+    """Failure injection into the emulated SageMaker (`FailureInjection`), to see the failure paths."""
     run.add_argument(
         "--fail",
         choices=STAGES,
@@ -76,6 +88,10 @@ def register(subparsers: Any) -> None:
         default=0,
         help="answer the next N CreateTrainingJob calls with ResourceLimitExceeded",
     )
+
+
+def _add_stack_arguments(run: argparse.ArgumentParser) -> None:
+    """How the stack is created, where the run is saved, how long to wait for it."""
     run.add_argument(
         "--parameter",
         "-p",
@@ -89,7 +105,6 @@ def register(subparsers: Any) -> None:
         "--outputs-dir", type=Path, default=DEFAULT_OUTPUTS, help=f"where runs are saved ({DEFAULT_OUTPUTS})"
     )
     run.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
-    run.set_defaults(func=run_command)
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:

@@ -20,11 +20,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from forgeflow.errors import InputError
+
+if TYPE_CHECKING:
+    from forgeflow_tools.local.records import RunRecord
 
 DEFAULT_LOCAL_RUNS = Path(".forgeflow") / "runs"
 
@@ -72,43 +75,41 @@ class RunSource(Protocol):
 
 
 class LocalRuns:
-    """Runs saved by `forgeflow local run` (one `run.json` per run)."""
+    """Runs saved by `forgeflow local run` (one `run.json` `RunRecord` per run)."""
 
     def __init__(self, folder: Path) -> None:
-        self._records: list[dict[str, Any]] = []
-        for path in sorted(folder.glob("*/run.json")):
+        from forgeflow_tools.local.records import RUN_RECORD_FILE, RunRecord  # deferred: only for --local
+
+        self._records: list[RunRecord] = []
+        for path in sorted(folder.glob(f"*/{RUN_RECORD_FILE}")):
             try:
-                self._records.append(orjson.loads(path.read_bytes()))
-            except orjson.JSONDecodeError as error:
+                self._records.append(RunRecord.from_json(path.read_bytes()))
+            except ValueError as error:  # not JSON (orjson) or not a run record (pydantic)
                 raise InputError(f"{path} is not a saved run: {error}", code="BAD_RUN_RECORD") from error
 
-    def _record(self, execution_arn: str) -> dict[str, Any]:
+    def _record(self, execution_arn: str) -> RunRecord:
         for record in self._records:
-            execution = record["execution"]
-            if execution_arn in (execution["executionArn"], execution["name"]):
+            if execution_arn in (record.execution_arn, record.execution_name):
                 return record
         raise InputError(f"no saved local run has execution {execution_arn}", code="NOT_FOUND")
 
     def executions(self, limit: int) -> list[dict[str, Any]]:
-        found = [record["execution"] for record in self._records]
+        found = [record.execution for record in self._records]
         return sorted(found, key=lambda e: _time(e["startDate"]), reverse=True)[:limit]
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
-        execution: dict[str, Any] = self._record(execution_arn)["execution"]
-        return execution
+        return self._record(execution_arn).execution
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
-        return list(self._record(execution_arn)["history"])
+        return list(self._record(execution_arn).history)
 
     def ledger_for(self, execution_arn: str) -> dict[str, Any] | None:
-        row: dict[str, Any] | None = self._record(execution_arn).get("ledger")
-        return row
+        return self._record(execution_arn).ledger
 
     def ledger_row(self, run_id: str) -> dict[str, Any] | None:
         for record in self._records:
-            if record.get("run_id") == run_id:
-                row: dict[str, Any] | None = record.get("ledger")
-                return row
+            if record.run_id == run_id:
+                return record.ledger
         return None
 
 

@@ -14,7 +14,8 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
    the default bus is sent to the matching rules.
 4. SageMaker training jobs (Create/Describe/Stop/List) are answered by `TrainingJobEmulator`.
 
-`install_shims` applies them for the duration of a `with` block and removes them afterwards.
+`install_shims` applies them for the duration of a `with` block and removes them afterwards;
+`redeliver_event` replays an event through shim 2, as EventBridge's at-least-once delivery may.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import datetime as dt
 import json
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
@@ -203,15 +204,23 @@ def install_shims(
     registry: FunctionRegistry, emulator: TrainingJobEmulator, log: DeliveryLog
 ) -> Iterator[None]:
     """Patch moto for the duration of the block (moto's `mock_aws` must be active around it)."""
-    from moto.awslambda_simple.models import LambdaSimpleBackend
-    from moto.core.responses import ActionResult
     from moto.events.models import Rule
-    from moto.sagemaker.responses import SageMakerResponse
-    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     dispatcher = _Dispatcher(registry, log)
     original_send = Rule.send_to_targets
-    original_terminated = BaseExecutionWorkerCommunication.terminated
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_lambda_invoke_shim(registry, log))
+        stack.enter_context(_event_targets_shim(dispatcher, original_send))
+        stack.enter_context(_status_change_shim(dispatcher, original_send, log))
+        stack.enter_context(_training_jobs_shim(emulator))
+        yield
+
+
+def _lambda_invoke_shim(
+    registry: FunctionRegistry, log: DeliveryLog
+) -> contextlib.AbstractContextManager[Any]:
+    """Shim 1: Lambda `Invoke` runs the real handler in-process."""
+    from moto.awslambda_simple.models import LambdaSimpleBackend
 
     def invoke(
         backend: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any
@@ -225,6 +234,15 @@ def install_shims(
         response_headers["x-amz-executed-version"] = "$LATEST"
         return outcome.payload
 
+    return mock.patch.object(LambdaSimpleBackend, "invoke", invoke)
+
+
+def _event_targets_shim(
+    dispatcher: _Dispatcher, original_send: Callable[..., None]
+) -> contextlib.AbstractContextManager[Any]:
+    """Shim 2: EventBridge rules deliver to state machine, Lambda and SQS targets as AWS does."""
+    from moto.events.models import Rule
+
     def send_to_targets(rule: Any, event: Any, transform_input: bool = True) -> None:
         # AWS services (source aws.*) put their events on the default bus only; moto's S3 notifier
         # offers them to every bus.
@@ -233,6 +251,17 @@ def install_shims(
         if event.get("id") == _MOTO_CONSTANT_EVENT_ID:
             event["id"] = str(uuid.uuid4())  # in place: every rule sees the same, new id
         dispatcher.deliver(rule, dict(event), original_send)
+
+    return mock.patch.object(Rule, "send_to_targets", send_to_targets)
+
+
+def _status_change_shim(
+    dispatcher: _Dispatcher, original_send: Callable[..., None], log: DeliveryLog
+) -> contextlib.AbstractContextManager[Any]:
+    """Shim 3: an ending execution sends its "Execution Status Change" event to the default bus's rules."""
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+    original_terminated = BaseExecutionWorkerCommunication.terminated
 
     def terminated(communication: Any) -> None:
         from moto.events.models import events_backends
@@ -248,14 +277,13 @@ def install_shims(
                 if rule.state == "ENABLED":
                     dispatcher.deliver(rule, event, original_send)
 
-    def call(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        def action(response: Any) -> Any:
-            try:
-                return ActionResult(operation(response))
-            except EmulatedApiError as error:
-                raise _service_error(error) from error
+    return mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated)
 
-        return action
+
+@contextlib.contextmanager
+def _training_jobs_shim(emulator: TrainingJobEmulator) -> Iterator[None]:
+    """Shim 4: the SageMaker training-job operations are answered by the emulator."""
+    from moto.sagemaker.responses import SageMakerResponse
 
     def create(response: Any) -> Any:
         return emulator.create_training_job(dict(response.params))
@@ -274,15 +302,36 @@ def install_shims(
         )
         return {"TrainingJobSummaries": summaries}
 
+    operations = {
+        "create_training_job": create,
+        "describe_training_job": describe,
+        "stop_training_job": stop,
+        "list_training_jobs": list_jobs,
+    }
     with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.object(LambdaSimpleBackend, "invoke", invoke))
-        stack.enter_context(mock.patch.object(Rule, "send_to_targets", send_to_targets))
-        stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
-        for name, operation in {
-            "create_training_job": create,
-            "describe_training_job": describe,
-            "stop_training_job": stop,
-            "list_training_jobs": list_jobs,
-        }.items():
-            stack.enter_context(mock.patch.object(SageMakerResponse, name, call(operation), create=True))
+        for name, operation in operations.items():
+            stack.enter_context(mock.patch.object(SageMakerResponse, name, _action(operation), create=True))
         yield
+
+
+def _action(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A moto response method answering with `operation`'s result, or with the emulator's API error."""
+    from moto.core.responses import ActionResult
+
+    def action(response: Any) -> Any:
+        try:
+            return ActionResult(operation(response))
+        except EmulatedApiError as error:
+            raise _service_error(error) from error
+
+    return action
+
+
+def redeliver_event(account_id: str, region: str, bus: str, envelope: Mapping[str, Any]) -> None:
+    """Offer an already delivered event to the enabled rules of a bus again (the shims must be active)."""
+    from moto.events.models import events_backends
+
+    rules: dict[str, Any] = events_backends[account_id][region].event_buses[bus].rules
+    for rule in list(rules.values()):
+        if rule.state == "ENABLED":
+            rule.send_to_targets(dict(envelope), transform_input=False)

@@ -23,8 +23,9 @@ import orjson
 
 from forgeflow.errors import DataError, InputError
 from forgeflow_tools.local.functions import FunctionRegistry
-from forgeflow_tools.local.moto_shims import DeliveryLog, install_shims
-from forgeflow_tools.local.sagemaker import EMULATED_NOTE, FailureInjection, TrainingJobEmulator
+from forgeflow_tools.local.moto_shims import DeliveryLog, install_shims, redeliver_event
+from forgeflow_tools.local.records import RUN_RECORD_FILE, RunRecord, TrainingJobRecord
+from forgeflow_tools.local.sagemaker import FailureInjection, TrainingJobEmulator
 from forgeflow_tools.local.stack import Stack, StackBuilder
 from forgeflow_tools.local.template import Template, load_template
 
@@ -279,12 +280,7 @@ class LocalRuntime:
 
     def deliver_event(self, envelope: Mapping[str, Any], bus: str = "default") -> None:
         """Deliver an event again, as EventBridge's at-least-once delivery sometimes does."""
-        from moto.events.models import events_backends
-
-        rules: dict[str, Any] = events_backends[self.template.account_id][self.region].event_buses[bus].rules
-        for rule in list(rules.values()):
-            if rule.state == "ENABLED":
-                rule.send_to_targets(dict(envelope), transform_input=False)
+        redeliver_event(self.template.account_id, self.region, bus, envelope)
 
     def stop_execution(self, execution_arn: str) -> None:
         self.client("stepfunctions").stop_execution(
@@ -426,35 +422,23 @@ class LocalRuntime:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(self.read(key))
         described = self.client("stepfunctions").describe_execution(executionArn=execution_arn)
-        record = {
-            "emulated": True,
-            "note": "recorded by the ForgeFlow local runtime (AWS emulated in-process by moto)",
-            "run_id": run_id,
-            "stack": self.template.stack_name,
-            "state_machine_arn": self.state_machine_arn,
-            "execution": described,
-            "history": self.history(execution_arn),
-            "ledger": self.ledger_row_for(execution_arn),
-            "events": [
+        record = RunRecord(
+            run_id=run_id,
+            stack=self.template.stack_name,
+            state_machine_arn=self.state_machine_arn,
+            execution=described,
+            history=self.history(execution_arn),
+            ledger=self.ledger_row_for(execution_arn),
+            events=[
                 event for event in self.results_events() if orjson.dumps(event).find(run_id.encode()) >= 0
             ],
-            "training_jobs": [
-                {
-                    "name": job.name,
-                    "stage": job.stage,
-                    "status": job.status,
-                    "secondary_status": job.secondary,
-                    "failure_reason": job.failure_reason,
-                    "transitions": job.transitions,
-                    "note": EMULATED_NOTE,
-                }
+            training_jobs=[
+                TrainingJobRecord.of(job)
                 for job in self.emulator.jobs()
                 if run_id in job.name or run_id in orjson.dumps(job.request).decode()
             ],
-        }
-        (destination / "run.json").write_bytes(
-            orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
         )
+        (destination / RUN_RECORD_FILE).write_bytes(record.to_json())
         logs = destination / "logs"
         logs.mkdir(exist_ok=True)
         for name, text in self.registry.all_logs().items():

@@ -1,0 +1,64 @@
+"""What a completed job leaves where SageMaker leaves it, under `<S3OutputPath>/<job>/output/`.
+
+`model.tar.gz` and, for training jobs, `output.tar.gz` hold the `manifest.json` that names the emulated
+escrow checkpoint; for evaluation jobs `output.tar.gz` holds
+`<run name>/eval_results/results_<timestamp>.json` in the Nova shape (and gen_qa's
+`eval_results/inference_output.jsonl`). Every archive says "emulated".
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Mapping
+
+import orjson
+
+from forgeflow_tools.local.sagemaker.evaluation import evaluation_task
+from forgeflow_tools.local.sagemaker.jobs import EMULATED_NOTE, EmulatedJob, utc_now
+from forgeflow_tools.local.sagemaker.s3 import S3Objects
+
+
+def write_outputs(objects: S3Objects, job: EmulatedJob, checkpoint_uri: str) -> None:
+    """Upload the job's archives; an evaluation job must have been measured first (`job.evaluation`)."""
+    manifest = {
+        "checkpoint_s3_bucket": checkpoint_uri,
+        "emulated": True,
+        "note": EMULATED_NOTE,
+        "training_job_name": job.name,
+    }
+    recipe_eval = evaluation_task(objects, job)
+    files = {
+        "manifest.json": orjson.dumps(manifest, option=orjson.OPT_INDENT_2),
+        "EMULATED.txt": (EMULATED_NOTE + "\n").encode(),
+    }
+    objects.put(f"{job.output_prefix}/model.tar.gz", tar_gz(files))
+    if recipe_eval is None:
+        # Nova SMTJ training jobs put manifest.json (the escrow checkpoint) in output.tar.gz.
+        objects.put(f"{job.output_prefix}/output.tar.gz", tar_gz(files))
+        return
+    stamp = (job.end or utc_now()).strftime("%Y%m%d_%H%M%S")
+    assert job.evaluation is not None, "an evaluation job is Uploading only once it is measured"
+    results, inference = job.evaluation
+    results["config_general"] = {"model_name": recipe_eval.model, "task": recipe_eval.task}
+    outputs = {
+        f"{recipe_eval.run_name}/eval_results/results_{stamp}.json": orjson.dumps(
+            results, option=orjson.OPT_INDENT_2
+        ),
+        "EMULATED.txt": (EMULATED_NOTE + "\n").encode(),
+    }
+    if inference is not None:
+        outputs["eval_results/inference_output.jsonl"] = inference
+    objects.put(f"{job.output_prefix}/output.tar.gz", tar_gz(outputs))
+
+
+def tar_gz(files: Mapping[str, bytes]) -> bytes:
+    """A reproducible archive of the files (sorted, mtime 0)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
