@@ -186,6 +186,6 @@ def test_stack_outputs_name_the_state_machine_and_the_table() -> None:
         STACK_OUTPUT_TABLE: "ledger",
     }
     # The keys are the ones template.yaml declares.
-    template = (Path(__file__).resolve().parents[3] / "template.yaml").read_text(encoding="utf-8")
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text(encoding="utf-8")
     assert f"  {STACK_OUTPUT_STATE_MACHINE}:" in template
     assert f"  {STACK_OUTPUT_TABLE}:" in template
