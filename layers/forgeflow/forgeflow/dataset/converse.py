@@ -198,14 +198,17 @@ def _check_content(
     if any(isinstance(block, ToolResultBlock) for block in blocks) and role != "user":
         raise ValueError("toolResult belongs in user messages only")
     only_text = all(isinstance(block, TextBlock) for block in blocks)
-    text_length = sum(len(block.text) for block in blocks if isinstance(block, TextBlock))
+    # Whitespace-only text is as empty as no text (EMPTY_TEXT in the validator).
+    written = any(
+        isinstance(block, TextBlock) and not block.text.isspace() and block.text for block in blocks
+    )
     if candidate:
-        if only_text and text_length == 0 and not reasoning:
-            raise ValueError("a candidate needs non-empty text")
+        if only_text and not written and not reasoning:
+            raise ValueError("a candidate needs non-blank text")
     elif not any(isinstance(block, PAYLOAD_BLOCKS) for block in blocks):
         raise ValueError("a message needs text, media or tool content")
-    elif only_text and text_length == 0:
-        raise ValueError("a text-only message needs non-empty text")
+    elif only_text and not written:
+        raise ValueError("a text-only message needs non-blank text")
 
 
 class Message(_Model):

@@ -186,8 +186,11 @@ class RecordValidator:
         if walk.is_dpo and self.options.model is NovaModel.LITE_2:
             walk.add(f"/messages/{count - 1}/candidates", "DPO_NOT_SUPPORTED", "DPO record for Nova 2 Lite")
         last = count - 1
+        # A 'system' message is reported once (SYSTEM_ROLE), not also as a break in the alternation of
+        # every message after it: the turns are numbered without it.
+        skipped = 0
         for index, message in enumerate(messages):
-            self._message(message, index, index == last, walk)
+            skipped += self._message(message, index, index - skipped, index == last, walk)
 
     def _system(self, system: Any, walk: Walk) -> None:
         if type(system) is not list:
@@ -200,19 +203,20 @@ class RecordValidator:
                     continue
             walk.text(block["text"], f"/system/{index}/text")
 
-    def _message(self, message: Any, index: int, is_last: bool, walk: Walk) -> None:
+    def _message(self, message: Any, index: int, turn: int, is_last: bool, walk: Walk) -> bool:
+        """Checks one message; True when its role is 'system' (it takes no turn in the alternation)."""
         if type(message) is not dict:
             walk.add(
                 f"/messages/{index}", "WRONG_TYPE", f"message is {type_name(message)}, expected an object"
             )
-            return
+            return False
         for key in message:
             if key not in MESSAGE_KEYS:
                 walk.add(
                     f"/messages/{index}/{pointer_token(key)}", "UNKNOWN_KEY", f"unknown message key {key!r}"
                 )
         role = message.get("role")
-        self._role(role, index, is_last, walk)
+        system = self._role(role, index, turn, is_last, walk)
         role_name = role if role == "user" or role == "assistant" else None
         if "candidates" in message:
             if not is_last:
@@ -228,10 +232,10 @@ class RecordValidator:
                     "the candidates message also has 'content'",
                 )
             self._candidates(message["candidates"], f"/messages/{index}/candidates", walk)
-            return
+            return system
         if "content" not in message:
             walk.add(f"/messages/{index}", "MISSING_CONTENT", "the message has no 'content'")
-            return
+            return system
         content = message["content"]
         if type(content) is not list:
             walk.add(
@@ -239,12 +243,14 @@ class RecordValidator:
                 "WRONG_TYPE",
                 f"content is {type_name(content)}, expected an array",
             )
-            return
+            return system
         self._content(content, f"/messages/{index}/content", role_name, walk, candidate=False)
+        return system
 
     @staticmethod
-    def _role(role: Any, index: int, is_last: bool, walk: Walk) -> None:
-        expected = "assistant" if index & 1 else "user"
+    def _role(role: Any, index: int, turn: int, is_last: bool, walk: Walk) -> bool:
+        """Checks the role of message `index`, the `turn`-th of the alternation; True for 'system'."""
+        expected = "assistant" if turn & 1 else "user"
         if role is None:
             walk.add(f"/messages/{index}", "MISSING_ROLE", "the message has no 'role'")
         elif type(role) is not str:
@@ -252,6 +258,7 @@ class RecordValidator:
         elif role != "user" and role != "assistant":
             if role.lower() == "system":
                 walk.add(f"/messages/{index}/role", "SYSTEM_ROLE", "a 'system' role inside messages")
+                return True
             else:
                 walk.add(
                     f"/messages/{index}/role", "INVALID_ROLE", f"role {role!r} is not 'user' or 'assistant'"
@@ -264,6 +271,7 @@ class RecordValidator:
             walk.add(
                 f"/messages/{index}/role", "LAST_NOT_ASSISTANT", "the conversation ends with a user message"
             )
+        return False
 
     def _candidates(self, candidates: Any, path: str, walk: Walk) -> None:
         if type(candidates) is not list:
@@ -310,6 +318,7 @@ class RecordValidator:
         only_text = True
         media_before = _NO_MEDIA  # the walk's media counts when the first non-text block came
         text_length = 0
+        written = False  # some text holds more than whitespace
         for index, block in enumerate(blocks):
             if type(block) is dict and len(block) == 1 and "text" in block:
                 # The common case, kept short: a plain text block (its path is built only if needed).
@@ -320,6 +329,8 @@ class RecordValidator:
                     walk.characters += len(value)
                 else:
                     text_length += walk.text(value, f"{path}/{index}/text")
+                if not written and type(value) is str and value and not value.isspace():
+                    written = True
                 continue
             where = f"{path}/{index}"
             if type(block) is dict and len(block) == 1 and next(iter(block)) in BLOCK_KINDS:
@@ -332,6 +343,7 @@ class RecordValidator:
                     payload = True
                 if kind == "text":
                     text_length += walk.text(value, f"{where}/text")
+                    written = written or (type(value) is str and value != "" and not value.isspace())
                     continue
                 if only_text:
                     only_text = False
@@ -341,13 +353,15 @@ class RecordValidator:
                 self._checks[kind](value, f"{where}/{kind}", role, walk, candidate)
         if not only_text:
             self._media_mix(path, media_before, walk)
+        blank = only_text and not written
+        emptiness = "empty" if text_length == 0 else "only whitespace"
         if candidate:
-            if only_text and text_length == 0 and not reasoning:
-                walk.add(path, "EMPTY_TEXT", "the candidate's text is empty")
+            if blank and not reasoning:
+                walk.add(path, "EMPTY_TEXT", f"the candidate's text is {emptiness}")
         elif not payload:
             walk.add(path, "EMPTY_MESSAGE", "the message has no text, media or tool content")
-        elif only_text and text_length == 0:
-            walk.add(path, "EMPTY_TEXT", "the message's text is empty")
+        elif blank:
+            walk.add(path, "EMPTY_TEXT", f"the message's text is {emptiness}")
 
     @staticmethod
     def _block_kinds(block: Any, where: str, walk: Walk) -> list[str]:
