@@ -113,6 +113,13 @@ class RecordValidator:
         self._record(record, walk)
         if walk.documents > 1:
             walk.add("", "TOO_MANY_DOCUMENTS", f"the record has {walk.documents} documents")
+        if walk.media_path is not None:
+            self._record_media(walk, walk.media_path)
+        # Bedrock "Fine-tune Amazon Nova models with supervised fine-tuning" (nova-2-sft-data-prep.html),
+        # current limitations: tool usage "is currently not supported by Amazon Nova 2.0 SFT" and may fail
+        # the job; the Nova 2 user guide lists tool calling as a feature, so a warning (--strict refuses).
+        if walk.tool_path is not None and self.options.model is NovaModel.LITE_2:
+            walk.add(walk.tool_path, "TOOLS_NOT_SUPPORTED", "tool use in a dataset for Nova 2 Lite SFT")
         outcome = RecordOutcome(record, method=record_method)
         try:
             # The sorted dump is what record_hash digests; orjson refuses to write deep nesting (255
@@ -259,10 +266,7 @@ class RecordValidator:
             if role.lower() == "system":
                 walk.add(f"/messages/{index}/role", "SYSTEM_ROLE", "a 'system' role inside messages")
                 return True
-            else:
-                walk.add(
-                    f"/messages/{index}/role", "INVALID_ROLE", f"role {role!r} is not 'user' or 'assistant'"
-                )
+            walk.add(f"/messages/{index}/role", "INVALID_ROLE", f"role {role!r} is not 'user' or 'assistant'")
         elif role != expected:
             walk.add(
                 f"/messages/{index}/role", "ROLE_ORDER", f"message {index} is {role!r}, expected {expected!r}"
@@ -378,6 +382,15 @@ class RecordValidator:
         elif len(kinds) > 1:
             walk.add(where, "MULTIPLE_BLOCK_KEYS", f"the block mixes {', '.join(kinds)}")
         return kinds
+
+    @staticmethod
+    def _record_media(walk: Walk, path: str) -> None:
+        """One video and no image per record, unless one message already broke the rule (one error each)."""
+        reported = {code for _, code, _ in walk.findings}
+        if walk.videos > 1 and "TOO_MANY_VIDEOS" not in reported:
+            walk.add(path, "TOO_MANY_VIDEOS_IN_RECORD", f"{walk.videos} videos in one record, at most 1")
+        elif walk.images and walk.videos and "VIDEO_WITH_OTHER_MEDIA" not in reported:
+            walk.add(path, "IMAGES_AND_VIDEOS_IN_RECORD", "the record has both images and a video")
 
     @staticmethod
     def _media_mix(path: str, before: tuple[int, int, int], walk: Walk) -> None:

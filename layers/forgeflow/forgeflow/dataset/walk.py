@@ -76,7 +76,9 @@ class Walk:
         "findings",
         "images",
         "is_dpo",
+        "media_path",
         "tool_names",
+        "tool_path",
         "tool_use_ids",
         "videos",
     )
@@ -88,7 +90,9 @@ class Walk:
         self.images = 0
         self.videos = 0
         self.documents = 0
+        self.media_path: str | None = None  # where a record first exceeds one video or mixes images and video
         self.tool_names: set[str] | None = None
+        self.tool_path: str | None = None  # the first toolConfig/toolUse/toolResult of the record
         self.tool_use_ids: set[str] = set()
         self.answered: set[str] = set()
 
