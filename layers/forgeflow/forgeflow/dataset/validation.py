@@ -141,7 +141,7 @@ class ReportBuilder:
             return
         report.valid_records += 1
         self._duplicates.add(hash(outcome.sorted_json))
-        self.stats.add(number, outcome.counts, outcome.est_tokens)
+        self.stats.add(number, counts, outcome.est_tokens)
 
     def finish(self, method: Method | None) -> ValidationReport:
         self.stats.method = method
