@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from forgeflow.dataset.converse import DPORecord, SFTRecord
 from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
-from forgeflow.dataset.walk import holds_reserved
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions, validate_stream
+from forgeflow.dataset.walk import holds_reserved
 from forgeflow.nova import Method
 
 VOCABULARY = [
