@@ -25,7 +25,8 @@ VALID_OPTIONS: dict[str, dict[str, Any]] = json.loads((VALID / "options.json").r
 NOT_RECORD_RULES = {
     "EMPTY_FILE", "BOM", "INVALID_UTF8", "JSON_PARSE", "TRUNCATED_LINE", "LINE_TOO_LONG", "JSON_ARRAY_FILE",
     "NOT_AN_OBJECT", "NESTING_TOO_DEEP", "BLANK_LINE", "CRLF_LINE_ENDING", "UNKNOWN_KEY", "METHOD_MISMATCH",
-    "TOO_FEW_RECORDS", "TOO_MANY_RECORDS",
+    "TOO_FEW_RECORDS", "TOO_MANY_RECORDS", "IMAGES_AND_VIDEOS_IN_DATASET",
+    "TOOLS_NOT_SUPPORTED",  # a warning the models cannot know --strict of
 }  # fmt: skip
 
 

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from forgeflow.dataset.converse import DPORecord, SFTRecord
-from forgeflow.dataset.rules import RESERVED_STRINGS
+from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions, validate_stream
+from forgeflow.dataset.walk import holds_reserved
 from forgeflow.nova import Method
 
 VOCABULARY = [
@@ -87,7 +88,9 @@ def test_arbitrary_lines_never_crash(lines: list[bytes]) -> None:
 # -- valid records, and one rule broken at a time --------------------------------------------------------
 
 safe_text = st.text(min_size=1, max_size=40).filter(
-    lambda t: not any(s.lower() in t.lower() for s in RESERVED_STRINGS) and "\u212a" not in t
+    lambda t: (
+        not any(s.lower() in t.lower() for s in RESERVED_STRINGS) and "\u212a" not in t and not t.isspace()
+    )
 )
 image_block = st.builds(
     lambda fmt, name: {
@@ -227,3 +230,18 @@ def test_one_violation_in_a_valid_dpo_record_is_caught(
     mutated = copy.deepcopy(record)
     {**COMMON, **DPO_ONLY}[code](mutated, data)
     assert code in _codes(mutated, Method.DPO)
+
+
+# -- the reserved-string fast path agrees with the regex -------------------------------------------------
+
+reserved_like = st.lists(
+    st.sampled_from([*RESERVED_STRINGS, "user", ":", "<", "[", "eos", "\u212a", "\u0130", "unk>", " "])
+    | st.text(max_size=4),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=reserved_like)
+def test_the_reserved_fast_check_agrees_with_the_pattern(text: str) -> None:
+    assert holds_reserved(text) == (RESERVED_PATTERN.search(text.lower()) is not None)

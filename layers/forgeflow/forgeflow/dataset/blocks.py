@@ -56,10 +56,14 @@ class BlockRules:
 
     def _image(self, value: Any, path: str, role: str | None, walk: Walk, candidate: bool) -> None:
         walk.images += 1
+        if walk.videos:
+            walk.media_path = walk.media_path or path
         self._media(value, path, "IMAGE_FORMAT", self._image_formats, role, walk, candidate)
 
     def _video(self, value: Any, path: str, role: str | None, walk: Walk, candidate: bool) -> None:
         walk.videos += 1
+        if walk.videos == 2 or walk.images:
+            walk.media_path = walk.media_path or path
         self._media(value, path, "VIDEO_FORMAT", self._video_formats, role, walk, candidate)
         if walk.is_dpo:
             walk.add(path, "DPO_VIDEO", "a video in a DPO record")
@@ -148,6 +152,7 @@ class BlockRules:
     def tool_config(self, config: Any, walk: Walk) -> None:
         names: set[str] = set()
         walk.tool_names = names
+        walk.tool_path = walk.tool_path or "/toolConfig"
         tools = config.get("tools") if type(config) is dict else None
         if type(tools) is not list or not tools:
             walk.add("/toolConfig/tools", "TOOL_CONFIG", "toolConfig needs a non-empty 'tools' array")
@@ -182,6 +187,7 @@ class BlockRules:
             return  # reported once for the whole record as NESTING_TOO_DEEP
 
     def _tool_use(self, value: Any, path: str, role: str | None, walk: Walk, candidate: bool) -> None:
+        walk.tool_path = walk.tool_path or path
         if role == "user":
             walk.add(path, "TOOL_USE_ROLE", "toolUse in a user message")
         if type(value) is not dict:
@@ -213,6 +219,7 @@ class BlockRules:
                 return  # reported once for the whole record as NESTING_TOO_DEEP
 
     def _tool_result(self, value: Any, path: str, role: str | None, walk: Walk, candidate: bool) -> None:
+        walk.tool_path = walk.tool_path or path
         if role == "assistant":
             walk.add(path, "TOOL_RESULT_ROLE", "toolResult in an assistant message")
         if type(value) is not dict:

@@ -198,14 +198,17 @@ def _check_content(
     if any(isinstance(block, ToolResultBlock) for block in blocks) and role != "user":
         raise ValueError("toolResult belongs in user messages only")
     only_text = all(isinstance(block, TextBlock) for block in blocks)
-    text_length = sum(len(block.text) for block in blocks if isinstance(block, TextBlock))
+    # Whitespace-only text is as empty as no text (EMPTY_TEXT in the validator).
+    written = any(
+        isinstance(block, TextBlock) and not block.text.isspace() and block.text for block in blocks
+    )
     if candidate:
-        if only_text and text_length == 0 and not reasoning:
-            raise ValueError("a candidate needs non-empty text")
+        if only_text and not written and not reasoning:
+            raise ValueError("a candidate needs non-blank text")
     elif not any(isinstance(block, PAYLOAD_BLOCKS) for block in blocks):
         raise ValueError("a message needs text, media or tool content")
-    elif only_text and text_length == 0:
-        raise ValueError("a text-only message needs non-empty text")
+    elif only_text and not written:
+        raise ValueError("a text-only message needs non-blank text")
 
 
 class Message(_Model):
@@ -299,13 +302,15 @@ class _Record(BaseModel):
                 )
         if messages[-1].role != "assistant":
             raise ValueError("the last message must be the assistant's")
-        documents = 0
+        documents = images = videos = 0
         use_ids: set[str] = set()
         answered: set[str] = set()
         names = {tool.tool_spec.name for tool in self.tool_config.tools} if self.tool_config else None
         for message in messages:
             for block in message.content if isinstance(message, Message) else []:
                 documents += isinstance(block, DocumentBlock)
+                images += isinstance(block, ImageBlock)
+                videos += isinstance(block, VideoBlock)
                 if isinstance(block, ToolUseBlock):
                     if block.tool_use.tool_use_id in use_ids:
                         raise ValueError(f"toolUseId {block.tool_use.tool_use_id!r} is used twice")
@@ -319,6 +324,9 @@ class _Record(BaseModel):
                     answered.add(use_id)
         if documents > 1:
             raise ValueError("at most one document per record")
+        # Nova understanding-model data prep: a sample holds "only 1 video", text with images or with videos.
+        if videos > 1 or (videos and images):
+            raise ValueError("a record holds at most one video, and no image besides it")
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-ready record (unset optional fields left out)."""

@@ -113,6 +113,13 @@ class RecordValidator:
         self._record(record, walk)
         if walk.documents > 1:
             walk.add("", "TOO_MANY_DOCUMENTS", f"the record has {walk.documents} documents")
+        if walk.media_path is not None:
+            self._record_media(walk, walk.media_path)
+        # Bedrock "Fine-tune Amazon Nova models with supervised fine-tuning" (nova-2-sft-data-prep.html),
+        # current limitations: tool usage "is currently not supported by Amazon Nova 2.0 SFT" and may fail
+        # the job; the Nova 2 user guide lists tool calling as a feature, so a warning (--strict refuses).
+        if walk.tool_path is not None and self.options.model is NovaModel.LITE_2:
+            walk.add(walk.tool_path, "TOOLS_NOT_SUPPORTED", "tool use in a dataset for Nova 2 Lite SFT")
         outcome = RecordOutcome(record, method=record_method)
         try:
             # The sorted dump is what record_hash digests; orjson refuses to write deep nesting (255
@@ -186,8 +193,11 @@ class RecordValidator:
         if walk.is_dpo and self.options.model is NovaModel.LITE_2:
             walk.add(f"/messages/{count - 1}/candidates", "DPO_NOT_SUPPORTED", "DPO record for Nova 2 Lite")
         last = count - 1
+        # A 'system' message is reported once (SYSTEM_ROLE), not also as a break in the alternation of
+        # every message after it: the turns are numbered without it.
+        skipped = 0
         for index, message in enumerate(messages):
-            self._message(message, index, index == last, walk)
+            skipped += self._message(message, index, index - skipped, index == last, walk)
 
     def _system(self, system: Any, walk: Walk) -> None:
         if type(system) is not list:
@@ -200,19 +210,20 @@ class RecordValidator:
                     continue
             walk.text(block["text"], f"/system/{index}/text")
 
-    def _message(self, message: Any, index: int, is_last: bool, walk: Walk) -> None:
+    def _message(self, message: Any, index: int, turn: int, is_last: bool, walk: Walk) -> bool:
+        """Checks one message; True when its role is 'system' (it takes no turn in the alternation)."""
         if type(message) is not dict:
             walk.add(
                 f"/messages/{index}", "WRONG_TYPE", f"message is {type_name(message)}, expected an object"
             )
-            return
+            return False
         for key in message:
             if key not in MESSAGE_KEYS:
                 walk.add(
                     f"/messages/{index}/{pointer_token(key)}", "UNKNOWN_KEY", f"unknown message key {key!r}"
                 )
         role = message.get("role")
-        self._role(role, index, is_last, walk)
+        system = self._role(role, index, turn, is_last, walk)
         role_name = role if role == "user" or role == "assistant" else None
         if "candidates" in message:
             if not is_last:
@@ -228,10 +239,10 @@ class RecordValidator:
                     "the candidates message also has 'content'",
                 )
             self._candidates(message["candidates"], f"/messages/{index}/candidates", walk)
-            return
+            return system
         if "content" not in message:
             walk.add(f"/messages/{index}", "MISSING_CONTENT", "the message has no 'content'")
-            return
+            return system
         content = message["content"]
         if type(content) is not list:
             walk.add(
@@ -239,12 +250,14 @@ class RecordValidator:
                 "WRONG_TYPE",
                 f"content is {type_name(content)}, expected an array",
             )
-            return
+            return system
         self._content(content, f"/messages/{index}/content", role_name, walk, candidate=False)
+        return system
 
     @staticmethod
-    def _role(role: Any, index: int, is_last: bool, walk: Walk) -> None:
-        expected = "assistant" if index & 1 else "user"
+    def _role(role: Any, index: int, turn: int, is_last: bool, walk: Walk) -> bool:
+        """Checks the role of message `index`, the `turn`-th of the alternation; True for 'system'."""
+        expected = "assistant" if turn & 1 else "user"
         if role is None:
             walk.add(f"/messages/{index}", "MISSING_ROLE", "the message has no 'role'")
         elif type(role) is not str:
@@ -252,10 +265,8 @@ class RecordValidator:
         elif role != "user" and role != "assistant":
             if role.lower() == "system":
                 walk.add(f"/messages/{index}/role", "SYSTEM_ROLE", "a 'system' role inside messages")
-            else:
-                walk.add(
-                    f"/messages/{index}/role", "INVALID_ROLE", f"role {role!r} is not 'user' or 'assistant'"
-                )
+                return True
+            walk.add(f"/messages/{index}/role", "INVALID_ROLE", f"role {role!r} is not 'user' or 'assistant'")
         elif role != expected:
             walk.add(
                 f"/messages/{index}/role", "ROLE_ORDER", f"message {index} is {role!r}, expected {expected!r}"
@@ -264,6 +275,7 @@ class RecordValidator:
             walk.add(
                 f"/messages/{index}/role", "LAST_NOT_ASSISTANT", "the conversation ends with a user message"
             )
+        return False
 
     def _candidates(self, candidates: Any, path: str, walk: Walk) -> None:
         if type(candidates) is not list:
@@ -310,6 +322,7 @@ class RecordValidator:
         only_text = True
         media_before = _NO_MEDIA  # the walk's media counts when the first non-text block came
         text_length = 0
+        written = False  # some text holds more than whitespace
         for index, block in enumerate(blocks):
             if type(block) is dict and len(block) == 1 and "text" in block:
                 # The common case, kept short: a plain text block (its path is built only if needed).
@@ -320,6 +333,8 @@ class RecordValidator:
                     walk.characters += len(value)
                 else:
                     text_length += walk.text(value, f"{path}/{index}/text")
+                if not written and type(value) is str and value and not value.isspace():
+                    written = True
                 continue
             where = f"{path}/{index}"
             if type(block) is dict and len(block) == 1 and next(iter(block)) in BLOCK_KINDS:
@@ -332,6 +347,7 @@ class RecordValidator:
                     payload = True
                 if kind == "text":
                     text_length += walk.text(value, f"{where}/text")
+                    written = written or (type(value) is str and value != "" and not value.isspace())
                     continue
                 if only_text:
                     only_text = False
@@ -341,13 +357,15 @@ class RecordValidator:
                 self._checks[kind](value, f"{where}/{kind}", role, walk, candidate)
         if not only_text:
             self._media_mix(path, media_before, walk)
+        blank = only_text and not written
+        emptiness = "empty" if text_length == 0 else "only whitespace"
         if candidate:
-            if only_text and text_length == 0 and not reasoning:
-                walk.add(path, "EMPTY_TEXT", "the candidate's text is empty")
+            if blank and not reasoning:
+                walk.add(path, "EMPTY_TEXT", f"the candidate's text is {emptiness}")
         elif not payload:
             walk.add(path, "EMPTY_MESSAGE", "the message has no text, media or tool content")
-        elif only_text and text_length == 0:
-            walk.add(path, "EMPTY_TEXT", "the message's text is empty")
+        elif blank:
+            walk.add(path, "EMPTY_TEXT", f"the message's text is {emptiness}")
 
     @staticmethod
     def _block_kinds(block: Any, where: str, walk: Walk) -> list[str]:
@@ -364,6 +382,15 @@ class RecordValidator:
         elif len(kinds) > 1:
             walk.add(where, "MULTIPLE_BLOCK_KEYS", f"the block mixes {', '.join(kinds)}")
         return kinds
+
+    @staticmethod
+    def _record_media(walk: Walk, path: str) -> None:
+        """One video and no image per record, unless one message already broke the rule (one error each)."""
+        reported = {code for _, code, _ in walk.findings}
+        if walk.videos > 1 and "TOO_MANY_VIDEOS" not in reported:
+            walk.add(path, "TOO_MANY_VIDEOS_IN_RECORD", f"{walk.videos} videos in one record, at most 1")
+        elif walk.images and walk.videos and "VIDEO_WITH_OTHER_MEDIA" not in reported:
+            walk.add(path, "IMAGES_AND_VIDEOS_IN_RECORD", "the record has both images and a video")
 
     @staticmethod
     def _media_mix(path: str, before: tuple[int, int, int], walk: Walk) -> None:

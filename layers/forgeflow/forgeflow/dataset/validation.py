@@ -114,6 +114,8 @@ class ReportBuilder:
         self.report = ValidationReport(source=source, options=options)
         self.stats = StatsCollector()
         self._duplicates = DuplicateCounter()  # bounded memory: sorted runs spill to temporary files
+        self.first_image_line = 0  # the first record (valid or not) holding an image, and a video
+        self.first_video_line = 0
 
     def issue(self, issue: Issue, *, warning: bool = False) -> None:
         self.report.add(issue, warning=warning)
@@ -128,16 +130,31 @@ class ReportBuilder:
             report.add(issue)
         for issue in outcome.warnings:
             report.add(issue, warning=True)
-        if outcome.errors or outcome.counts is None:
+        counts = outcome.counts
+        if counts is None:
+            return
+        if counts.images and not self.first_image_line:
+            self.first_image_line = number
+        if counts.videos and not self.first_video_line:
+            self.first_video_line = number
+        if outcome.errors:
             return
         report.valid_records += 1
         self._duplicates.add(hash(outcome.sorted_json))
-        self.stats.add(number, outcome.counts, outcome.est_tokens)
+        self.stats.add(number, counts, outcome.est_tokens)
 
     def finish(self, method: Method | None) -> ValidationReport:
         self.stats.method = method
         self.stats.duplicates = self._duplicates.count()
         _dataset_checks(self.report, self.options, method)
+        if self.options.model is NovaModel.LITE_2 and self.first_image_line and self.first_video_line:
+            # Nova 2.0 SFT data prep ("Fine-tune Nova 2.0", SageMaker dg/nova-fine-tune-2.html): "You cannot
+            # mix images and videos within the same dataset or across different turns".
+            images, videos = self.first_image_line, self.first_video_line
+            detail = (
+                f"line {images} has images and line {videos} a video; Nova 2 Lite trains one kind per dataset"
+            )
+            self.report.add(make_issue(max(images, videos), "", "IMAGES_AND_VIDEOS_IN_DATASET", detail))
         self.report.stats = self.stats.result()
         return self.report
 
