@@ -127,8 +127,8 @@ class ObjectStore(Protocol):
 
     def open_read(self, bucket: str, key: str, version_id: str | None = None) -> IO[bytes]: ...
 
-    def head(self, bucket: str, key: str) -> dict[str, Any] | None:
-        """The object's metadata (ContentLength, ETag, VersionId), or None when it does not exist."""
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+        """The object's (or this version's) ContentLength, ETag, VersionId; None when it does not exist."""
         ...
 
     def list_keys(self, bucket: str, prefix: str) -> Iterable[str]: ...

@@ -127,6 +127,15 @@ class Storage:
         assert location.path is not None
         return location.path.is_file()
 
+    def head(self, uri: str, version_id: str | None = None) -> dict[str, Any] | None:
+        """An S3 object's (or version's) metadata, None when absent; a local file's size as ContentLength."""
+        location = parse_uri(uri)
+        if location.is_s3:
+            assert location.bucket is not None
+            return self.s3.head(location.bucket, location.key, version_id)
+        assert location.path is not None
+        return {"ContentLength": location.path.stat().st_size} if location.path.is_file() else None
+
     def list_jsonl(self, uri: str) -> list[str]:
         """The `.jsonl` files a URI names, sorted: the file itself, or every one under a folder/prefix.
 

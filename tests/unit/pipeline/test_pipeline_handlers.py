@@ -39,9 +39,18 @@ def assert_valid_event(event: dict[str, Any]) -> None:
     jsonschema.validate(event, schema)
 
 
-def upload_dataset_only(stack: Any) -> None:
-    """Enough for the steps that never read the records (register, publish, stop)."""
-    stack.put("incoming/support_sft.jsonl", b"{}\n")
+def upload_dataset_only(stack: Any, key: str = "incoming/support_sft.jsonl") -> None:
+    """Enough for the steps that never read the records (register, publish, stop).
+
+    RegisterRun pins the version the event names, so the upload gets the sample event's version id (moto
+    cannot be asked for one; its stored key is edited instead).
+    """
+    from moto.s3.models import s3_backends
+
+    stack.put(key, b"{}\n")
+    version = load_event("register_run")["event"]["detail"]["object"]["version-id"]
+    bucket = s3_backends["123456789012"]["aws"].buckets[BUCKET]
+    bucket.keys.getlist(key)[-1]._version_id = version
 
 
 def upload_examples(stack: Any, tmp_path: Path) -> dict[str, Any]:
@@ -224,7 +233,7 @@ def test_a_handler_error_is_raised_under_its_asl_name(stack: Any, invoke: Any) -
 
 
 def test_an_url_encoded_key_is_decoded_and_a_missing_object_refused(stack: Any, invoke: Any) -> None:
-    stack.put("incoming/support tickets.jsonl", b"{}\n")
+    upload_dataset_only(stack, "incoming/support tickets.jsonl")
     event = load_event("register_run")
     event["event"]["detail"]["object"]["key"] = "incoming/support+tickets.jsonl"
     run = invoke("register_run", event)
@@ -255,6 +264,6 @@ def test_a_request_for_a_dataset_outside_the_bucket_is_refused(stack: Any, invok
     request["detail"]["dataset_uri"] = "s3://someone-elses-bucket/data.jsonl"
     with pytest.raises(RequestInvalid, match="outside the pipeline's bucket"):
         invoke("register_run", {"event": request, "execution_arn": "arn:e"})
-    request["detail"]["dataset_uri"] = f"s3://{BUCKET}/datasets/missing.jsonl"
+    request["detail"]["dataset_uri"] = f"s3://{BUCKET}/datasets/missing.jsonl"  # RequestDataPrefix
     with pytest.raises(InputMissing, match="does not exist"):
         invoke("register_run", {"event": request, "execution_arn": "arn:e"})

@@ -183,3 +183,104 @@ def test_no_handler_imports_the_sagemaker_sdk_or_the_local_runtime() -> None:
     package = ROOT / "layers" / "forgeflow" / "forgeflow"
     for path in package.rglob("*.py"):
         assert "functions." not in path.read_text() or path.parent.name == "local", path
+
+
+# --- issue #9, spend and confinement: the template's half of findings 4, 9, 11, 12 ------------------------
+def test_fine_tune_requests_arrive_on_a_dedicated_bus_open_to_named_publishers(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    assert resources["FineTuneRequestedRule"]["Properties"]["EventBusName"] == {"Ref": "RequestBus"}
+    assert resources["RequestBus"]["Type"] == "AWS::Events::EventBus"
+    allow = resources["RequestBusPublishers"]["Properties"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Action"] == "events:PutEvents"
+    assert allow["Principal"]["AWS"]["Fn::If"][1] == {"Ref": "RequestPublisherArns"}
+    assert "iam::${AWS::AccountId}:root" in allow["Principal"]["AWS"]["Fn::If"][2]["Fn::Sub"]
+    deny = resources["RequestBusOnlyPublishers"]
+    assert deny["Condition"] == "HasRequestPublishers"
+    assert deny["Properties"]["Statement"]["Condition"] == {
+        "ArnNotLike": {"aws:PrincipalArn": {"Ref": "RequestPublisherArns"}}
+    }
+    pattern = re.compile(template["Parameters"]["RequestEventBusName"]["AllowedPattern"])
+    assert not pattern.fullmatch("default")
+    assert pattern.fullmatch("forgeflow-requests")
+
+
+def test_only_the_publishing_roles_may_put_on_the_results_bus(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["ResultsBusPublishersOnly"]["Properties"]
+    assert policy["EventBusName"] == {"Ref": "ResultsBus"}
+    statement = policy["Statement"]
+    assert (statement["Effect"], statement["Principal"], statement["Action"]) == (
+        "Deny",
+        "*",
+        "events:PutEvents",
+    )
+    allowed = {arn["Fn::GetAtt"][0] for arn in statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]}
+    publishers = {
+        name
+        for name, properties in functions(template).items()
+        for granted in statements(properties.get("Policies"))
+        if "events:PutEvents" in actions(granted)
+        and granted.get("Resource") == {"Fn::GetAtt": ["ResultsBus", "Arn"]}
+    }
+    assert publishers
+    assert {f"{name}Role" for name in publishers} <= allowed
+
+
+def test_the_ecr_permission_names_exactly_the_image_accounts_of_images_yaml(template: dict[str, Any]) -> None:
+    import yaml
+
+    images = yaml.safe_load((ROOT / "layers/forgeflow/forgeflow/jobs/data/images.yaml").read_text())
+    repositories = {str(image).split(":", 1)[0] for image in images["repositories"].values()}
+    expected = {
+        f"arn:${{AWS::Partition}}:ecr:{region}:{account}:repository/{repository}"
+        for region, account in images["accounts"].items()
+        for repository in repositories
+    }
+    role = template["Resources"]["SageMakerExecutionRole"]["Properties"]
+    (pull,) = [s for s in statements(role) if s.get("Sid") == "PullNovaImages"]
+    assert {resource["Fn::Sub"] for resource in pull["Resource"]} == expected
+
+
+def test_kms_create_grant_is_only_for_aws_resources(template: dict[str, Any]) -> None:
+    grants = [s for s in statements(template["Resources"]) if "kms:CreateGrant" in actions(s)]
+    assert len(grants) == 3
+    for statement in grants:
+        assert actions(statement) == ["kms:CreateGrant"]
+        assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
+
+
+def _resources(statement: dict[str, Any]) -> set[str]:
+    resource = statement.get("Resource", [])
+    listed = resource if isinstance(resource, list) else [resource]
+    return {r["Fn::Sub"] for r in listed if isinstance(r, dict) and "Fn::Sub" in r}
+
+
+def test_data_is_read_only_under_the_input_prefixes_and_runs_and_written_only_under_runs(
+    template: dict[str, Any],
+) -> None:
+    names = ("IncomingPrefix", "CuratedDataPrefix", "RequestDataPrefix")
+    readable = {f"${{DataBucket.Arn}}/${{{name}}}*" for name in names} | {"${DataBucket.Arn}/runs/*"}
+    for statement in statements(template["Resources"]):
+        if statement["Effect"] != "Allow":
+            continue
+        if {"s3:GetObject", "s3:GetObjectVersion"} & set(actions(statement)):
+            assert _resources(statement) <= readable, statement
+        if "s3:PutObject" in actions(statement):
+            assert all(sub.startswith("${DataBucket.Arn}/runs/") for sub in _resources(statement)), statement
+
+
+@pytest.mark.parametrize("name", ["IncomingPrefix", "CuratedDataPrefix", "RequestDataPrefix"])
+def test_no_input_prefix_may_overlap_runs_or_hold_a_wildcard(template: dict[str, Any], name: str) -> None:
+    # CloudFormation applies AllowedPattern to the whole value (AWS CloudFormation User Guide, Parameters).
+    pattern = re.compile(template["Parameters"][name]["AllowedPattern"])
+    assert pattern.fullmatch(template["Parameters"][name]["Default"])
+    for refused in ("runs/", "runs/incoming/", "/", "*/", "in*/"):
+        assert not pattern.fullmatch(refused), refused
+
+
+def test_job_starters_have_reserved_concurrency_from_a_parameter(template: dict[str, Any]) -> None:
+    expected = {"Fn::If": ["ReservesJobStarts", {"Ref": "MaxConcurrentJobStarts"}, {"Ref": "AWS::NoValue"}]}
+    for name in ("StartTrainingJobFunction", "StartEvaluationFunction"):
+        assert functions(template)[name]["ReservedConcurrentExecutions"] == expected

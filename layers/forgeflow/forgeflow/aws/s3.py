@@ -133,9 +133,10 @@ class S3Objects:
             raise InputError(f"cannot read s3://{bucket}/{key}: {code or error}", code="S3_READ") from error
         return io.BufferedReader(S3ObjectReader(answer["Body"]), buffer_size=1024 * 1024)
 
-    def head(self, bucket: str, key: str) -> dict[str, Any] | None:
+    def head(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+        extra = {"VersionId": version_id} if version_id else {}
         try:
-            answer: dict[str, Any] = self.client.head_object(Bucket=bucket, Key=key)
+            answer: dict[str, Any] = self.client.head_object(Bucket=bucket, Key=key, **extra)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code", "") in {"404", "NoSuchKey", "NotFound"}:
                 return None

@@ -39,6 +39,10 @@ class PreflightRefused(PipelineError, DataError):
     """Pre-flight refused the run before any GPU spend: a dataset limit or the budget."""
 
 
+class DatasetTooLarge(PipelineError, DataError):
+    """The dataset is larger than MaxDatasetBytes: Validate and Mix could not finish it (RegisterRun)."""
+
+
 class InputMissing(PipelineError):
     """An object the stage needs (dataset, curated source, recipe, job output) cannot be read."""
 

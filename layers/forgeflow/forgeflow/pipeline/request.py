@@ -20,9 +20,10 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.nova import Method, NovaModel, Technique
+from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES, load_yaml, shape_problem
 from forgeflow.pipeline.errors import RequestInvalid
 from forgeflow.pipeline.settings import PipelineSettings
 
@@ -31,6 +32,9 @@ S3_SOURCE = "aws.s3"
 S3_DETAIL_TYPE = "Object Created"
 REQUEST_SOURCE = "forgeflow"
 REQUEST_DETAIL_TYPE = "FineTune Requested"
+# Pre-flight prices and sizes the run from these; a request that set them could price p5 hours at $0
+# (issue #9, finding 4). They come from the stack's tables only (recipes/data/prices.yaml, throughput.yaml).
+STACK_ONLY_TRAINING_KEYS = ("prices", "throughput_tokens_per_second")
 
 
 class EvalSuite(StrEnum):
@@ -61,6 +65,25 @@ class RunOptions(BaseModel):
     max_runtime_seconds: int | None = Field(
         default=None, ge=1, le=28 * 24 * 3600, description="each job's stopping condition (default 1 day)"
     )
+
+    @field_validator("mix", "overrides", "training")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        problem = shape_problem(value)
+        if problem is not None:
+            raise ValueError(f"too large: {problem}")
+        return value
+
+    @field_validator("training")
+    @classmethod
+    def _no_stack_only_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        named = [key for key in STACK_ONLY_TRAINING_KEYS if key in value]
+        if named:
+            raise ValueError(
+                f"{', '.join(named)} may not be set by a request: prices and throughput come from the "
+                "stack, so that a request cannot lower the cost estimate"
+            )
+        return value
 
 
 class RunRequest(RunOptions):
@@ -158,10 +181,17 @@ def _describe(error: ValidationError, where: str) -> str:
 
 def parse_options(data: bytes, where: str) -> RunOptions:
     """A sidecar YAML document → RunOptions; RequestInvalid names the file and the keys."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise RequestInvalid(
+            f"{where} is larger than {MAX_SIDECAR_BYTES} bytes",
+            hint="run options are a few hundred bytes: move data out of the sidecar",
+        )
     try:
-        loaded = yaml.safe_load(data) if data.strip() else {}
+        loaded = load_yaml(data) if data.strip() else {}
     except yaml.YAMLError as error:
         raise RequestInvalid(f"{where} is not valid YAML: {error}") from error
+    except RecursionError as error:  # the composer recurses per nesting level
+        raise RequestInvalid(f"{where} is nested too deeply to be run options") from error
     if not isinstance(loaded, dict):
         raise RequestInvalid(f"{where} must be a mapping of run options, not {type(loaded).__name__}")
     try:

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import InputError
 from forgeflow.nova import NovaModel, Technique
+
+# Every run writes under this prefix; no input prefix may overlap it (a run would trigger runs).
+RUNS_PREFIX = "runs/"
+# template.yaml's MaxRunCostUsd and MaxDatasetBytes defaults (docs/pipeline.md, "Spend and confinement").
+DEFAULT_MAX_RUN_COST_USD = 10_000.0
+DEFAULT_MAX_DATASET_BYTES = 2 * 1024**3
 
 # Environment variable → field. One table so the template, the docs and this parser agree.
 ENVIRONMENT = {
@@ -22,11 +28,14 @@ ENVIRONMENT = {
     "SAGEMAKER_ROLE_ARN": "sagemaker_role_arn",
     "INCOMING_PREFIX": "incoming_prefix",
     "CURATED_DATA_PREFIX": "curated_data_prefix",
+    "REQUEST_DATA_PREFIX": "request_data_prefix",
     "DEFAULT_MODEL": "default_model",
     "DEFAULT_TECHNIQUE": "default_technique",
     "TRAINING_INSTANCE_TYPE": "training_instance_type",
     "BUDGET_USD": "budget_usd",
     "POLL_SECONDS": "poll_seconds",
+    "MAX_RUN_COST_USD": "max_run_cost_usd",
+    "MAX_DATASET_BYTES": "max_dataset_bytes",
     "KMS_KEY_ARN": "kms_key_arn",
     "MLFLOW_TRACKING_ARN": "mlflow_tracking_arn",
     "AWS_REGION": "region",
@@ -44,14 +53,31 @@ class PipelineSettings(BaseModel):
     sagemaker_role_arn: str = ""
     incoming_prefix: str = "incoming/"
     curated_data_prefix: str = "curated/"
+    request_data_prefix: str = "datasets/"
     default_model: NovaModel = NovaModel.LITE
     default_technique: Technique = Technique.SFT_LORA
     training_instance_type: str = "ml.p5.48xlarge"
     budget_usd: float | None = Field(default=None, gt=0)
     poll_seconds: int = Field(default=60, ge=0, le=3600)
+    max_run_cost_usd: float = Field(default=DEFAULT_MAX_RUN_COST_USD, gt=0, allow_inf_nan=False)
+    max_dataset_bytes: int = Field(default=DEFAULT_MAX_DATASET_BYTES, gt=0)
     kms_key_arn: str | None = None
     mlflow_tracking_arn: str | None = None
     region: str = "us-east-1"
+
+    @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
+    @classmethod
+    def _input_prefix(cls, value: str) -> str:
+        # An input prefix that is runs/ or under it would make the pipeline read (and, for incoming/,
+        # trigger on) its own outputs; one above it ("" or "/") would take in every run's outputs.
+        if not value.endswith("/") or value == "/" or value.startswith(RUNS_PREFIX):
+            raise ValueError(f"{value!r} must end with '/' and must not be {RUNS_PREFIX} or lie under it")
+        return value
+
+    @property
+    def input_prefixes(self) -> tuple[str, ...]:
+        """The key prefixes the pipeline reads datasets and mix sources from (besides its own run)."""
+        return (self.incoming_prefix, self.curated_data_prefix, self.request_data_prefix)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> PipelineSettings:

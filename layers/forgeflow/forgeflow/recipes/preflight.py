@@ -380,6 +380,33 @@ def _estimate(
     _check_budget(rendered, priced, price, budget_usd, verdict)
 
 
+def worst_case_problem(
+    rendered: RenderedRecipe, max_run_cost_usd: float, prices: PriceTable, region: str
+) -> PreflightProblem | None:
+    """Refuse a job whose worst case (instances × stopping condition × price) exceeds the hard cap.
+
+    Unlike the budget, this needs no estimate: it bounds what SageMaker can bill before it stops the job,
+    whatever the throughput turns out to be. Prices are the stack's table, never the run config's.
+    """
+    price, _ = prices.lookup(rendered.instance_type, region)
+    hours = _max_runtime(rendered) / 3600
+    if price is None:
+        return PreflightProblem(
+            "RUN_COST_UNBOUNDED",
+            f"no price for {rendered.instance_type} in {region}: the run's worst case cannot be checked "
+            "against MaxRunCostUsd; choose a priced instance type (recipes/data/prices.yaml)",
+        )
+    worst = rendered.replicas * hours * price.usd_per_hour
+    if worst <= max_run_cost_usd:
+        return None
+    return PreflightProblem(
+        "OVER_RUN_COST_CAP",
+        f"worst case {worst:,.2f} USD ({rendered.replicas} × {rendered.instance_type} × {hours:g} h "
+        f"stopping condition × {price.usd_per_hour:g} USD/h) exceeds MaxRunCostUsd {max_run_cost_usd:,.2f} "
+        "USD: lower max_runtime_seconds or replicas, or ask the operator to raise MaxRunCostUsd",
+    )
+
+
 def preflight(
     rendered: RenderedRecipe,
     stats: Mapping[str, Any] | None,
@@ -387,14 +414,19 @@ def preflight(
     budget_usd: float | None,
     prices: PriceTable | None = None,
     region: str = "us-east-1",
+    max_run_cost_usd: float | None = None,
 ) -> PreflightVerdict:
     """The verdict for a rendered recipe and a dataset's statistics; `.ok` is False when refused.
 
     `budget_usd` None means no budget; the run config's `budget_usd`, when set, is stricter-wins combined
     with it (the lower one applies). `prices` defaults to data/prices.yaml; the run config's `prices`
-    override it per instance type.
+    override it per instance type. `max_run_cost_usd` (the stack's hard cap) refuses on the worst case.
     """
     verdict = PreflightVerdict(recipe=_recipe_summary(rendered))
+    prices = prices or PriceTable.default()
+    if max_run_cost_usd is not None:
+        capped = worst_case_problem(rendered, max_run_cost_usd, prices, region)
+        verdict.problems.extend([capped] if capped else [])
     budgets = [b for b in (budget_usd, rendered.config.budget_usd) if b is not None]
     budget = min(budgets) if budgets else None
     stats = stats or {}
@@ -426,7 +458,7 @@ def preflight(
         stats,
         records,
         budget_usd=budget,
-        prices=prices or PriceTable.default(),
+        prices=prices,
         region=region,
         verdict=verdict,
     )

@@ -54,8 +54,18 @@ def load_run(run: RunPointer, services: Services) -> ResolvedRun:
     assert run.request_uri is not None
     with reraise_as(missing="the run's request document is missing"):
         resolved = ResolvedRun.from_json(services.storage.read_bytes(run.request_uri))
-    # Every stage reads the object version that triggered the run, not whatever was uploaded since.
-    services.storage.pin_version(resolved.dataset_uri, resolved.dataset.version_id)
+    # Every stage reads the object version RegisterRun pinned, not whatever was uploaded since.
+    dataset = resolved.dataset
+    services.storage.pin_version(resolved.dataset_uri, dataset.version_id)
+    if dataset.version_id is None and dataset.etag is not None:
+        # Without bucket versioning the pinned bytes cannot be read back once replaced: refuse instead.
+        head = services.storage.head(resolved.dataset_uri)
+        etag = str(head.get("ETag", "")).strip('"') if head else None
+        if etag != dataset.etag:
+            raise InputMissing(
+                f"{resolved.dataset_uri} changed after the run registered (ETag {dataset.etag}, now {etag})",
+                hint="enable versioning on the bucket (template.yaml does) or upload under a new key",
+            )
     return resolved
 
 

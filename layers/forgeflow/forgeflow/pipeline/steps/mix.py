@@ -9,6 +9,7 @@ import orjson
 from forgeflow.mixing.engine import run_mix
 from forgeflow.mixing.plan import load_plan
 from forgeflow.nova import Method
+from forgeflow.pipeline.confinement import DATASET_PLACEHOLDER, check_mix_sources
 from forgeflow.pipeline.errors import MixPlanInvalid
 from forgeflow.pipeline.request import ResolvedRun
 from forgeflow.pipeline.settings import PipelineSettings
@@ -21,8 +22,6 @@ from forgeflow.storage import join
 # reports keeping MMLU near baseline while gaining 12 F1 points on the domain.
 CURATED_SHARE = 0.25
 DEFAULT_VALIDATION_FRACTION = 0.1
-# The customer source of a mix plan given in a request may name the run's dataset with this placeholder.
-DATASET_PLACEHOLDER = "${dataset}"
 
 
 def default_mix_plan(run: ResolvedRun, method: Method, settings: PipelineSettings) -> dict[str, Any]:
@@ -59,6 +58,8 @@ def mix_data(payload: StageInput, services: Services) -> MixResult:
     enter_stage(services, run.run_id, "mix")
     method = run.method or (payload.validation.method if payload.validation else None) or Method.SFT
     document = _plan_document(run, method, services.settings)
+    # RegisterRun checked the request's plan; checked again here, where the sources are read.
+    check_mix_sources(document, services.settings, "mix")
     out_uri = services.settings.run_prefix(run.run_id) + "mix"
     with reraise_as(MixPlanInvalid, missing=True):
         plan = load_plan(document)

@@ -61,6 +61,7 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
         _training_stats(payload, services),
         budget_usd=services.settings.budget_usd,
         region=services.settings.region,
+        max_run_cost_usd=services.settings.max_run_cost_usd,
     )
     prefix = services.settings.run_prefix(run.run_id) + "recipe/"
     preflight_uri = prefix + "preflight.json"

@@ -7,7 +7,9 @@ from urllib.parse import unquote_plus
 
 from forgeflow.errors import InputError
 from forgeflow.pipeline import events
-from forgeflow.pipeline.errors import InputMissing, RequestInvalid
+from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES
+from forgeflow.pipeline.confinement import check_input_uri, check_mix_sources
+from forgeflow.pipeline.errors import DatasetTooLarge, InputMissing
 from forgeflow.pipeline.request import (
     DatasetObject,
     ResolvedRun,
@@ -16,23 +18,22 @@ from forgeflow.pipeline.request import (
     parse_trigger,
     resolve_run,
 )
+from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import RegisterInput, RunPointer, RunSettings
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.ports import LedgerRow
 from forgeflow.storage import Storage, join
 
+GIB = 1024**3
+
 
 def register_run(payload: RegisterInput, services: Services) -> RunPointer:
     """Parse the trigger, merge the sidecar, derive the run id, claim it in the ledger, say `Run Started`."""
     trigger = parse_trigger(payload.event)
-    bucket = services.settings.data_bucket
-    if bucket and trigger.dataset.bucket != bucket:
-        raise RequestInvalid(
-            f"{trigger.dataset.uri} is outside the pipeline's bucket",
-            hint=f"copy the dataset under s3://{bucket}/ (the pipeline's roles read only that bucket)",
-        )
-    trigger.dataset = _existing_key(trigger.dataset, services.storage)
+    check_input_uri(trigger.dataset.uri, services.settings, "dataset_uri")
+    trigger.dataset = _pinned(_existing_key(trigger.dataset, services.storage), services)
     resolved = resolve_run(trigger, _sidecar(trigger.dataset, services.storage), services.settings)
+    check_mix_sources(resolved.mix, services.settings, "mix")
     run_id = resolved.run_id
     request_uri = join(services.settings.run_prefix(run_id).rstrip("/"), "request.json")
     pointer = RunPointer(
@@ -58,11 +59,46 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
 
 
 def _sidecar(dataset: DatasetObject, storage: Storage) -> RunOptions | None:
-    """The run options uploaded next to the dataset (`<key>.yaml`), if any."""
-    with contextlib.suppress(InputError):
-        if storage.exists(dataset.sidecar_uri):
-            return parse_options(storage.read_bytes(dataset.sidecar_uri), dataset.sidecar_uri)
-    return None
+    """The run options uploaded next to the dataset (`<key>.yaml`), if any; read at most the size cap + 1."""
+    exists = False
+    with contextlib.suppress(InputError):  # an unreadable probe (no ListBucket) means "no sidecar"
+        exists = storage.exists(dataset.sidecar_uri)
+    if not exists:
+        return None
+    with storage.open_input(dataset.sidecar_uri) as stream:
+        data = stream.read(MAX_SIDECAR_BYTES + 1)
+    return parse_options(data, dataset.sidecar_uri)
+
+
+def _pinned(dataset: DatasetObject, services: Services) -> DatasetObject:
+    """The dataset with the version id and ETag every later stage reads, checked against the size cap.
+
+    An S3 trigger names its version; a request names only a key, so the version is the one current now:
+    a dataset replaced after this point is never read (the stages pin it, steps/common.py `load_run`).
+    """
+    head = services.storage.head(dataset.uri, dataset.version_id)
+    if head is None:
+        raise InputMissing(f"{dataset.uri} (version {dataset.version_id}) does not exist (deleted?)")
+    etag = str(head.get("ETag", "")).strip('"') or None
+    if dataset.version_id is None and dataset.etag and etag and dataset.etag != etag:
+        # Unversioned bucket: the uploaded bytes are gone; the new upload's own event starts its run.
+        raise InputMissing(
+            f"{dataset.uri} was replaced since it was uploaded (ETag {dataset.etag}, now {etag})"
+        )
+    _check_size(dataset.uri, int(head.get("ContentLength", 0)), services.settings)
+    version_id = dataset.version_id or head.get("VersionId")
+    return dataset.model_copy(update={"version_id": version_id, "etag": dataset.etag or etag})
+
+
+def _check_size(uri: str, size: int, settings: PipelineSettings) -> None:
+    cap = settings.max_dataset_bytes
+    if size > cap:
+        raise DatasetTooLarge(
+            f"{uri} is {size / GIB:.2f} GiB, above the pipeline's cap of {cap / GIB:.2f} GiB "
+            f"(MaxDatasetBytes = {cap}): Validate reads it within a 15-minute Lambda and Mix spills it "
+            "to 10 GiB of /tmp",
+            hint="split the dataset or sample it down; docs/pipeline.md, 'Spend and confinement'",
+        )
 
 
 def _ledger_row(resolved: ResolvedRun, request_uri: str, execution_arn: str | None) -> LedgerRow:
