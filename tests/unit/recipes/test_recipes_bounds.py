@@ -84,7 +84,7 @@ CASES: list[tuple[str, str, str, str, Any, Any]] = [
     ("lite-2", "sft-lora", P5, f"{TC}.max_steps", 4, 3),
     ("lite-2", "sft-lora", P5, f"{TC}.max_steps", 100000, 100001),
     ("lite-2", "sft-lora", P5, f"{TC}.save_steps", 1, 0),
-    ("lite-2", "sft-lora", P5, f"{TC}.save_steps", 100000, 100001),
+    ("lite-2", "sft-lora", P5, f"{TC}.save_steps", 100, 100001),  # ≤ max_steps (100) and 100000
     ("lite-2", "sft-lora", P5, f"{TC}.val_check_interval", 1, 0),
     ("lite-2", "sft-lora", P5, f"{TC}.val_check_interval", 100000, 100001),
     ("lite-2", "sft-lora", P5, f"{TC}.limit_val_batches", 0, -1),

@@ -33,6 +33,28 @@ def test_recipes_render_matches_golden(model: str, technique: Technique) -> None
     assert yaml.safe_load(text) == rendered.recipe
 
 
+# The g5/g6 recipes (their own base recipes: recipes/data/base/*_g5_g6.yaml).
+G5_G6 = [
+    ("micro", Technique.SFT_LORA, "ml.g5.12xlarge"),
+    ("micro", Technique.SFT_FULL, "ml.g6.48xlarge"),
+    ("micro", Technique.DPO_LORA, "ml.g5.48xlarge"),
+    ("lite", Technique.SFT_LORA, "ml.g6.12xlarge"),
+    ("lite", Technique.DPO_LORA, "ml.g5.48xlarge"),
+]
+
+
+@pytest.mark.parametrize(("model", "technique", "instance"), G5_G6)
+def test_recipes_render_g5_g6_matches_golden(model: str, technique: Technique, instance: str) -> None:
+    config = TrainingConfig(
+        model=NovaModel(model), technique=technique, name="golden-run", instance_type=instance
+    )
+    path = GOLDEN / f"recipe_{model}_{technique.value}_g5_g6.yaml"
+    text = render_recipe(config).to_yaml()
+    if os.environ.get("FORGEFLOW_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize("model", ["lite-2"])
 @pytest.mark.parametrize("technique", [Technique.DPO_LORA, Technique.DPO_FULL])
 def test_recipes_render_refuses_dpo_on_nova_2(model: str, technique: Technique) -> None:

@@ -123,6 +123,19 @@ def image_uri(kind: str, region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{repository}"
 
 
+def takes_validation_channel(model: NovaModel) -> bool:
+    """Whether a training job for the model gets the `validation` channel: Nova 1.0 yes, Nova 2.0 no.
+
+    Nova 2.0 SFT takes no validation set: "Providing a validation set might be supported through the UI
+    but will not be supported during SFT training" (Amazon Bedrock UG, "Supervised fine-tuning on Amazon
+    Nova 2.0", current limitations). The HPR recipes nova_lite_2_0_p5_gpu_{lora_,}sft.yaml do carry an
+    optional `run.validation_data_s3_path`, but it is a HyperPod run field (refused as an override, see
+    recipes/data/bounds.yaml `fixed`). So the channel is dropped for Nova 2.0; the held-out split still
+    feeds the gen_qa evaluation.
+    """
+    return model.generation == 1
+
+
 def _training_image_kind(rendered: RenderedRecipe) -> str:
     return f"{rendered.technique.method.value}-{rendered.generation}"
 
@@ -243,7 +256,8 @@ def build_training_job_request(
     """A complete, validated CreateTrainingJob request for the smoke or the full training job.
 
     `recipe_uri`: where `rendered.to_yaml()` was uploaded (a folder ending in / holding recipe.yaml, or the
-    .yaml file). `channels`: {"train": uri, "validation": uri or None}. For stage "smoke" pass the smoke
+    .yaml file). `channels`: {"train": uri, "validation": uri or None}; Nova 2.0 gets no validation
+    channel (`takes_validation_channel`). For stage "smoke" pass the smoke
     variant (`forgeflow.jobs.smoke.smoke_recipe`) — and on Nova 1.0 the smoke subset as `train`.
     """
     if stage not in ("smoke", "train"):
@@ -265,7 +279,7 @@ def build_training_job_request(
     prefix, recipe_file = recipe_location(recipe_uri)
     inputs = [_s3_channel("train", train, "Converse")]
     validation = channels.get("validation")
-    if validation:
+    if validation and takes_validation_channel(rendered.model):
         inputs.append(_s3_channel("validation", validation, "Converse"))
     inputs.append(_s3_channel(RECIPE_CHANNEL, prefix, "S3Prefix"))
     name = job_name(run_id, stage, attempt)

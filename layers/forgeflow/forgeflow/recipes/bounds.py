@@ -81,6 +81,7 @@ class Bound:
     allowed: set[float] | None = None
     multiple_of: int | None = None
     less_than: list[str] = field(default_factory=list)
+    at_most: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
     def add(self, rule: Mapping[str, Any]) -> None:
@@ -96,6 +97,8 @@ class Bound:
             self.multiple_of = step if self.multiple_of is None else math.lcm(self.multiple_of, step)
         if "less_than" in rule:
             self.less_than.append(rule["less_than"])
+        if "at_most" in rule:
+            self.at_most.append(rule["at_most"])
         self.sources.append(rule["source"])
 
     def describe(self, recipe: Mapping[str, Any] | None = None) -> str:
@@ -109,10 +112,11 @@ class Bound:
             parts.append(f"[{low}, {high}]")
         if self.multiple_of is not None:
             parts.append(f"a multiple of {self.multiple_of}")
-        for other in self.less_than:
-            other_value = get_path(recipe, other) if recipe is not None else None
-            shown = f" ({_fmt(other_value)})" if isinstance(other_value, int | float) else ""
-            parts.append(f"less than {other}{shown}")
+        for relation, others in (("less than", self.less_than), ("at most", self.at_most)):
+            for other in others:
+                other_value = get_path(recipe, other) if recipe is not None else None
+                shown = f" ({_fmt(other_value)})" if isinstance(other_value, int | float) else ""
+                parts.append(f"{relation} {other}{shown}")
         return ", ".join(parts) if parts else "any value"
 
     def _in_range(self, value: float) -> bool:
@@ -130,6 +134,10 @@ class Bound:
         for other in self.less_than:
             other_value = get_path(recipe, other)
             if isinstance(other_value, int | float) and not value < other_value:
+                return False
+        for other in self.at_most:
+            other_value = get_path(recipe, other)
+            if isinstance(other_value, int | float) and not value <= other_value:
                 return False
         return True
 

@@ -32,10 +32,12 @@ _EVAL_BOUNDS: dict[str, tuple[float, float]] = {
     "inference.top_k": (-1, 1_000_000),
     "inference.top_logprobs": (0, 20),
 }
-# Tighter ranges by (generation, suite). Nova 2.0 bring-your-own-dataset evaluation: max_new_tokens ≤ 32768
-# (reference §1.6).
-_EVAL_BOUNDS_BY_SUITE: dict[tuple[int, EvalSuite], dict[str, tuple[float, float]]] = {
-    (2, "gen_qa"): {"inference.max_new_tokens": (0, 32_768)},
+# Tighter ranges by generation. Nova 2.0, both suites: max_new_tokens ≤ 32768 (aws/sagemaker-hyperpod-recipes
+# launcher/recipe_templatization/nova/nova_recipe_template_parameters.json, templates
+# nova_general_text_benchmark_2_0_eval and nova_bring_your_own_dataset_2_0_eval: "max": 32768; the 1.0
+# templates: "max": 100000).
+_EVAL_BOUNDS_BY_GENERATION: dict[int, dict[str, tuple[float, float]]] = {
+    2: {"inference.max_new_tokens": (0, 32_768)},
 }
 
 
@@ -113,8 +115,8 @@ def _validated(recipe: dict[str, Any]) -> dict[str, Any]:
         raise RecipeError(problems) from None
 
 
-def _check_bounds(checked: dict[str, Any], model: NovaModel, suite: EvalSuite) -> None:
-    bounds = {**_EVAL_BOUNDS, **_EVAL_BOUNDS_BY_SUITE.get((model.generation, suite), {})}
+def _check_bounds(checked: dict[str, Any], model: NovaModel) -> None:
+    bounds = {**_EVAL_BOUNDS, **_EVAL_BOUNDS_BY_GENERATION.get(model.generation, {})}
     problems: list[RecipeProblem] = []
     for path, (low, high) in bounds.items():
         key = path.split(".", 1)[1]
@@ -143,7 +145,7 @@ def render_eval_recipe(
     recipe = _base_recipe(model, suite, model_path=model_path, name=name, replicas=replicas)
     _apply_inference_overrides(recipe, overrides or {})
     checked = _validated(recipe)
-    _check_bounds(checked, model, suite)
+    _check_bounds(checked, model)
     return RenderedEvalRecipe(
         recipe=checked, model=model, suite=suite, target="trained" if model_path else "base"
     )

@@ -160,8 +160,8 @@ def _type_problems(error: ValidationError) -> list[RecipeProblem]:
 
 def render_recipe(config: TrainingConfig) -> RenderedRecipe:
     """The checked recipe for a run config; RecipeError (a DataError) listing every problem otherwise."""
-    hpr_name = hpr_recipe_name(config.model, config.technique)
-    recipe = base_recipe(config.model, config.technique)
+    hpr_name = hpr_recipe_name(config.model, config.technique, config.instance_type)
+    recipe = base_recipe(config.model, config.technique, config.instance_type)
     run = recipe["run"]
     run["name"] = config.name
     run["mlflow_run_name"] = config.name

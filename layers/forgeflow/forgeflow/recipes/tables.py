@@ -37,8 +37,24 @@ def supported_techniques(model: NovaModel) -> list[Technique]:
     return [Technique(t) for t in catalog.get(model.value, {})]
 
 
-def hpr_recipe_name(model: NovaModel, technique: Technique) -> str:
-    """The aws/sagemaker-hyperpod-recipes recipe a base recipe is written from; DataError if unsupported."""
+def _g5_g6_variant(model: NovaModel, technique: Technique, instance_type: str | None) -> str | None:
+    """The g5/g6 recipe for an instance type (`ml.g5.12xlarge` → its 12x recipe), None if there is none."""
+    if instance_type is None:
+        return None
+    parts = instance_type.split(".")
+    if len(parts) != 3 or parts[1] not in ("g5", "g6"):
+        return None
+    size = parts[2]
+    variants: dict[str, dict[str, dict[str, str]]] = _cached("catalog.yaml")["g5_g6"]
+    return variants.get(model.value, {}).get(technique.value, {}).get(size)
+
+
+def hpr_recipe_name(model: NovaModel, technique: Technique, instance_type: str | None = None) -> str:
+    """The aws/sagemaker-hyperpod-recipes recipe a base recipe is written from; DataError if unsupported.
+
+    g5/g6 instance types have recipes of their own (other bounds and defaults); any other instance type
+    uses the p5 recipe, whose instance table decides whether it may run there.
+    """
     catalog: dict[str, dict[str, str]] = _cached("catalog.yaml")
     name = catalog.get(model.value, {}).get(technique.value)
     if name is None:
@@ -49,13 +65,14 @@ def hpr_recipe_name(model: NovaModel, technique: Technique) -> str:
             code="UNSUPPORTED_COMBINATION",
             hint="Nova 2.0 Lite has no DPO recipe; use Nova 1.0 (micro, lite, pro) for DPO",
         )
-    return name
+    return _g5_g6_variant(model, technique, instance_type) or name
 
 
-def base_recipe(model: NovaModel, technique: Technique) -> dict[str, Any]:
-    """A fresh copy of the base recipe for a supported (model, technique)."""
+def base_recipe(model: NovaModel, technique: Technique, instance_type: str | None = None) -> dict[str, Any]:
+    """A fresh copy of the base recipe for a supported (model, technique) on an instance type."""
     hpr_recipe_name(model, technique)
-    recipe: dict[str, Any] = table(f"base/{model.value}_{technique.value}.yaml")
+    suffix = "_g5_g6" if _g5_g6_variant(model, technique, instance_type) else ""
+    recipe: dict[str, Any] = table(f"base/{model.value}_{technique.value}{suffix}.yaml")
     return recipe
 
 
