@@ -132,7 +132,8 @@ def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[Path, list[Path]]:
     if args.dataset is None:
         raise InputError("name a DATASET (a .jsonl file) or use --example", code="USAGE")
     if not args.dataset.is_file():
-        raise InputError(f"{args.dataset} does not exist", code="NOT_FOUND")
+        what = "is a folder" if args.dataset.is_dir() else "does not exist"
+        raise InputError(f"{args.dataset} {what}", code="NOT_FOUND", hint="name a .jsonl file")
     if args.dataset.suffix != ".jsonl":
         raise InputError(
             f"{args.dataset} must end in .jsonl: only those start a run", code="USAGE", hint="rename the file"
@@ -146,7 +147,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     template = args.template or find_template()
     if args.config is not None and not args.config.is_file():
-        raise InputError(f"{args.config} does not exist", code="NOT_FOUND")
+        what = "is a folder" if args.config.is_dir() else "does not exist"
+        raise InputError(f"--config {args.config} {what}", code="NOT_FOUND", hint="name a run.yaml file")
     failures = FailureInjection(
         fail_stages=frozenset(args.fail),
         capacity_stages=frozenset(args.capacity_error),

@@ -82,13 +82,17 @@ def _read_stats(path: str) -> dict[str, Any]:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from forgeflow.recipes.config import load_training_config
+    from forgeflow.nova import Method
+    from forgeflow.recipes.config import TrainingDefaults, load_run_config, training_config_for_run
     from forgeflow.recipes.cost import PriceTable
     from forgeflow.recipes.preflight import preflight
     from forgeflow.recipes.render import render_recipe
 
-    config = load_training_config(args.config)
     stats = _read_stats(args.stats) if args.stats else None
+    detected = stats.get("method") if stats else None
+    # The pipeline's translation, with the stack's default settings and the dataset's detected method.
+    defaults = TrainingDefaults(detected=Method(detected) if detected in set(Method) else None)
+    config = training_config_for_run(load_run_config(args.config), defaults, source=args.config)
     prices = None
     if args.prices:
         try:
