@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from forgeflow.pipeline.errors import RecipeInvalid, RequestInvalid
+from forgeflow.pipeline.errors import MixPlanInvalid, RecipeInvalid, RequestInvalid
 from forgeflow_tools.cli.main import main as cli
 from forgeflow_tools.examples import write_examples
 
@@ -180,3 +180,25 @@ def test_the_uploaded_recipe_is_what_recipe_render_prints(
         return
     _, uploaded = pipeline.uploaded_recipe(text)
     assert uploaded == printed, text
+
+
+def test_no_curated_data_for_the_default_plan_names_the_prefix_and_the_fix_once(
+    stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    from tests.unit.pipeline.test_pipeline_handlers import BUCKET, load_event
+
+    files = write_examples(tmp_path)
+    uploaded = stack.put("incoming/support_sft.jsonl", files["support"].read_bytes())
+    trigger = load_event("register_run")
+    trigger["event"]["detail"]["object"].update(
+        {"version-id": uploaded["VersionId"], "etag": uploaded["ETag"].strip('"')}
+    )
+    run_id = invoke("register_run", trigger)["run_id"]
+    validation = invoke("validate_dataset", load_event("validate_dataset", run_id))
+    with pytest.raises(MixPlanInvalid) as raised:
+        invoke("mix_data", {**load_event("mix_data", run_id), "validation": validation})
+    message = str(raised.value)
+    prefix = f"s3://{BUCKET}/curated/sft/"
+    assert message.count(prefix) == 2  # where it is missing, and where to upload
+    assert "set `mix`" in message
+    assert message.count("docs/mixing.md") == 1
