@@ -172,3 +172,24 @@ def test_a_closed_pipe_ends_quietly(data: dict[str, Path], tmp_path: Path) -> No
     _, err = process.communicate(timeout=60)
     assert b"Traceback" not in err, err.decode()
     assert process.returncode in (0, 2)
+
+
+def test_recipe_render_warns_on_stderr_and_refuses_a_negative_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("model: lite\n")
+    code, _, err = run(capsys, ["recipe", "render", "--config", str(config)])
+    assert code == 0
+    assert "warning [NO_STATS]" in err
+    code, _, err = run(capsys, ["recipe", "render", "--config", str(config), "--budget", "-5"])
+    assert_one_clear_line(code, err, "--budget")
+
+
+def test_runs_list_refuses_a_negative_limit(
+    data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, ["runs", "list", "--local", "--runs-dir", str(data["folder"]), "--limit", "-1"]
+    )
+    assert_one_clear_line(code, err, "--limit")

@@ -88,6 +88,8 @@ def run_render(args: argparse.Namespace) -> int:
     from forgeflow.recipes.preflight import preflight
     from forgeflow.recipes.render import render_recipe
 
+    if args.budget is not None and not args.budget >= 0:
+        raise InputError(f"--budget must be a non-negative amount of USD, got {args.budget}", code="USAGE")
     stats = _read_stats(args.stats) if args.stats else None
     detected = stats.get("method") if stats else None
     # The pipeline's translation, with the stack's default settings and the dataset's detected method.
@@ -108,6 +110,8 @@ def run_render(args: argparse.Namespace) -> int:
     out.write(rendered.to_yaml())
     out.write("---\n# pre-flight verdict\n")
     out.write(yaml.safe_dump({"preflight": verdict.to_dict()}, sort_keys=False, allow_unicode=True))
+    for warning in verdict.warnings:
+        print(f"warning [{warning.code}]: {warning.message}", file=sys.stderr)
     print(verdict.summary(), file=sys.stderr)
     return 0 if verdict.ok else 1
 

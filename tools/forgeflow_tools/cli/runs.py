@@ -219,6 +219,8 @@ def _emit(document: Any) -> None:
 def list_command(args: argparse.Namespace) -> int:
     source = _source(args)
     listed = []
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}", code="USAGE")
     for execution in source.executions(args.limit):
         row = source.ledger_for(str(execution["executionArn"])) or {}
         listed.append(
