@@ -31,3 +31,51 @@ def test_the_shipped_example_succeeds_and_prints_the_json_contract(tmp_path: Pat
     record = json.loads((outputs / "run.json").read_text(encoding="utf-8"))
     assert record["ledger"]["status"] == "SUCCEEDED"
     assert {job["stage"] for job in record["training_jobs"]} == {"smoke", "train", "eval"}
+
+
+def _local_run(capsys, tmp_path: Path, *argv: str) -> tuple[int, str, dict]:
+    code = main(["local", "run", *argv, "--template", str(TEMPLATE), "--outputs-dir", str(tmp_path / "runs")])
+    captured = capsys.readouterr()
+    saved = Path(captured.out.rsplit("outputs written to ", 1)[1].split("\n", 1)[0])
+    report = json.loads(next(saved.glob("s3/runs/*/mix/mix_report.json")).read_text())
+    return code, captured.err, report
+
+
+def _slice(source: Path, target: Path, count: int) -> Path:
+    target.write_bytes(b"".join(source.read_bytes().splitlines(keepends=True)[:count]))
+    return target
+
+
+@pytest.mark.parametrize("method", ["sft", "dpo"])
+def test_a_users_own_dataset_is_mixed_with_the_shipped_curated_set(
+    method: str, tmp_path: Path, capsys
+) -> None:
+    """Issue #10: `forgeflow local run my.jsonl` failed at Mix unless the user knew `--curated`."""
+    from forgeflow_tools.examples import write_examples
+
+    files = write_examples(tmp_path / "examples")
+    mine = _slice(files["support" if method == "sft" else "dpo"], tmp_path / "my.jsonl", 60)
+    code, err, report = _local_run(capsys, tmp_path, str(mine))
+    assert code == 0, err
+    assert f"curated/{method}/general_{method}.jsonl" in err
+    assert "shipped general-purpose sets" in err
+    assert [source["name"] for source in report["sources"]] == ["customer", "curated"]
+
+
+def test_curated_replaces_and_no_curated_runs_unmixed(tmp_path: Path, capsys) -> None:
+    from forgeflow_tools.examples import write_examples
+
+    files = write_examples(tmp_path / "examples")
+    mine = _slice(files["support"], tmp_path / "my.jsonl", 60)
+    own = tmp_path / "own"
+    own.mkdir()
+    _slice(files["general"], own / "mine_general.jsonl", 40)
+    code, err, report = _local_run(capsys, tmp_path, str(mine), "--curated", str(own))
+    assert code == 0, err
+    assert "curated/sft/mine_general.jsonl (from --curated)" in err
+    assert report["sources"][1]["available"] == 40
+
+    code, err, report = _local_run(capsys, tmp_path, str(mine), "--no-curated")
+    assert code == 0, err
+    assert "the run is unmixed" in err
+    assert [source["name"] for source in report["sources"]] == ["customer"]

@@ -7,6 +7,8 @@
   sorting, facts, definitions, formatting), whose answers are computed, so they are right: the curated
   data blended in by the mixer to keep general skills.
 - `support_dpo.jsonl`: ~100 preference records: a helpful reply preferred over a curt one.
+- `general_dpo.jsonl`: ~200 general-purpose preference records (the tasks of `general_sft.jsonl`, the
+  computed answer preferred over an evasive one): the curated set of DPO runs.
 
 The same seed always gives byte-identical files.
 """
@@ -24,6 +26,7 @@ from forgeflow.dataset.rules import SCHEMA_VERSION
 SUPPORT_RECORDS = 600
 GENERAL_RECORDS = 400
 DPO_RECORDS = 100
+GENERAL_DPO_RECORDS = 200
 
 # label → templates; {order}, {product}, {days}, {city}, {amount}, {date} are filled per record.
 TAXONOMY: dict[str, list[str]] = {
@@ -343,6 +346,35 @@ def dpo_records(rng: random.Random, count: int = DPO_RECORDS) -> list[dict[str, 
     return records
 
 
+EVASIVE_REPLIES = [
+    "I don't know.",
+    "Look it up yourself.",
+    "That depends.",
+    "I can't answer that.",
+    "Why do you ask?",
+]
+
+
+def general_dpo_records(rng: random.Random, count: int = GENERAL_DPO_RECORDS) -> list[dict[str, Any]]:
+    """General tasks as preferences: the last (computed, right) answer preferred over an evasive one."""
+    records: list[dict[str, Any]] = []
+    seen: set[tuple[str, ...]] = set()
+    while len(records) < count:
+        turns = rng.choice(GENERAL_TASKS)(rng)
+        if turns in seen:
+            continue
+        seen.add(turns)
+        record = _record(rng.choice(GENERAL_SYSTEMS), *turns[:-1])
+        candidates = [
+            {"content": [{"text": turns[-1]}], "preferenceLabel": "preferred"},
+            {"content": [{"text": rng.choice(EVASIVE_REPLIES)}], "preferenceLabel": "non-preferred"},
+        ]
+        rng.shuffle(candidates)
+        record["messages"].append({"role": "assistant", "candidates": candidates})
+        records.append(record)
+    return records
+
+
 def _write(path: Path, records: list[dict[str, Any]]) -> Path:
     path.write_bytes(b"".join(canonical_line(record) + b"\n" for record in records))
     return path
@@ -354,10 +386,11 @@ def _rng(seed: int, name: str) -> random.Random:
 
 
 def write_examples(out_dir: Path, *, seed: int = 7) -> dict[str, Path]:
-    """Writes the three example files into `out_dir`; returns {"support", "general", "dpo"} → path."""
+    """Writes the example files into `out_dir`: {"support", "general", "dpo", "general_dpo"} → path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     return {
         "support": _write(out_dir / "support_sft.jsonl", support_records(_rng(seed, "support"))),
         "general": _write(out_dir / "general_sft.jsonl", general_records(_rng(seed, "general"))),
         "dpo": _write(out_dir / "support_dpo.jsonl", dpo_records(_rng(seed, "dpo"))),
+        "general_dpo": _write(out_dir / "general_dpo.jsonl", general_dpo_records(_rng(seed, "general_dpo"))),
     }

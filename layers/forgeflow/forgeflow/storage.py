@@ -178,11 +178,12 @@ class Storage:
             writer.close()
             return
         assert location.path is not None
-        location.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{location.path.name}.", dir=location.path.parent)
+        handle, temporary = _temporary_sibling(location.path)
         try:
             with os.fdopen(handle, "wb", buffering=1024 * 1024) as stream:
                 yield stream
+            # mkstemp creates 0600; the output gets the mode `open()` would give it (or keeps its own).
+            os.chmod(temporary, _output_mode(location.path))
             os.replace(temporary, location.path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -192,6 +193,37 @@ class Storage:
     def write_bytes(self, uri: str, data: bytes) -> None:
         with self.open_output(uri) as stream:
             stream.write(data)
+
+
+def _temporary_sibling(path: Path) -> tuple[int, str]:
+    """A temporary file next to `path` (so the final rename is atomic); InputError naming `path`."""
+    if path.is_dir():
+        raise InputError(f"{path} is a folder", code="NOT_A_FILE", hint="give a file path for the output")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(
+            f"cannot write {path}: a file is in the way of its folder {path.parent}",
+            code="NOT_A_FOLDER",
+            hint="remove that file or give another output path",
+        ) from None
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror or error}", code="WRITE_ERROR") from None
+
+
+def _output_mode(path: Path) -> int:
+    """An existing file keeps its mode (an in-place convert); a new one gets 0666 minus the umask."""
+    with contextlib.suppress(FileNotFoundError):
+        return path.stat().st_mode & 0o7777
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    # The only portable way to read the umask is to set it; set it straight back.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
 
 
 def object_identity(storage: Storage, uri: str) -> dict[str, Any]:

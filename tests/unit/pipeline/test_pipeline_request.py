@@ -24,6 +24,7 @@ from forgeflow.pipeline.request import (
     run_id_for,
 )
 from forgeflow.pipeline.settings import PipelineSettings
+from forgeflow.recipes.config import TrainingDefaults, technique_for, training_config_for_run
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
 SETTINGS = PipelineSettings(data_bucket="b", budget_usd=5000, poll_seconds=30)
@@ -52,7 +53,7 @@ def test_the_sidecar_fills_what_the_event_does_not_say() -> None:
     )
     run = resolve_run(trigger, parse_options(text, "x"), SETTINGS)
     assert (run.model, run.method, run.max_runtime_seconds) == (NovaModel.MICRO, Method.DPO, 7200)
-    assert run.overrides == {"training_config": {"max_length": 8192}}
+    assert run.training == {"overrides": {"training_config": {"max_length": 8192}}}
     assert trigger.dataset.sidecar_uri == "s3://forgeflow-data-example/incoming/support_sft.forgeflow.yaml"
 
 
@@ -108,7 +109,7 @@ def test_only_jsonl_objects_start_runs() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", [b"- a list\n", b"model: [unclosed\n", b"budget_usd: -3\n", b"max_runtime_seconds: 2500000\n"]
+    "text", [b"- a list\n", b"model: [unclosed\n", b"technique: bogus\n", b"max_runtime_seconds: 2500000\n"]
 )
 def test_bad_sidecars_name_the_file(text: bytes) -> None:
     with pytest.raises(RequestInvalid, match=r"s3://b/x\.forgeflow\.yaml"):
@@ -117,9 +118,12 @@ def test_bad_sidecars_name_the_file(text: bytes) -> None:
 
 def test_the_technique_follows_the_detected_method_when_the_request_names_none() -> None:
     run = resolve_run(parse_trigger(sample("trigger-s3-object-created")), None, SETTINGS)
-    assert run.technique_for(Method.DPO, Technique.SFT_LORA) is Technique.DPO_LORA
-    assert run.technique_for(Method.SFT, Technique.SFT_FULL) is Technique.SFT_FULL
-    assert run.technique_for(None, Technique.SFT_LORA) is Technique.SFT_LORA
+    assert "technique" not in run.run_config()
+    assert technique_for(Method.DPO, Technique.SFT_LORA) is Technique.DPO_LORA
+    assert technique_for(Method.SFT, Technique.SFT_FULL) is Technique.SFT_FULL
+    assert technique_for(None, Technique.SFT_LORA) is Technique.SFT_LORA
+    dpo = training_config_for_run(run.run_config(), TrainingDefaults(detected=Method.DPO))
+    assert dpo.technique is Technique.DPO_LORA
 
 
 @settings(max_examples=200, deadline=None)

@@ -20,9 +20,10 @@ from forgeflow.pipeline.request import parse_options
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.cost import PriceTable
-from forgeflow.recipes.preflight import preflight
+from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD, preflight
 from forgeflow.recipes.render import render_recipe
 from forgeflow_tools.examples import write_examples
+from forgeflow_tools.local.template import load_template
 from tests.unit.pipeline.conftest import BUCKET, load_event
 
 
@@ -50,6 +51,9 @@ def test_a_request_may_not_set_prices_or_throughput(
     stack.put("datasets/set.jsonl", dataset)
     with pytest.raises(RequestInvalid, match="come from the stack"):
         invoke("register_run", _request(f"s3://{BUCKET}/datasets/set.jsonl", training=training, budget_usd=5))
+    # Training keys may also sit at the top level of a request: the same refusal there.
+    with pytest.raises(RequestInvalid, match="come from the stack"):
+        invoke("register_run", _request(f"s3://{BUCKET}/datasets/set.jsonl", **training, budget_usd=5))
 
 
 def test_pro_on_24_replicas_for_28_days_is_refused_by_the_run_cost_cap() -> None:
@@ -60,6 +64,15 @@ def test_pro_on_24_replicas_for_28_days_is_refused_by_the_run_cost_cap() -> None
     assert problem.code == "OVER_RUN_COST_CAP"
     assert "1,585,704.96 USD" in problem.message
     assert "24 × ml.p5.48xlarge × 672 h" in problem.message
+
+
+def test_recipe_render_and_a_default_stack_apply_the_same_cap() -> None:
+    template = load_template(Path(__file__).resolve().parents[3] / "template.yaml")
+    assert template.document["Parameters"]["MaxRunCostUsd"]["Default"] == DEFAULT_MAX_RUN_COST_USD
+    assert PipelineSettings().max_run_cost_usd == DEFAULT_MAX_RUN_COST_USD
+    pro = render_recipe(TrainingConfig(model="pro", technique="sft-lora"))
+    verdict = preflight(pro, None, budget_usd=None, max_run_cost_usd=DEFAULT_MAX_RUN_COST_USD)
+    assert [p.code for p in verdict.problems] == ["OVER_RUN_COST_CAP"]
 
 
 def test_the_default_run_fits_the_default_cap_and_a_price_override_does_not_lower_it() -> None:

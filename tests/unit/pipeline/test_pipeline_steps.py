@@ -7,7 +7,7 @@ import json
 import pytest
 from fakes import NOW, FakeBus, FakeJobs, FakeLedger, fake_services
 
-from forgeflow.pipeline.errors import JobDeadlineExceeded
+from forgeflow.pipeline.errors import InputMissing, JobDeadlineExceeded
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import CheckJobsInput, Failure, PublishInput, RunPointer, StopJobsInput
 from forgeflow.pipeline.steps import Services
@@ -136,3 +136,19 @@ def test_settings_come_from_the_environment_and_name_a_bad_variable() -> None:
         PipelineSettings.from_environ({"DEFAULT_MODEL": "giant"})
     with pytest.raises(InputError, match="SAGEMAKER_ROLE_ARN is not set"):
         settings.require("sagemaker_role_arn")
+
+
+@pytest.mark.parametrize("kind", ["data", "input"])
+def test_a_translated_error_says_its_hint_once(kind: str) -> None:
+    from forgeflow.errors import DataError, InputError
+    from forgeflow.pipeline.errors import MixPlanInvalid
+    from forgeflow.pipeline.steps.common import reraise_as
+
+    error = (
+        DataError("no curated data", hint="upload some")
+        if kind == "data"
+        else InputError("cannot read x", hint="upload some")
+    )
+    with pytest.raises((MixPlanInvalid, InputMissing)) as raised, reraise_as(MixPlanInvalid, missing=True):
+        raise error
+    assert str(raised.value).count("upload some") == 1

@@ -51,17 +51,22 @@ def _add_input_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("dataset", nargs="?", type=Path, help="the Converse JSONL dataset to fine-tune on")
     run.add_argument("--config", type=Path, help="run options YAML, uploaded as the dataset's sidecar")
     run.add_argument(
-        "--example",
-        action="store_true",
-        help="use the shipped example: the customer-support SFT set, with the curated general set uploaded "
-        "as the curated source",
+        "--example", action="store_true", help="use the shipped example: the customer-support SFT set"
     )
-    run.add_argument(
+    curated = run.add_mutually_exclusive_group()
+    curated.add_argument(
         "--curated",
         type=Path,
         action="append",
         default=[],
-        help="a curated general-purpose JSONL to upload under the curated prefix (repeatable)",
+        metavar="FILE_OR_DIR",
+        help="curated JSONL (a file, or every .jsonl in a folder; repeatable) uploaded under the curated "
+        "prefix instead of the shipped general-purpose sets; each goes under sft/ or dpo/ by its records",
+    )
+    curated.add_argument(
+        "--no-curated",
+        action="store_true",
+        help="upload no curated data: the run trains on the dataset alone (unmixed)",
     )
 
 
@@ -119,34 +124,36 @@ def _overrides(pairs: list[str]) -> dict[str, str]:
     return parsed
 
 
-def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[Path, list[Path]]:
-    """The dataset to drop and the curated files to upload first."""
-    curated = list(args.curated)
+def _dataset(args: argparse.Namespace, scratch: Path) -> Path:
+    """The dataset to drop: the user's, or the shipped example (and `--config` must be a file)."""
+    if args.config is not None and not args.config.is_file():
+        what = "is a folder" if args.config.is_dir() else "does not exist"
+        raise InputError(f"--config {args.config} {what}", code="NOT_FOUND", hint="name a run.yaml file")
     if args.example:
         if args.dataset is not None:
             raise InputError("give either DATASET or --example, not both", code="USAGE")
         from forgeflow_tools.examples import write_examples
 
-        examples = write_examples(scratch / "examples")
-        return examples["support"], [examples["general"], *curated]
+        return write_examples(scratch / "examples")["support"]
     if args.dataset is None:
         raise InputError("name a DATASET (a .jsonl file) or use --example", code="USAGE")
     if not args.dataset.is_file():
-        raise InputError(f"{args.dataset} does not exist", code="NOT_FOUND")
+        what = "is a folder" if args.dataset.is_dir() else "does not exist"
+        raise InputError(f"{args.dataset} {what}", code="NOT_FOUND", hint="name a .jsonl file")
     if args.dataset.suffix != ".jsonl":
         raise InputError(
             f"{args.dataset} must end in .jsonl: only those start a run", code="USAGE", hint="rename the file"
         )
-    return args.dataset, curated
+    dataset: Path = args.dataset
+    return dataset
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from forgeflow_tools.local.curated import curated_files, describe_curated, run_sidecar
     from forgeflow_tools.local.runtime import LocalRuntime, find_template
     from forgeflow_tools.local.sagemaker import FailureInjection
 
     template = args.template or find_template()
-    if args.config is not None and not args.config.is_file():
-        raise InputError(f"{args.config} does not exist", code="NOT_FOUND")
     failures = FailureInjection(
         fail_stages=frozenset(args.fail),
         capacity_stages=frozenset(args.capacity_error),
@@ -158,15 +165,18 @@ def run_command(args: argparse.Namespace) -> int:
     err = sys.stderr
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="forgeflow-local-") as scratch:
-        dataset, curated = _inputs(args, Path(scratch))
+        dataset = _dataset(args, Path(scratch))
+        curated = curated_files(args, Path(scratch))
         if text:
             err.write(
                 f"forgeflow local: creating the stack from {template} (AWS emulated in-process by moto)\n"
             )
         with LocalRuntime(template, parameter_overrides=overrides, failures=failures) as runtime:
-            for path in curated:
-                runtime.put_object(f"{runtime.curated_prefix}sft/{path.name}", path.read_bytes())
-            sidecar = args.config.read_bytes() if args.config is not None else None
+            for method, path in curated:
+                runtime.put_object(f"{runtime.curated_prefix}{method}/{path.name}", path.read_bytes())
+            if text:
+                err.write(f"  {describe_curated(args, curated, runtime.curated_prefix)}\n")
+            sidecar = run_sidecar(args.config, unmixed=args.no_curated)
             uri = runtime.drop_dataset(dataset, sidecar=sidecar)
             executions = runtime.wait_for_executions(1, timeout=30)
             if not executions:

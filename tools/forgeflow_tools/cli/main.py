@@ -15,8 +15,11 @@ import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 
+import orjson
+
 from forgeflow import __version__
 from forgeflow.errors import ForgeFlowError
+from forgeflow_tools.cli.failures import silence_broken_pipe, translate
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -45,12 +48,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.func
     try:
         return command(args)
+    except BrokenPipeError:
+        silence_broken_pipe()
+        return 2
     except ForgeFlowError as error:
-        print(f"forgeflow {args.command}: error [{error.code}]: {error}", file=sys.stderr)
-        return error.exit_code
+        return report(args, error)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        translated = translate(error)
+        if translated is None:
+            raise
+        return report(args, translated)
+
+
+def wants_json(args: argparse.Namespace) -> bool:
+    """`--output json` (or the older `--json`): errors too are JSON, on stdout."""
+    return getattr(args, "output", None) == "json" or getattr(args, "json", False) is True
+
+
+def report(args: argparse.Namespace, error: ForgeFlowError) -> int:
+    """One line on stderr, or `{"error": {"code", "message"}}` on stdout under `--output json`."""
+    if wants_json(args):
+        document = {"error": {"code": error.code, "message": str(error)}}
+        sys.stdout.write(orjson.dumps(document).decode() + "\n")
+    else:
+        print(f"forgeflow {args.command}: error [{error.code}]: {error}", file=sys.stderr)
+    return error.exit_code
 
 
 if __name__ == "__main__":

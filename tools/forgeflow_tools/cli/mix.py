@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from forgeflow.errors import InputError
 from forgeflow.nova import Method, NovaModel
 
 _COMPUTE = ("serverful", "serverless", "hyperpod")
@@ -101,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
     from forgeflow.mixing.forge import Compute
     from forgeflow.mixing.plan import load_plan
 
+    if args.workdir and not Path(args.workdir).is_dir():
+        raise InputError(
+            f"--workdir {args.workdir} is not an existing folder",
+            code="NOT_FOUND",
+            hint="create it, or leave --workdir out to use the system's temporary folder",
+        )
     storage = default_storage()
     plan = load_plan(args.plan if args.plan.startswith("s3://") else Path(args.plan), storage)
     progress = _progress_bar(sys.stderr)

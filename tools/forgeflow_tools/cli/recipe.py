@@ -19,6 +19,7 @@ import yaml
 
 from forgeflow.errors import DataError, InputError
 from forgeflow.nova import NovaModel, Technique
+from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
 
 
 def register(subparsers: Any) -> None:
@@ -43,6 +44,14 @@ def register(subparsers: Any) -> None:
     )
     render.add_argument(
         "--budget", type=float, metavar="USD", help="budget (the lower of this and the config's)"
+    )
+    render.add_argument(
+        "--max-run-cost",
+        type=float,
+        default=DEFAULT_MAX_RUN_COST_USD,
+        metavar="USD",
+        help="the stack's MaxRunCostUsd: refuse when instances × max runtime × price exceeds it "
+        f"(default {DEFAULT_MAX_RUN_COST_USD:,.0f}, the template's default)",
     )
     render.add_argument("--prices", metavar="prices.yaml", help="price table replacing the shipped one")
     render.add_argument(
@@ -82,13 +91,23 @@ def _read_stats(path: str) -> dict[str, Any]:
 
 
 def run_render(args: argparse.Namespace) -> int:
-    from forgeflow.recipes.config import load_training_config
+    from forgeflow.nova import Method
+    from forgeflow.recipes.config import TrainingDefaults, load_run_config, training_config_for_run
     from forgeflow.recipes.cost import PriceTable
     from forgeflow.recipes.preflight import preflight
     from forgeflow.recipes.render import render_recipe
 
-    config = load_training_config(args.config)
+    if not args.max_run_cost > 0:
+        raise InputError(
+            f"--max-run-cost must be a positive amount of USD, got {args.max_run_cost}", code="USAGE"
+        )
+    if args.budget is not None and not args.budget >= 0:
+        raise InputError(f"--budget must be a non-negative amount of USD, got {args.budget}", code="USAGE")
     stats = _read_stats(args.stats) if args.stats else None
+    detected = stats.get("method") if stats else None
+    # The pipeline's translation, with the stack's default settings and the dataset's detected method.
+    defaults = TrainingDefaults(detected=Method(detected) if detected in set(Method) else None)
+    config = training_config_for_run(load_run_config(args.config), defaults, source=args.config)
     prices = None
     if args.prices:
         try:
@@ -98,12 +117,21 @@ def run_render(args: argparse.Namespace) -> int:
         except (yaml.YAMLError, KeyError, TypeError, ValueError) as error:
             raise DataError(f"{args.prices}: not a price table ({error})") from None
     rendered = render_recipe(config)
-    verdict = preflight(rendered, stats, budget_usd=args.budget, prices=prices, region=args.region)
+    verdict = preflight(
+        rendered,
+        stats,
+        budget_usd=args.budget,
+        prices=prices,
+        region=args.region,
+        max_run_cost_usd=args.max_run_cost,
+    )
     out = sys.stdout
     out.write(f"# Nova recipe ({rendered.hpr_recipe}, {config.model.value} {config.technique.value})\n")
     out.write(rendered.to_yaml())
     out.write("---\n# pre-flight verdict\n")
     out.write(yaml.safe_dump({"preflight": verdict.to_dict()}, sort_keys=False, allow_unicode=True))
+    for warning in verdict.warnings:
+        print(f"warning [{warning.code}]: {warning.message}", file=sys.stderr)
     print(verdict.summary(), file=sys.stderr)
     return 0 if verdict.ok else 1
 

@@ -80,6 +80,10 @@ class LocalRuns:
     def __init__(self, folder: Path) -> None:
         from forgeflow_tools.local.records import RUN_RECORD_FILE, RunRecord  # deferred: only for --local
 
+        if folder.exists() and not folder.is_dir():
+            raise InputError(
+                f"--runs-dir {folder} is a file", code="NOT_A_FOLDER", hint="give the runs folder"
+            )
         self._records: list[RunRecord] = []
         for path in sorted(folder.glob(f"*/{RUN_RECORD_FILE}")):
             try:
@@ -215,6 +219,8 @@ def _emit(document: Any) -> None:
 def list_command(args: argparse.Namespace) -> int:
     source = _source(args)
     listed = []
+    if args.limit < 1:
+        raise InputError(f"--limit must be at least 1, got {args.limit}", code="USAGE")
     for execution in source.executions(args.limit):
         row = source.ledger_for(str(execution["executionArn"])) or {}
         listed.append(

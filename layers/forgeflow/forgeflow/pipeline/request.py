@@ -20,12 +20,14 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from forgeflow.errors import DataError
 from forgeflow.nova import Method, NovaModel, Technique
 from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES, load_yaml, shape_problem
 from forgeflow.pipeline.errors import RequestInvalid
 from forgeflow.pipeline.settings import PipelineSettings
+from forgeflow.recipes.config import flatten_run_config
 
 SIDECAR_SUFFIX = ".forgeflow.yaml"
 S3_SOURCE = "aws.s3"
@@ -35,6 +37,8 @@ REQUEST_DETAIL_TYPE = "FineTune Requested"
 # Pre-flight prices and sizes the run from these; a request that set them could price p5 hours at $0
 # (issue #9, finding 4). They come from the stack's tables only (recipes/data/prices.yaml, throughput.yaml).
 STACK_ONLY_TRAINING_KEYS = ("prices", "throughput_tokens_per_second")
+# Training keys the early stages need typed (validate and mix read the model; the jobs the runtime).
+TYPED_HERE = ("model", "technique", "max_runtime_seconds")
 
 
 class EvalSuite(StrEnum):
@@ -53,18 +57,24 @@ class RunOptions(BaseModel):
     technique: Technique | None = None
     method: Method | None = Field(default=None, description="shorthand: the LoRA technique of this method")
     mix: dict[str, Any] | None = Field(default=None, description="a mix plan (MixPlan shape); null = default")
-    overrides: dict[str, Any] = Field(default_factory=dict, description="nested recipe keys to override")
-    training: dict[str, Any] = Field(
-        default_factory=dict, description="further TrainingConfig keys (name, prices, allow_truncation, seed)"
-    )
     eval_suites: list[EvalSuite] | None = None
-    instance_type: str | None = None
-    replicas: int | None = Field(default=None, gt=0)
-    budget_usd: float | None = Field(default=None, gt=0)
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
         default=None, ge=1, le=28 * 24 * 3600, description="each job's stopping condition (default 1 day)"
     )
+    # The other TrainingConfig keys, here or in a `training:` section (not both), are checked where they
+    # are used: at RenderRecipe, by the function `forgeflow recipe render` uses
+    # (forgeflow.recipes.config.training_config_for_run), so both refuse the same configs the same way.
+    overrides: Any = Field(default=None, description="nested or dotted recipe keys to override")
+    instance_type: Any = Field(default=None, description="training instance type (default: the stack's)")
+    replicas: Any = Field(default=None, description="instance count (default: the base recipe's)")
+    budget_usd: Any = Field(default=None, description="refuse runs estimated above this (USD)")
+    name: Any = Field(default=None, description="run.name of the recipe (default forgeflow-<run id>)")
+    prices: Any = Field(default=None, description="USD per instance-hour by instance type")
+    throughput_tokens_per_second: Any = Field(default=None, description="for the time estimate")
+    allow_truncation: Any = Field(default=None, description="long records: a warning, not a refusal")
+    seed: Any = Field(default=None, description="seed of the Nova 1.0 smoke subset")
+    training: dict[str, Any] = Field(default_factory=dict, description="TrainingConfig keys, as a section")
 
     @field_validator("mix", "overrides", "training")
     @classmethod
@@ -77,13 +87,23 @@ class RunOptions(BaseModel):
     @field_validator("training")
     @classmethod
     def _no_stack_only_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
-        named = [key for key in STACK_ONLY_TRAINING_KEYS if key in value]
-        if named:
-            raise ValueError(
-                f"{', '.join(named)} may not be set by a request: prices and throughput come from the "
-                "stack, so that a request cannot lower the cost estimate"
-            )
+        _refuse_stack_only([key for key in STACK_ONLY_TRAINING_KEYS if key in value])
         return value
+
+    @field_validator(*STACK_ONLY_TRAINING_KEYS)
+    @classmethod
+    def _not_at_the_top_either(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            _refuse_stack_only([str(info.field_name)])
+        return value
+
+
+def _refuse_stack_only(named: list[str]) -> None:
+    if named:
+        raise ValueError(
+            f"{', '.join(named)} may not be set by a request: prices and throughput come from the "
+            "stack, so that a request cannot lower the cost estimate"
+        )
 
 
 class RunRequest(RunOptions):
@@ -145,12 +165,10 @@ class ResolvedRun(BaseModel):
     technique: Technique | None = Field(description="null: chosen at RenderRecipe from the detected method")
     method: Method | None
     mix: dict[str, Any] | None
-    overrides: dict[str, Any]
+    # The training keys as given (top level and `training:` section flattened), not yet defaulted:
+    # RenderRecipe turns them into the TrainingConfig with `training_config_for_run`.
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
-    instance_type: str
-    replicas: int | None
-    budget_usd: float | None
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -161,14 +179,16 @@ class ResolvedRun(BaseModel):
     def from_json(cls, data: bytes) -> ResolvedRun:
         return cls.model_validate_json(data)
 
-    def technique_for(self, detected: Method | None, default: Technique) -> Technique:
-        """The technique to train: as requested, else the stack default when its method fits the data."""
+    def run_config(self) -> dict[str, Any]:
+        """The run config `training_config_for_run` reads: the training keys, model, technique, method."""
+        config: dict[str, Any] = {**self.training, "model": self.model.value}
         if self.technique is not None:
-            return self.technique
-        method = self.method or detected or default.method
-        if default.method is method:
-            return default
-        return Technique(f"{method.value}-{'lora' if default.lora else 'full'}")
+            config["technique"] = self.technique.value
+        if self.method is not None:
+            config["method"] = self.method.value
+        if self.max_runtime_seconds is not None:
+            config["max_runtime_seconds"] = self.max_runtime_seconds
+        return config
 
 
 def _describe(error: ValidationError, where: str) -> str:
@@ -267,7 +287,9 @@ def _request_trigger(detail: dict[str, Any], event_id: str) -> Trigger:
     # Without a request_id the EventBridge event id is the key: a redelivery of the same event is then
     # recognised, a new event is a new run.
     identity = f"request|{request.request_id or 'event:' + event_id}"
-    options = RunOptions.model_validate(request.model_dump(include=set(RunOptions.model_fields)))
+    options = RunOptions.model_validate(
+        request.model_dump(include=set(RunOptions.model_fields), exclude_unset=True)
+    )
     return Trigger(
         source="request",
         dataset=DatasetObject(bucket=bucket, key=key),
@@ -277,13 +299,35 @@ def _request_trigger(detail: dict[str, Any], event_id: str) -> Trigger:
     )
 
 
+def _training_keys(options: RunOptions | None, where: str) -> dict[str, Any]:
+    """The training keys of one options document, its `training:` section lifted (a key in both: refused)."""
+    if options is None:
+        return {}
+    given = options.model_dump(mode="json", exclude_unset=True)
+    try:
+        flat = flatten_run_config(given, source=where)
+    except DataError as error:
+        raise RequestInvalid(str(error), hint=error.hint) from error
+    return {key: value for key, value in flat.items() if key not in TYPED_HERE}
+
+
 def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: PipelineSettings) -> ResolvedRun:
     """Event fields over sidecar fields over stack defaults; the run id from the trigger's identity."""
     merged: dict[str, Any] = {}
     if sidecar is not None:
         merged.update(sidecar.model_dump(exclude_unset=True))
     merged.update(trigger.options.model_dump(exclude_unset=True))
-    options = RunOptions.model_validate(merged)
+    training = {**_training_keys(sidecar, "the sidecar"), **_training_keys(trigger.options, "the request")}
+    for key in TYPED_HERE:
+        # model/technique/max_runtime_seconds under `training:` are read like the top-level ones.
+        for options in (sidecar, trigger.options):
+            if options is not None and key in options.training:
+                merged[key] = options.training[key]
+    merged["training"] = {}
+    try:
+        options = RunOptions.model_validate(merged)
+    except ValidationError as error:
+        raise RequestInvalid(_describe(error, "run options"), hint="see docs/pipeline.md") from error
     technique, method = options.technique, options.method
     if technique is not None and method is not None and technique.method is not method:
         raise RequestInvalid(
@@ -300,13 +344,8 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         technique=options.technique,
         method=options.technique.method if options.technique else options.method,
         mix=options.mix,
-        overrides=options.overrides,
-        training=options.training,
+        training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
-        instance_type=options.instance_type or settings.training_instance_type,
-        replicas=options.replicas,
-        # The stack's BUDGET_USD caps every run at pre-flight; the request may only be stricter.
-        budget_usd=options.budget_usd,
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )

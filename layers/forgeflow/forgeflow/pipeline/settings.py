@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from forgeflow.errors import InputError
 from forgeflow.nova import NovaModel, Technique
+from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
 
 # Every run writes under this prefix; no input prefix may overlap it (a run would trigger runs).
 RUNS_PREFIX = "runs/"
-# template.yaml's MaxRunCostUsd and MaxDatasetBytes defaults (docs/pipeline.md, "Spend and confinement").
-DEFAULT_MAX_RUN_COST_USD = 10_000.0
+# template.yaml's MaxDatasetBytes default (docs/pipeline.md, "Spend and confinement").
 DEFAULT_MAX_DATASET_BYTES = 2 * 1024**3
 
 # Environment variable → field. One table so the template, the docs and this parser agree.

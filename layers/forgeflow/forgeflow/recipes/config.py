@@ -8,6 +8,8 @@ It comes from the run request (the `FineTune Requested` event), a sidecar `<data
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import DataError, InputError
-from forgeflow.nova import NovaModel, Technique
+from forgeflow.nova import Method, NovaModel, Technique
 
 # The smoke job's optimizer steps (forgeflow.jobs.smoke; its cost is part of the pre-flight estimate).
 SMOKE_STEPS = 5
@@ -60,20 +62,69 @@ class TrainingConfig(BaseModel):
         return value
 
 
-def training_config_from_mapping(data: dict[str, Any], *, source: str = "run config") -> TrainingConfig:
-    """Build a TrainingConfig from a run request / sidecar mapping (see the module docstring)."""
+# Keys of a run request that belong to other stages (dataset, mix, evaluation, polling): not training keys.
+RUN_LEVEL_KEYS = frozenset(
+    {"schema_version", "request_id", "dataset_uri", "method", "mix", "eval_suites", "poll_seconds"}
+)
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """What a run config may leave out. `recipe render` uses these; the pipeline the stack's settings."""
+
+    model: NovaModel = NovaModel.LITE
+    technique: Technique = Technique.SFT_LORA
+    instance_type: str = "ml.p5.48xlarge"
+    name: str = "forgeflow"
+    # The dataset's method as the validator detected it (None: unknown).
+    detected: Method | None = None
+
+
+def technique_for(method: Method | None, default: Technique) -> Technique:
+    """The default technique adapted to a method: the same LoRA-or-full choice, the method's recipe."""
+    method = method or default.method
+    if default.method is method:
+        return default
+    return Technique(f"{method.value}-{'lora' if default.lora else 'full'}")
+
+
+def flatten_run_config(data: Any, *, source: str = "run config") -> dict[str, Any]:
+    """The training keys of a run config in one flat mapping: the `training:` section lifted next to the
+    top-level keys, the run-level keys (`mix`, `eval_suites`, …) left out. A key in both places is an
+    error rather than a silent precedence (the cause of runs training other settings than rendered)."""
     if not isinstance(data, dict):
         raise DataError(f"{source}: expected a mapping, got {type(data).__name__}")
-    if "training" in data:
-        section = data["training"]
-        if not isinstance(section, dict):
-            raise DataError(f"{source}: `training` must be a mapping, got {type(section).__name__}")
-        merged = dict(section)
-        for key in ("model", "technique", "name"):
-            if key in data and key not in merged:
-                merged[key] = data[key]
-    else:
-        merged = data
+    section = data.get("training") or {}
+    if not isinstance(section, dict):
+        raise DataError(f"{source}: `training` must be a mapping, got {type(section).__name__}")
+    flat = {key: value for key, value in data.items() if key != "training" and key not in RUN_LEVEL_KEYS}
+    twice = sorted(key for key in section if key in flat)
+    if twice:
+        raise DataError(
+            f"{source}: {', '.join(twice)} set both at the top level and under `training:`",
+            code="INVALID_TRAINING_CONFIG",
+            hint="set each key in one place",
+        )
+    return {**flat, **section}
+
+
+def training_config_for_run(
+    data: Any, defaults: TrainingDefaults | None = None, *, source: str = "run config"
+) -> TrainingConfig:
+    """THE translation of a run config (run.yaml, sidecar, `FineTune Requested` detail) into the training
+    config. `forgeflow recipe render --config` and the pipeline's RenderRecipe both call it, so the recipe
+    a run trains is the recipe `recipe render` prints for the same config and defaults."""
+    defaults = defaults or TrainingDefaults()
+    merged = flatten_run_config(data, source=source)
+    if "technique" not in merged:
+        method = data.get("method") or defaults.detected
+        try:
+            merged["technique"] = technique_for(Method(method) if method else None, defaults.technique)
+        except ValueError:
+            raise DataError(f"{source}: method: {method!r} is not one of sft, dpo") from None
+    merged.setdefault("model", defaults.model)
+    merged.setdefault("instance_type", defaults.instance_type)
+    merged.setdefault("name", defaults.name)
     try:
         return TrainingConfig.model_validate(merged)
     except ValidationError as error:
@@ -88,17 +139,19 @@ def training_config_from_mapping(data: dict[str, Any], *, source: str = "run con
         ) from None
 
 
-def load_training_config(source: str | Path | dict[str, Any]) -> TrainingConfig:
-    """A TrainingConfig from a mapping or a YAML/JSON file path."""
-    if isinstance(source, dict):
-        return training_config_from_mapping(source)
-    path = Path(source)
+def load_run_config(path: str | Path) -> dict[str, Any]:
+    """A run config file (YAML or JSON; `-` is stdin) as a mapping, for `training_config_for_run`."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot read run config {path}: {error.strerror or error}") from None
+        text = sys.stdin.read() if str(path) == "-" else Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        raise InputError(f"cannot read run config {path}: {reason}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise DataError(f"{path}: not valid YAML: {error}") from None
-    return training_config_from_mapping(data if data is not None else {}, source=str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a mapping of run config keys, got {type(data).__name__}")
+    return data

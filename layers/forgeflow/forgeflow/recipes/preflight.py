@@ -30,6 +30,10 @@ from forgeflow.recipes.cost import (
 from forgeflow.recipes.limits import LimitAnswer, Modality, lookup_limit
 from forgeflow.recipes.render import RenderedRecipe
 
+# The hard cap per run when the caller names none: template.yaml's MaxRunCostUsd default (a test ties them),
+# so `forgeflow recipe render` and a default stack refuse the same configs.
+DEFAULT_MAX_RUN_COST_USD = 10_000.0
+
 
 @dataclass(frozen=True)
 class PreflightProblem:
@@ -420,7 +424,8 @@ def preflight(
 
     `budget_usd` None means no budget; the run config's `budget_usd`, when set, is stricter-wins combined
     with it (the lower one applies). `prices` defaults to data/prices.yaml; the run config's `prices`
-    override it per instance type. `max_run_cost_usd` (the stack's hard cap) refuses on the worst case.
+    override it per instance type. `max_run_cost_usd` (the stack's hard cap; None: no cap) refuses on the
+    worst case.
     """
     verdict = PreflightVerdict(recipe=_recipe_summary(rendered))
     prices = prices or PriceTable.default()

@@ -39,12 +39,13 @@ def reraise_as(invalid: type[PipelineError] | None = None, *, missing: str | boo
     except DataError as error:
         if invalid is None:
             raise
-        raise invalid(str(error), hint=error.hint) from error
+        # `error.message`, not `str(error)`: that already ends in the hint, which would then print twice.
+        raise invalid(error.message, hint=error.hint) from error
     except InputError as error:
         if missing is False:
             raise
         if missing is True:
-            raise InputMissing(str(error), hint=error.hint) from error
+            raise InputMissing(error.message, hint=error.hint) from error
         raise InputMissing(f"{missing}: {error}") from error
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 
+from forgeflow.errors import InputError
 from forgeflow.mixing.engine import run_mix
 from forgeflow.mixing.plan import load_plan
 from forgeflow.nova import Method
@@ -54,6 +55,18 @@ def _plan_document(run: ResolvedRun, method: Method, settings: PipelineSettings)
     return dict(plan) if isinstance(plan, dict) else {"sources": plan}
 
 
+def _require_curated(curated_uri: str, services: Services) -> None:
+    """The default plan needs curated data: say where it is missing and the two ways out, once."""
+    try:
+        services.storage.list_jsonl(curated_uri)
+    except InputError:
+        raise MixPlanInvalid(
+            f"the default mix plan blends in curated data, but there is no .jsonl under {curated_uri}",
+            hint=f"upload curated general-purpose JSONL under {curated_uri}, or set `mix` in the run request "
+            "(sidecar or FineTune Requested) to name your own sources (docs/mixing.md)",
+        ) from None
+
+
 def mix_data(payload: StageInput, services: Services) -> MixResult:
     """Blend the dataset with curated data per the run's plan → train/validation JSONL and the mix report."""
     run = load_run(payload.run, services)
@@ -63,6 +76,8 @@ def mix_data(payload: StageInput, services: Services) -> MixResult:
     # RegisterRun checked the request's plan; checked again here, where the sources are read.
     check_mix_sources(document, services.settings, "mix")
     out_uri = services.settings.run_prefix(run.run_id) + "mix"
+    if run.mix is None:
+        _require_curated(document["sources"][1]["uri"], services)
     with reraise_as(MixPlanInvalid, missing=True):
         plan = load_plan(document)
         report = run_mix(plan, out_uri, services.storage, method=method, model=run.model)

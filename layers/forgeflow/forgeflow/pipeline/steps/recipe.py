@@ -17,29 +17,24 @@ from forgeflow.pipeline.request import ResolvedRun
 from forgeflow.pipeline.state import RecipeResult, StageInput
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
 from forgeflow.pipeline.steps.services import Services
-from forgeflow.recipes.config import TrainingConfig, training_config_from_mapping
+from forgeflow.recipes.config import TrainingConfig, TrainingDefaults, training_config_for_run
 from forgeflow.recipes.preflight import preflight
 from forgeflow.recipes.render import render_recipe as render
 
 
 def training_config(run: ResolvedRun, payload: StageInput, services: Services) -> TrainingConfig:
-    """The run's TrainingConfig: request fields over stack defaults; the technique fits the data's method."""
-    detected = payload.validation.method if payload.validation else None
-    technique = run.technique_for(detected, services.settings.default_technique)
-    mapping: dict[str, Any] = {
-        **run.training,
-        "model": run.model.value,
-        "technique": technique.value,
-        "name": f"forgeflow-{run.run_id}",
-        "instance_type": run.instance_type,
-        "overrides": run.overrides,
-    }
-    if run.replicas is not None:
-        mapping["replicas"] = run.replicas
-    if run.budget_usd is not None:
-        mapping["budget_usd"] = run.budget_usd
+    """The run's TrainingConfig, by the function `forgeflow recipe render` uses: the run config over the
+    stack's defaults (model, technique fitting the detected method, instance type) and the run's name."""
+    settings = services.settings
+    defaults = TrainingDefaults(
+        model=settings.default_model,
+        technique=settings.default_technique,
+        instance_type=settings.training_instance_type,
+        name=f"forgeflow-{run.run_id}",
+        detected=payload.validation.method if payload.validation else None,
+    )
     with reraise_as(RecipeInvalid):
-        return training_config_from_mapping(mapping, source=f"run request {run.run_id}")
+        return training_config_for_run(run.run_config(), defaults, source=f"run request {run.run_id}")
 
 
 def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
@@ -102,7 +97,7 @@ def _training_stats(payload: StageInput, services: Services) -> dict[str, Any]:
 
 
 def max_runtime(run: ResolvedRun) -> int:
-    """The run's MaxRuntimeInSeconds: the request's, else the job settings' default."""
+    """The run's MaxRuntimeInSeconds: the request's (top level or `training:`), else the job default."""
     if run.max_runtime_seconds is not None:
         return run.max_runtime_seconds
     return int(JobSettings.model_fields["max_runtime_seconds"].default)
