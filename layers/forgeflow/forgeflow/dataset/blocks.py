@@ -24,8 +24,8 @@ from forgeflow.dataset.rules import (
 from forgeflow.dataset.walk import Walk, json_chars, type_name
 from forgeflow.nova import NovaModel
 
-_S3_URI = re.compile(r"s3://[A-Za-z0-9_\-/.]+")
-_ACCOUNT_ID = re.compile(r"[0-9]{12}")
+S3_URI = re.compile(r"s3://[A-Za-z0-9_\-/.]+")
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
 
 # Object-size limits of referenced media (the stricter decimal reading of "10 MB" / "50 MB").
 MEDIA_MAX_BYTES = {"image": 10_000_000, "video": 50_000_000, "document": 10_000_000}
@@ -43,8 +43,9 @@ class BlockRules:
         self._probe = media_probe
         self._media_sizes: dict[str, int | None] = {}
         lite_2 = options.model is NovaModel.LITE_2
-        self._image_formats = LITE_2_IMAGE_FORMATS if lite_2 else IMAGE_FORMATS
-        self._video_formats = LITE_2_VIDEO_FORMATS if lite_2 else VIDEO_FORMATS
+        self.image_formats = LITE_2_IMAGE_FORMATS if lite_2 else IMAGE_FORMATS
+        self.video_formats = LITE_2_VIDEO_FORMATS if lite_2 else VIDEO_FORMATS
+        self.probes = media_probe is not None  # media are looked up (the fast path leaves them to us)
         self.checks: dict[str, BlockCheck] = {
             "image": self._image,
             "video": self._video,
@@ -58,13 +59,13 @@ class BlockRules:
         walk.images += 1
         if walk.videos:
             walk.media_path = walk.media_path or path
-        self._media(value, path, "IMAGE_FORMAT", self._image_formats, role, walk, candidate)
+        self._media(value, path, "IMAGE_FORMAT", self.image_formats, role, walk, candidate)
 
     def _video(self, value: Any, path: str, role: str | None, walk: Walk, candidate: bool) -> None:
         walk.videos += 1
         if walk.videos == 2 or walk.images:
             walk.media_path = walk.media_path or path
-        self._media(value, path, "VIDEO_FORMAT", self._video_formats, role, walk, candidate)
+        self._media(value, path, "VIDEO_FORMAT", self.video_formats, role, walk, candidate)
         if walk.is_dpo:
             walk.add(path, "DPO_VIDEO", "a video in a DPO record")
 
@@ -109,13 +110,13 @@ class BlockRules:
         uri = location.get("uri")
         if type(uri) is not str:
             walk.add(f"{path}/source/s3Location/uri", "MEDIA_SOURCE", f"the {kind} has no S3 uri string")
-        elif not _S3_URI.fullmatch(uri):
+        elif not S3_URI.fullmatch(uri):
             walk.add(f"{path}/source/s3Location/uri", "MEDIA_URI", f"{uri!r} is not a valid s3:// URI")
         elif self._probe is not None:
             self._probe_media(uri, kind, f"{path}/source/s3Location/uri", walk)
         if "bucketOwner" in location:
             owner = location["bucketOwner"]
-            if type(owner) is not str or not _ACCOUNT_ID.fullmatch(owner):
+            if type(owner) is not str or not ACCOUNT_ID.fullmatch(owner):
                 walk.add(
                     f"{path}/source/s3Location/bucketOwner",
                     "BUCKET_OWNER",

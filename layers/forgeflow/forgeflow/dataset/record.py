@@ -15,6 +15,7 @@ import orjson
 
 from forgeflow.dataset.blocks import BlockRules
 from forgeflow.dataset.codes import is_warning
+from forgeflow.dataset.fast import FastPath, raw_clear
 from forgeflow.dataset.options import MediaProbe, ValidationOptions
 from forgeflow.dataset.rules import MAX_IMAGES_PER_MESSAGE
 from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts
@@ -46,6 +47,19 @@ class RecordOutcome:
         return not self.errors
 
 
+def _fast_outcome(record: dict[str, Any], method: Method, counts: RecordCounts) -> RecordOutcome:
+    characters, messages, has_system, images, videos, documents = counts
+    return RecordOutcome(
+        record,
+        est_tokens=tokens_from_counts(
+            characters, messages, has_system=has_system, images=images, videos=videos, documents=documents
+        ),
+        method=method,
+        counts=counts,
+        sorted_json=orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
+    )
+
+
 class RecordValidator:
     """Checks one line at a time against the options; remembers the method of the first record."""
 
@@ -56,6 +70,7 @@ class RecordValidator:
         self.method: Method | None = self.options.method
         self._blocks = BlockRules(self.options, media_probe)
         self._checks = self._blocks.checks
+        self._fast = FastPath(self.options.model, self._blocks)
 
     # -- entry points --------------------------------------------------------------------------------
 
@@ -84,7 +99,7 @@ class RecordValidator:
                 line_number, "", "NOT_AN_OBJECT", f"the line is a JSON {type_name(parsed)}, not an object"
             )
             return RecordOutcome(None, [issue])
-        return self._check_object(line_number, parsed)
+        return self._check_object(line_number, parsed, raw_clear(raw))
 
     @staticmethod
     def _parse_issue(line: int, raw: bytes, error: orjson.JSONDecodeError, last_unterminated: bool) -> Issue:
@@ -98,7 +113,8 @@ class RecordValidator:
             )
         return make_issue(line, "", "JSON_PARSE", f"not valid JSON: {error}")
 
-    def _check_object(self, line_number: int, record: dict[str, Any]) -> RecordOutcome:
+    def _check_object(self, line_number: int, record: dict[str, Any], clear: bool = False) -> RecordOutcome:
+        """The outcome of one record; `clear`: its raw line holds no reserved string (`fast.raw_clear`)."""
         messages = record.get("messages")
         is_dpo = (
             type(messages) is list
@@ -109,7 +125,11 @@ class RecordValidator:
         record_method = Method.DPO if is_dpo else Method.SFT
         if self.method is None and type(messages) is list:
             self.method = record_method
-        walk = Walk(is_dpo)
+        if record_method is self.method and not (is_dpo and self.options.model is NovaModel.LITE_2):
+            counts = self._fast.counts(record, is_dpo, clear)
+            if counts is not None:  # a common shape breaking no rule: no walk, no findings
+                return _fast_outcome(record, record_method, counts)
+        walk = Walk(is_dpo, clear)
         self._record(record, walk)
         if walk.documents > 1:
             walk.add("", "TOO_MANY_DOCUMENTS", f"the record has {walk.documents} documents")
@@ -328,7 +348,7 @@ class RecordValidator:
                 # The common case, kept short: a plain text block (its path is built only if needed).
                 payload = True
                 value = block["text"]
-                if type(value) is str and not may_hold_reserved(value):
+                if type(value) is str and (walk.clear or not may_hold_reserved(value)):
                     text_length += len(value)
                     walk.characters += len(value)
                 else:

@@ -1,0 +1,222 @@
+"""The fast path of the record rules: the common valid shapes accepted in one tight pass.
+
+Most records of a real dataset are valid and of a few shapes: text SFT or DPO, an optional system prompt,
+image, video or document blocks in user turns. `FastPath.counts` walks such a record with no bookkeeping
+and answers its counts, or None as soon as anything is unusual (an unknown key, a tool, reasoning, a
+wrong type, any broken rule). The full walk in `record.py` then checks that record from scratch, so every
+finding, JSON pointer and message still comes from one place. Tests prove the fast path accepts only
+records the full walk finds nothing wrong with, and answers the same counts
+(tests/unit/dataset/test_dataset_fast.py).
+
+`raw_clear` tests a whole raw line for the reserved strings at once, before any per-text work
+(field-notes.md, "Where validation time goes"): when it clears the line, no text of the record can hold
+one and the fast path skips the per-text test.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from forgeflow.dataset.blocks import ACCOUNT_ID, S3_URI, BlockRules
+from forgeflow.dataset.rules import DOCUMENT_FORMATS, MAX_IMAGES_PER_MESSAGE, RESERVED_STRINGS
+from forgeflow.dataset.tokens import RecordCounts
+from forgeflow.dataset.walk import holds_reserved, may_hold_reserved
+from forgeflow.nova import NovaModel
+
+_ANCHORS = b":]>"  # the last byte of every reserved string
+assert all(s[-1].encode() in _ANCHORS for s in RESERVED_STRINGS)
+
+# One bytes.translate pass lowers A-Z (what str.lower does to ASCII) and turns every anchor into NUL,
+# which a line orjson parsed cannot hold raw (RFC 8259 section 7: control characters in strings are
+# escaped).
+_FOLD = bytes(0 if byte in _ANCHORS else byte + 32 if 65 <= byte <= 90 else byte for byte in range(256))
+# Reversed, every reserved string starts at its anchor (now NUL): a pattern with a literal first byte,
+# which the re engine finds by a fast scan, trying the alternatives only at the few NULs.
+_REVERSED = re.compile(
+    b"\\x00(?:" + b"|".join(re.escape(s.lower().encode()[:-1][::-1]) for s in RESERVED_STRINGS) + b")"
+)
+# The only characters outside ASCII whose lower case holds ASCII (U+0130 → "i̇", U+212A KELVIN SIGN → "k"):
+# str.lower() can make a reserved string of them, bytes.translate cannot (a test checks every code point).
+_FOLDS_TO_ASCII = ("\u0130".encode(), "\u212a".encode())
+
+
+def raw_clear(raw: bytes) -> bool:
+    """True when no text of the JSON line `raw` can hold a reserved string (False: test each text).
+
+    A raw scan can only clear a line: a `\\u` escape can spell any character, so a line holding one, or
+    a character that lowers to ASCII, or a hit, is left to the test of each decoded text.
+    """
+    if raw.find(b"\\") >= 0 and b"\\u" in raw:
+        return False
+    if not raw.isascii() and (_FOLDS_TO_ASCII[0] in raw or _FOLDS_TO_ASCII[1] in raw):
+        return False
+    return _REVERSED.search(raw.translate(_FOLD)[::-1]) is None
+
+
+_TOP_KEYS = frozenset({"schemaVersion", "system", "messages"})
+_ROLES = ("user", "assistant")  # message i must have _ROLES[i & 1]
+_LABELS = frozenset({"preferred", "non-preferred"})
+_ABSENT: Any = object()
+
+
+class FastPath:
+    """The fast path for one validator's options: `counts` of a common, valid record or None."""
+
+    def __init__(self, model: NovaModel, blocks: BlockRules) -> None:
+        # Media are checked here only without a probe (--check-media looks objects up: the full walk).
+        self._media = not model.text_only and not blocks.probes
+        self._formats = {
+            "image": blocks.image_formats,
+            "video": blocks.video_formats,
+            "document": DOCUMENT_FORMATS,
+        }
+
+    def counts(self, record: dict[str, Any], is_dpo: bool, clear: bool) -> RecordCounts | None:
+        """The counts of `record` when it is of a common shape and breaks no rule, else None."""
+        if not record.keys() <= _TOP_KEYS:
+            return None
+        if "schemaVersion" in record and type(record["schemaVersion"]) is not str:
+            return None
+        characters = 0
+        system = record.get("system", _ABSENT)
+        if system is not _ABSENT:
+            if type(system) is not list:
+                return None
+            for block in system:
+                if type(block) is not dict or len(block) != 1:
+                    return None
+                text = block.get("text")
+                if type(text) is not str or (not clear and _reserved(text)):
+                    return None
+                characters += len(text)
+        messages = record.get("messages")
+        if type(messages) is not list or len(messages) < 2 or len(messages) & 1:
+            return None  # an odd count ends with a user turn
+        totals = self._messages(messages, is_dpo, clear)
+        if totals is None:
+            return None
+        text, images, videos, documents = totals
+        if documents > 1 or videos > 1 or (videos and (images or is_dpo)):
+            return None
+        has_system = system is not _ABSENT and len(system) > 0
+        return RecordCounts(characters + text, len(messages), has_system, images, videos, documents)
+
+    def _messages(self, messages: list[Any], is_dpo: bool, clear: bool) -> tuple[int, int, int, int] | None:
+        """(characters, images, videos, documents) of well-formed, alternating messages, else None."""
+        characters = images = videos = documents = 0
+        last = len(messages) - 1
+        for index, message in enumerate(messages):
+            if type(message) is not dict or len(message) != 2 or message.get("role") != _ROLES[index & 1]:
+                return None
+            if index == last and is_dpo:
+                candidates = self._candidates(message.get("candidates"), clear)
+                if candidates is None:
+                    return None
+                characters += candidates
+                continue
+            content = message.get("content")
+            if type(content) is not list:
+                return None
+            if len(content) == 1:  # the commonest turn, one text block: inline
+                block = content[0]
+                text = block.get("text") if type(block) is dict and len(block) == 1 else None
+                if type(text) is str and text and not text.isspace() and (clear or not _reserved(text)):
+                    characters += len(text)
+                    continue
+            counts = self._content(content, not index & 1, clear)
+            if counts is None:
+                return None
+            characters += counts[0]
+            images += counts[1]
+            videos += counts[2]
+            documents += counts[3]
+        return characters, images, videos, documents
+
+    def _content(self, blocks: list[Any], user: bool, clear: bool) -> tuple[int, int, int, int] | None:
+        """(characters, images, videos, documents) of one message's content, None unless fine."""
+        characters = images = videos = documents = 0
+        written = False  # some text holds more than whitespace
+        for block in blocks:
+            if type(block) is not dict or len(block) != 1:
+                return None
+            text = block.get("text", _ABSENT)
+            if text is _ABSENT:
+                if not user or not self._media:
+                    return None  # media in an assistant turn, or a tool or reasoning block: the full walk
+                kind = next(iter(block))
+                formats = self._formats.get(kind)
+                if formats is None or not _media_ok(block[kind], formats):
+                    return None
+                if kind == "image":
+                    images += 1
+                elif kind == "video":
+                    videos += 1
+                else:
+                    documents += 1
+                continue
+            if type(text) is not str or (not clear and _reserved(text)):
+                return None
+            characters += len(text)
+            if not written and text and not text.isspace():
+                written = True
+        media = images or videos or documents
+        if not (written or media) or images > MAX_IMAGES_PER_MESSAGE:
+            return None  # EMPTY_MESSAGE / EMPTY_TEXT / TOO_MANY_IMAGES
+        if videos and (videos > 1 or images or documents):
+            return None  # TOO_MANY_VIDEOS / VIDEO_WITH_OTHER_MEDIA
+        return characters, images, videos, documents
+
+    def _candidates(self, candidates: Any, clear: bool) -> int | None:
+        """The characters of two or more well-formed, differently labelled text candidates, else None."""
+        if type(candidates) is not list or len(candidates) < 2:
+            return None
+        characters = 0
+        labels: set[str] = set()
+        for candidate in candidates:
+            if type(candidate) is not dict or len(candidate) != 2:
+                return None
+            label = candidate.get("preferenceLabel")
+            content = candidate.get("content")
+            if type(label) is not str or type(content) is not list:
+                return None
+            label = label.lower()
+            if label not in _LABELS:
+                return None
+            labels.add(label)
+            written = False
+            for block in content:
+                if type(block) is not dict or len(block) != 1:
+                    return None
+                text = block.get("text")
+                if type(text) is not str or (not clear and _reserved(text)):
+                    return None
+                characters += len(text)
+                written = written or (text != "" and not text.isspace())
+            if not written:
+                return None  # EMPTY_TEXT
+        return characters if len(labels) == 2 else None
+
+
+def _reserved(text: str) -> bool:
+    return may_hold_reserved(text) and holds_reserved(text)
+
+
+def _media_ok(value: Any, formats: frozenset[str]) -> bool:
+    """Whether a media block's value passes `BlockRules._media` (format, s3Location, bucketOwner)."""
+    if type(value) is not dict:
+        return False
+    fmt = value.get("format")
+    if type(fmt) is not str or fmt.lower() not in formats:
+        return False
+    source = value.get("source")
+    location = source.get("s3Location") if type(source) is dict else None
+    if type(location) is not dict:
+        return False
+    uri = location.get("uri")
+    if type(uri) is not str or not S3_URI.fullmatch(uri):
+        return False
+    if "bucketOwner" in location:
+        owner = location["bucketOwner"]
+        return type(owner) is str and ACCOUNT_ID.fullmatch(owner) is not None
+    return True

@@ -1,0 +1,144 @@
+"""The fast path (issue 14) changes nothing but speed: same verdicts, codes, pointers, messages, counts."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from forgeflow.dataset.fast import raw_clear
+from forgeflow.dataset.record import RecordOutcome, RecordValidator
+from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
+from forgeflow.dataset.validation import ValidationOptions, validate_stream
+from forgeflow.nova import Method, NovaModel
+from tests.unit.dataset.test_dataset_fuzz import (
+    COMMON,
+    DPO_ONLY,
+    SFT_ONLY,
+    converse_like,
+    dpo_records,
+    sft_records,
+)
+
+HERE = Path(__file__).parent
+FILES = sorted((HERE / "corpus").glob("*.jsonl")) + sorted((HERE / "valid").glob("*.jsonl"))
+OPTIONS = [
+    ValidationOptions(),
+    ValidationOptions(method=Method.SFT, model=NovaModel.LITE_2),
+    ValidationOptions(model=NovaModel.MICRO, strict=True),
+    ValidationOptions(method=Method.DPO, platform="bedrock"),
+]
+
+
+def _slow(options: ValidationOptions) -> RecordValidator:
+    """A validator whose fast path declines every record: the full walk alone, as before issue 14."""
+    validator = RecordValidator(options)
+    validator._fast.counts = lambda *_: None  # type: ignore[method-assign]
+    return validator
+
+
+def _same(fast: RecordOutcome, slow: RecordOutcome) -> None:
+    assert fast.errors == slow.errors
+    assert fast.warnings == slow.warnings
+    assert (fast.counts, fast.est_tokens, fast.method) == (slow.counts, slow.est_tokens, slow.method)
+    assert (fast.canonical, fast.sorted_json) == (slow.canonical, slow.sorted_json)
+
+
+def _lines(record: dict[str, Any]) -> list[bytes]:
+    # orjson writes UTF-8; json.dumps escapes every non-ASCII character as \uXXXX, as many exports do.
+    return [orjson.dumps(record), json.dumps(record).encode(), json.dumps(record, indent=1).encode()]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("options", OPTIONS, ids=range(len(OPTIONS)))
+def test_every_corpus_file_gets_the_report_the_full_walk_gives(
+    path: Path, options: ValidationOptions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = validate_stream(io.BytesIO(path.read_bytes()), options).to_dict()
+    monkeypatch.setattr("forgeflow.dataset.fast.FastPath.counts", lambda *_: None)
+    assert fast == validate_stream(io.BytesIO(path.read_bytes()), options).to_dict()
+
+
+@pytest.mark.parametrize("name", ["text_sft", "dpo", "multimodal_sft"])
+def test_the_common_valid_shapes_take_the_fast_path(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    walked: list[int] = []
+    full = RecordValidator._record
+    monkeypatch.setattr(RecordValidator, "_record", lambda self, *a: walked.append(1) or full(self, *a))
+    report = validate_stream(io.BytesIO((HERE / "valid" / f"{name}.jsonl").read_bytes()))
+    assert report.valid
+    assert report.valid_records > 0
+    assert walked == []
+
+
+mutation_names = st.sampled_from(sorted({**COMMON, **SFT_ONLY, **DPO_ONLY}))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    record=sft_records() | dpo_records(),
+    mutations=st.lists(mutation_names, max_size=2),
+    options=st.sampled_from(OPTIONS),
+    data=st.data(),
+)
+def test_a_mutated_record_gets_the_outcome_of_the_full_walk(
+    record: dict[str, Any], mutations: list[str], options: ValidationOptions, data: st.DataObject
+) -> None:
+    mutated = copy.deepcopy(record)
+    for name in mutations:
+        mutation = {**COMMON, **SFT_ONLY, **DPO_ONLY}[name]
+        try:
+            mutation(mutated, data)
+        except (KeyError, IndexError, AttributeError):
+            continue  # the mutation does not apply to this shape (an SFT mutation on a DPO record)
+    for line in _lines(mutated):
+        _same(RecordValidator(options).check(3, line), _slow(options).check(3, line))
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=converse_like, options=st.sampled_from(OPTIONS))
+def test_arbitrary_json_gets_the_outcome_of_the_full_walk(value: Any, options: ValidationOptions) -> None:
+    line = orjson.dumps(value)
+    _same(RecordValidator(options).check(1, line), _slow(options).check(1, line))
+
+
+# -- the raw-line reserved-string test ---------------------------------------------------------------
+
+reserved_text = st.lists(
+    st.sampled_from(
+        [*RESERVED_STRINGS, "USER", ":", "<", "[", "]", ">", "eos", "\u212a", "\u0130", "\\", " "]
+    )
+    | st.text(max_size=4),
+    max_size=8,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(texts=st.lists(reserved_text, min_size=1, max_size=3))
+def test_a_raw_line_is_cleared_only_when_no_text_holds_a_reserved_string(texts: list[str]) -> None:
+    record = {
+        "system": [{"text": texts[0]}],
+        "messages": [{"role": "user", "content": [{"text": t}]} for t in texts],
+    }
+    held = any(RESERVED_PATTERN.search(text.lower()) for text in texts)
+    for line in _lines(record):
+        if held:
+            assert not raw_clear(line), line
+
+
+def test_an_escaped_reserved_string_is_not_cleared() -> None:
+    assert not raw_clear(b'{"messages":[{"role":"user","content":[{"text":"\\u0055ser: hi"}]}]}')
+    assert not raw_clear('{"text":"<un\u212a>"}'.encode())  # the Kelvin sign lowers to "k"
+    assert raw_clear(b'{"messages":[{"role":"user","content":[{"text":"at 10:30 see [1] <b>x</b>"}]}]}')
+
+
+def test_only_two_characters_outside_ascii_lower_to_ascii() -> None:
+    # raw_clear relies on it: bytes.translate folds ASCII only.
+    found = [c for c in map(chr, range(0x80, 0x110000)) if any(ch.isascii() for ch in c.lower())]
+    assert found == ["\u0130", "\u212a"]
