@@ -253,6 +253,11 @@ def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, exam
     assert [e["detail-type"] for e in all_events].count("Run Started") == 1
     assert [e["detail-type"] for e in all_events].count("Run Succeeded") == 1
     assert [r["run_id"] for r in runtime.ledger_rows()] == [run_id]
+    # MaxConcurrentRuns: the duplicates took no place and the run's end freed its own (aws/ledger.py).
+    counter = runtime.client("dynamodb").get_item(
+        TableName=runtime.ledger_table, Key={"run_id": {"S": "#running"}}, ConsistentRead=True
+    )["Item"]
+    assert counter["running"] == {"N": "0"}
     # Whichever delivery registers first does the work (the executions run concurrently, so it need not
     # be the first one started); the other two stop right after RegisterRun.
     paths = [

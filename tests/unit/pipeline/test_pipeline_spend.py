@@ -271,3 +271,46 @@ def test_a_dataset_above_max_dataset_bytes_is_refused_at_register(
     assert raised.value.hint is not None
     assert "split" in raised.value.hint
     assert stack.keys("runs/") == []
+
+
+# --- concurrent runs: MaxConcurrentRuns RUNNING runs at most, refused at RegisterRun before any job ---------
+def test_a_run_above_max_concurrent_runs_is_refused_at_register_until_one_ends(
+    stack: Any, invoke: Any, dataset: bytes, monkeypatch: Any
+) -> None:
+    from forgeflow.aws.ledger import DynamoLedger
+    from forgeflow.pipeline.errors import RunsAtCapacity
+    from tests.unit.pipeline.conftest import TABLE
+
+    monkeypatch.setenv("MAX_CONCURRENT_RUNS", "2")
+    stack.put("datasets/set.jsonl", dataset)
+    uri = f"s3://{BUCKET}/datasets/set.jsonl"
+    first = invoke("register_run", _request(uri, request_id="r-1"))
+    invoke("register_run", _request(uri, request_id="r-2"))
+    with pytest.raises(RunsAtCapacity, match=r"MaxConcurrentRuns = 2") as raised:
+        invoke("register_run", _request(uri, request_id="r-3"))
+    assert raised.value.hint is not None
+    assert "MaxConcurrentRuns" in raised.value.hint
+    assert len(stack.keys("runs/")) == 2  # the third run wrote nothing
+    DynamoLedger(stack.dynamodb, TABLE).update(first["run_id"], status="SUCCEEDED")  # what PublishResult does
+    assert invoke("register_run", _request(uri, request_id="r-3"))["registered"] is True
+
+
+def test_the_fake_ledger_caps_running_rows_like_dynamodb() -> None:
+    from fakes import FakeLedger
+
+    from forgeflow.pipeline.errors import RunsAtCapacity
+    from forgeflow.ports import LedgerRow
+
+    ledger = FakeLedger.of({"run_id": "done", "status": "SUCCEEDED"}, {"run_id": "a", "status": "RUNNING"})
+    assert ledger.register(LedgerRow(run_id="b"), max_running=2) is True
+    with pytest.raises(RunsAtCapacity, match="MaxConcurrentRuns = 2"):
+        ledger.register(LedgerRow(run_id="c"), max_running=2)
+    assert ledger.register(LedgerRow(run_id="a"), max_running=2) is False
+    ledger.update("a", status="FAILED")
+    assert ledger.register(LedgerRow(run_id="c"), max_running=2) is True
+
+
+def test_max_concurrent_runs_is_a_stack_parameter_read_by_register() -> None:
+    assert PipelineSettings.from_environ({"MAX_CONCURRENT_RUNS": "5"}).max_concurrent_runs == 5
+    with pytest.raises(InputError, match="MAX_CONCURRENT_RUNS"):
+        PipelineSettings.from_environ({"MAX_CONCURRENT_RUNS": "0"})
