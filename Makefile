@@ -3,10 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# checkov and the SAM translator pin boto3/pydantic versions the project cannot share: their own venv.
+TOOLS_VENV  := .venv-tools
+TOOLS_BIN   := $(TOOLS_VENV)/bin
+TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
+IAC_TOOLS   := checkov==3.3.30 aws-sam-translator==1.115.0
 # Two cores on the reference machine: run the suite on both.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test install lint typecheck cfn-lint pytest bench constraints clean test-sdk
+.PHONY: demo test install lint typecheck cfn-lint checkov pytest bench constraints constraints-tools clean test-sdk
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +21,18 @@ $(STAMP): pyproject.toml setup.cfg constraints.txt
 
 install: $(STAMP)
 
+$(TOOLS_STAMP): constraints-tools.txt
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_BIN)/python -m pip install --quiet --upgrade pip
+	$(TOOLS_BIN)/python -m pip install --quiet -c constraints-tools.txt $(IAC_TOOLS)
+	touch $@
+
 ## demo: run the whole pipeline end to end on the embedded local AWS, on the shipped example dataset
 demo: $(STAMP)
 	$(BIN)/forgeflow local run --example
 
-## test: lint, format check, type check, template lint, then every test
-test: $(STAMP) lint typecheck cfn-lint pytest
+## test: lint, format check, type check, template lint and checkov, then every test
+test: $(STAMP) lint typecheck cfn-lint checkov pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -32,6 +43,11 @@ typecheck: $(STAMP)
 
 cfn-lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
+
+## checkov: the SAM-expanded template (build/template.cfn.json) against checkov; skips only in .checkov.yaml
+checkov: $(TOOLS_STAMP)
+	$(TOOLS_BIN)/python tools/iac/sam_expand.py template.yaml build/template.cfn.json
+	$(TOOLS_BIN)/checkov -f build/template.cfn.json --config-file .checkov.yaml
 
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
@@ -56,5 +72,10 @@ constraints: $(STAMP)
 	  echo "# Regenerate with: make constraints"; \
 	  $(BIN)/pip freeze --exclude-editable | grep -vi '^forgeflow'; } > constraints.txt
 
+constraints-tools: $(TOOLS_STAMP)
+	{ echo "# Exact versions of .venv-tools (make checkov): checkov and the SAM translator pin boto3 1.35 and"; \
+	  echo "# pydantic 2.13, which the project's pins (constraints.txt) cannot share. Regenerate with: make constraints-tools"; \
+	  $(TOOLS_BIN)/pip freeze; } > constraints-tools.txt
+
 clean:
-	rm -rf $(VENV) $(SDK_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build .forgeflow
+	rm -rf $(VENV) $(SDK_VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build .forgeflow

@@ -187,3 +187,40 @@ def test_the_bus_puts_events_and_refuses_silently_dropped_ones() -> None:
         stub.add_response("put_events", failed)
         with pytest.raises(ForgeFlowError, match="refused the 'Run Started' event"):
             EventBridgeBus(client).put(entry)
+
+
+# --- issue #9: MaxConcurrentRuns, a cap on RUNNING runs kept in the same transaction as each status -----
+def _running(run_id: str) -> LedgerRow:
+    return LedgerRow(run_id=run_id, status="RUNNING", execution_arn=f"arn:{run_id}")
+
+
+def test_register_refuses_a_run_above_max_running_and_counts_only_running_rows(ledger: DynamoLedger) -> None:
+    from forgeflow.pipeline.errors import RunsAtCapacity
+
+    assert ledger.register(_running("r1"), max_running=2) is True
+    assert ledger.register(_running("r2"), max_running=2) is True
+    with pytest.raises(RunsAtCapacity, match="MaxConcurrentRuns = 2"):
+        ledger.register(_running("r3"), max_running=2)
+    assert ledger.get("r3") is None  # refused: nothing written
+    assert ledger.register(_running("r1"), max_running=2) is False  # a duplicate is a duplicate, not "full"
+    ledger.update("r1", stage="publish", status="SUCCEEDED")
+    ledger.update("r1", status="FAILED")  # a second terminal write frees no second slot
+    assert ledger.register(_running("r3"), max_running=2) is True
+    with pytest.raises(RunsAtCapacity):
+        ledger.register(_running("r4"), max_running=2)
+    ledger.update("r2", stage="smoke")  # not a status change
+    with pytest.raises(RunsAtCapacity):
+        ledger.register(_running("r4"), max_running=2)
+    ledger.update("r2", status="FAILED", error_code="JobFailed")
+    assert ledger.register(_running("r4"), max_running=2) is True
+
+
+def test_the_run_counter_is_not_a_run(ledger: DynamoLedger) -> None:
+    from forgeflow.pipeline.errors import RunsAtCapacity
+
+    ledger.register(_running("r1"), max_running=1)
+    assert ledger.find_by_execution("arn:r1") == ledger.get("r1")
+    with pytest.raises(Exception, match="ConditionalCheckFailed"):
+        ledger.update("unknown", status="FAILED")  # an unknown run is still refused, and frees nothing
+    with pytest.raises(RunsAtCapacity, match="MaxConcurrentRuns = 1"):
+        ledger.register(_running("r2"), max_running=1)

@@ -191,6 +191,26 @@ def test_recipe_over_a_documented_limit_starts_no_job(local_stack, example_data)
     assert runtime.emulator.jobs() == []
 
 
+def test_a_run_above_max_concurrent_runs_fails_at_register_with_one_run_failed(
+    local_stack, example_data
+) -> None:
+    from forgeflow.aws.ledger import DynamoLedger
+    from forgeflow.ports import LedgerRow
+
+    runtime = local_stack(parameter_overrides={"MaxConcurrentRuns": "1"})
+    busy = LedgerRow(run_id="busy-000000000000", status="RUNNING", execution_arn="arn:busy")
+    assert DynamoLedger(runtime.client("dynamodb"), runtime.ledger_table).register(busy, max_running=1)
+    outcome = _drop(runtime, example_data["support"])
+
+    assert outcome.status == "FAILED"
+    assert outcome.detail_types() == ["Run Failed"]
+    failed = outcome.events[-1]["detail"]
+    assert (failed["stage"], failed["error_code"]) == ("register", "RunsAtCapacity")
+    assert "MaxConcurrentRuns = 1" in failed["message"]
+    assert runtime.emulator.jobs() == []
+    assert [row["run_id"] for row in runtime.ledger_rows()] == [busy.run_id]
+
+
 def test_smoke_job_failure_never_creates_the_full_job(local_stack, example_data) -> None:
     runtime = local_stack(FailureInjection(fail_stages=frozenset({"smoke"})))
     outcome = _drop(runtime, example_data["support"])
@@ -253,6 +273,11 @@ def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, exam
     assert [e["detail-type"] for e in all_events].count("Run Started") == 1
     assert [e["detail-type"] for e in all_events].count("Run Succeeded") == 1
     assert [r["run_id"] for r in runtime.ledger_rows()] == [run_id]
+    # MaxConcurrentRuns: the duplicates took no place and the run's end freed its own (aws/ledger.py).
+    counter = runtime.client("dynamodb").get_item(
+        TableName=runtime.ledger_table, Key={"run_id": {"S": "#running"}}, ConsistentRead=True
+    )["Item"]
+    assert counter["running"] == {"N": "0"}
     # Whichever delivery registers first does the work (the executions run concurrently, so it need not
     # be the first one started); the other two stop right after RegisterRun.
     paths = [

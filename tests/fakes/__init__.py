@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from forgeflow.pipeline.errors import RunsAtCapacity
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.steps import Services
 from forgeflow.ports import ACTIVE_STATUSES, JobState, LedgerRow, StartedJob
@@ -62,9 +63,12 @@ class FakeLedger:
     def of(cls, *rows: dict[str, Any]) -> FakeLedger:
         return cls({row["run_id"]: LedgerRow.model_validate(row) for row in rows})
 
-    def register(self, row: LedgerRow) -> bool:
+    def register(self, row: LedgerRow, *, max_running: int | None = None) -> bool:
         if row.run_id in self.rows:
             return False
+        running = sum(1 for known in self.rows.values() if known.status == "RUNNING")
+        if max_running is not None and row.status == "RUNNING" and running >= max_running:
+            raise RunsAtCapacity.at(max_running)
         self.rows[row.run_id] = row.model_copy(deep=True)
         return True
 

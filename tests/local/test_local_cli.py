@@ -97,6 +97,19 @@ def test_usage_errors_exit_2(argv: list[str], capsys, tmp_path: Path, monkeypatc
     assert "error" in err
 
 
+def test_a_parameter_outside_its_allowed_pattern_is_refused(capsys, tmp_path: Path, monkeypatch) -> None:
+    # The real template: IncomingPrefix=runs/ would make the pipeline trigger on its own writes (#9, 11).
+    monkeypatch.chdir(tmp_path)
+    template = Path(__file__).parents[2] / "template.yaml"
+    code, out, err = _run(
+        capsys, "local", "run", "--example", "--param", "IncomingPrefix=runs/", "--template", str(template)
+    )
+    assert (code, out) == (2, "")
+    assert "IncomingPrefix='runs/' does not match" in err
+    assert "must not start with runs/" in err  # the template's ConstraintDescription
+    assert "Traceback" not in err
+
+
 def test_runs_list_and_show_read_saved_local_runs(dataset: Path, tmp_path: Path, capsys) -> None:
     runs = tmp_path / "runs"
     argv = ["local", "run", str(dataset), "--template", str(MINI), "--outputs-dir", str(runs)]

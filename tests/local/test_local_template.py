@@ -22,6 +22,8 @@ Parameters:
   Prefix: {Type: String, Default: incoming/}
   Mode: {Type: String, Default: fast, AllowedValues: [fast, slow]}
   Names: {Type: CommaDelimitedList, Default: "a,b"}
+  Under: {Type: String, Default: in/, AllowedPattern: "^(?!runs/)[a-z/]*/$", ConstraintDescription: not runs/}
+  Ids: {Type: CommaDelimitedList, Default: "a1,b2", AllowedPattern: "[a-z][0-9]"}
 Conditions:
   IsSlow: !Equals [!Ref Mode, slow]
   NotSlow: !Not [!Condition IsSlow]
@@ -82,6 +84,18 @@ def test_overrides_are_checked_like_cloudformation(template: Path) -> None:
         load_template(template, {"Nope": "1"})
     with pytest.raises(InputError, match="Mode='medium'"):
         load_template(template, {"Mode": "medium"})
+
+
+def test_allowed_pattern_is_enforced_like_cloudformation(template: Path) -> None:
+    # CloudFormation matches AllowedPattern against the whole value, and against each CommaDelimitedList item.
+    assert load_template(template, {"Under": "in/sub/", "Ids": "c3"}).parameters["Under"] == "in/sub/"
+    with pytest.raises(InputError, match=r"Under='runs/' does not match .*not runs/") as caught:
+        load_template(template, {"Under": "runs/"})
+    assert caught.value.code == "BAD_PARAMETER"
+    with pytest.raises(InputError, match="Under='in/x'"):
+        load_template(template, {"Under": "in/x"})  # a prefix match is not enough: no trailing slash
+    with pytest.raises(InputError, match="Ids='a1,bb'"):
+        load_template(template, {"Ids": "a1,bb"})
 
 
 def test_missing_template_is_an_input_error(tmp_path: Path) -> None:

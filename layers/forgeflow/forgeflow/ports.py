@@ -57,14 +57,19 @@ class LedgerRow(BaseModel):
 class RunLedger(Protocol):
     """One row per run; the conditional insert is what makes a run start once per upload."""
 
-    def register(self, row: LedgerRow) -> bool:
-        """Insert the run's row unless it exists; True when this call created it."""
+    def register(self, row: LedgerRow, *, max_running: int | None = None) -> bool:
+        """Insert the run's row unless it exists; True when this call created it.
+
+        With `max_running`, a RUNNING row is refused with `RunsAtCapacity` when that many rows are RUNNING
+        already; the check and the insert are one atomic write.
+        """
         ...
 
     def get(self, run_id: str) -> LedgerRow | None: ...
 
     def update(self, run_id: str, **fields: Any) -> None:
-        """Set these attributes of an existing row (and `updated_at`)."""
+        """Set these attributes of an existing row (and `updated_at`); a RUNNING row set to SUCCEEDED or
+        FAILED frees its place under `max_running`."""
         ...
 
     def add_job(self, run_id: str, job_name: str) -> None:

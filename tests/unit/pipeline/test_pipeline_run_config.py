@@ -77,7 +77,9 @@ def rendered_by_cli(config: str, tmp_path: Path) -> tuple[int, bytes]:
 
 
 @pytest.fixture
-def pipeline(stack: Any, invoke: Any, tmp_path: Path) -> Pipeline:
+def pipeline(stack: Any, invoke: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    # Every config is a run of its own that stays RUNNING (only RenderRecipe runs): room for all of them.
+    monkeypatch.setenv("MAX_CONCURRENT_RUNS", "1000")
     return Pipeline(stack, invoke, tmp_path)
 
 

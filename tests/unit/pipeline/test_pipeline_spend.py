@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from pathlib import Path
@@ -191,7 +190,14 @@ def test_mix_refuses_a_plan_that_reaches_another_run_even_past_registration(
     run = invoke("register_run", _request(f"s3://{BUCKET}/datasets/set.jsonl"))
     key = f"runs/{run['run_id']}/request.json"
     request = json.loads(stack.get(key))
-    request["mix"] = {"sources": [{"name": "x", "uri": f"s3://{BUCKET}/runs/other/mix/", "weight": 1}]}
+    # A plan that is valid but for its reach: another run's mix output, which exists and would be read.
+    stack.put("runs/other/mix/train.jsonl", dataset)
+    request["mix"] = {
+        "sources": [
+            {"name": "c", "role": "customer", "weight": 0.5},
+            {"name": "x", "uri": f"s3://{BUCKET}/runs/other/mix/", "weight": 0.5},
+        ]
+    }
     stack.put(key, json.dumps(request).encode())
     with pytest.raises(RequestInvalid, match="outside the pipeline's input prefixes"):
         invoke("mix_data", {"run": run})
@@ -243,21 +249,28 @@ def test_oversized_or_aliased_sidecars_are_refused_with_the_file(text: bytes, me
         ),
         max_leaves=30,
     ),
+    st.booleans(),
     st.binary(max_size=64),
 )
-def test_any_sidecar_either_parses_or_is_refused_as_request_invalid(document: Any, noise: bytes) -> None:
-    text = yaml.safe_dump({"overrides": document, "mix": document}).encode() + noise
-    with contextlib.suppress(RequestInvalid):
+def test_any_sidecar_either_parses_within_bounds_or_is_refused_as_request_invalid(
+    document: Any, shared: bool, noise: bytes
+) -> None:
+    # `shared`: the same object under two keys, which safe_dump writes as an anchor and an alias.
+    text = yaml.safe_dump({"overrides": document, "training": document if shared else {}}).encode() + noise
+    try:
         parse_options(text, "sidecar")
+    except RequestInvalid:
+        return
+    assert b"*id0" not in text, "a sidecar with an alias was accepted"
+    assert len(text) <= MAX_SIDECAR_BYTES
 
 
 # --- finding 11: an input prefix cannot overlap runs/ -----------------------------------------------------
-@pytest.mark.parametrize("prefix", ["runs/", "runs/incoming/", "/", ""])
+# "/" would take in every run's outputs; "incoming" (no slash) would match incoming-runs/ too.
+@pytest.mark.parametrize("prefix", ["runs/", "runs/incoming/", "/", "incoming"])
 def test_an_incoming_prefix_overlapping_runs_is_refused(prefix: str) -> None:
     with pytest.raises(InputError, match="INCOMING_PREFIX"):
-        PipelineSettings.from_environ(
-            {"INCOMING_PREFIX": prefix or "x"} if prefix else {"INCOMING_PREFIX": "x"}
-        )
+        PipelineSettings.from_environ({"INCOMING_PREFIX": prefix})
 
 
 # --- finding 13: the dataset size is checked at RegisterRun ------------------------------------------------
@@ -271,3 +284,46 @@ def test_a_dataset_above_max_dataset_bytes_is_refused_at_register(
     assert raised.value.hint is not None
     assert "split" in raised.value.hint
     assert stack.keys("runs/") == []
+
+
+# --- concurrent runs: MaxConcurrentRuns RUNNING runs at most, refused at RegisterRun before any job ---------
+def test_a_run_above_max_concurrent_runs_is_refused_at_register_until_one_ends(
+    stack: Any, invoke: Any, dataset: bytes, monkeypatch: Any
+) -> None:
+    from forgeflow.aws.ledger import DynamoLedger
+    from forgeflow.pipeline.errors import RunsAtCapacity
+    from tests.unit.pipeline.conftest import TABLE
+
+    monkeypatch.setenv("MAX_CONCURRENT_RUNS", "2")
+    stack.put("datasets/set.jsonl", dataset)
+    uri = f"s3://{BUCKET}/datasets/set.jsonl"
+    first = invoke("register_run", _request(uri, request_id="r-1"))
+    invoke("register_run", _request(uri, request_id="r-2"))
+    with pytest.raises(RunsAtCapacity, match=r"MaxConcurrentRuns = 2") as raised:
+        invoke("register_run", _request(uri, request_id="r-3"))
+    assert raised.value.hint is not None
+    assert "MaxConcurrentRuns" in raised.value.hint
+    assert len(stack.keys("runs/")) == 2  # the third run wrote nothing
+    DynamoLedger(stack.dynamodb, TABLE).update(first["run_id"], status="SUCCEEDED")  # what PublishResult does
+    assert invoke("register_run", _request(uri, request_id="r-3"))["registered"] is True
+
+
+def test_the_fake_ledger_caps_running_rows_like_dynamodb() -> None:
+    from fakes import FakeLedger
+
+    from forgeflow.pipeline.errors import RunsAtCapacity
+    from forgeflow.ports import LedgerRow
+
+    ledger = FakeLedger.of({"run_id": "done", "status": "SUCCEEDED"}, {"run_id": "a", "status": "RUNNING"})
+    assert ledger.register(LedgerRow(run_id="b"), max_running=2) is True
+    with pytest.raises(RunsAtCapacity, match="MaxConcurrentRuns = 2"):
+        ledger.register(LedgerRow(run_id="c"), max_running=2)
+    assert ledger.register(LedgerRow(run_id="a"), max_running=2) is False
+    ledger.update("a", status="FAILED")
+    assert ledger.register(LedgerRow(run_id="c"), max_running=2) is True
+
+
+def test_max_concurrent_runs_is_a_stack_parameter_read_by_register() -> None:
+    assert PipelineSettings.from_environ({"MAX_CONCURRENT_RUNS": "5"}).max_concurrent_runs == 5
+    with pytest.raises(InputError, match="MAX_CONCURRENT_RUNS"):
+        PipelineSettings.from_environ({"MAX_CONCURRENT_RUNS": "0"})

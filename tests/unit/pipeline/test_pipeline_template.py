@@ -284,3 +284,21 @@ def test_job_starters_have_reserved_concurrency_from_a_parameter(template: dict[
     expected = {"Fn::If": ["ReservesJobStarts", {"Ref": "MaxConcurrentJobStarts"}, {"Ref": "AWS::NoValue"}]}
     for name in ("StartTrainingJobFunction", "StartEvaluationFunction"):
         assert functions(template)[name]["ReservedConcurrentExecutions"] == expected
+
+
+def test_max_concurrent_runs_reaches_register_run_which_may_update_the_run_counter(
+    template: dict[str, Any],
+) -> None:
+    parameter = template["Parameters"]["MaxConcurrentRuns"]
+    assert (parameter["Type"], parameter["Default"], parameter["MinValue"]) == ("Number", 2, 1)
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["MAX_CONCURRENT_RUNS"] == {"Ref": "MaxConcurrentRuns"}
+    (ledger,) = [
+        statement
+        for policy in functions(template)["RegisterRunFunction"]["Policies"]
+        if isinstance(policy, dict) and "Statement" in policy
+        for statement in policy["Statement"]
+        if statement.get("Sid") == "Ledger"
+    ]
+    # The "#running" counter is updated in the same transaction as the row's insert (aws/ledger.py).
+    assert set(ledger["Action"]) == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}

@@ -357,13 +357,18 @@ class LocalRuntime:
         return list(self._captured)
 
     def ledger_rows(self) -> list[dict[str, Any]]:
+        """The runs' rows (not the MaxConcurrentRuns counter item that shares their table)."""
         from boto3.dynamodb.types import TypeDeserializer
+
+        from forgeflow.aws.ledger import RUNNING_COUNTER
 
         deserializer = TypeDeserializer()
         rows = []
         paginator = self.client("dynamodb").get_paginator("scan")
         for page in paginator.paginate(TableName=self.ledger_table):
             for item in page["Items"]:
+                if item["run_id"].get("S") == RUNNING_COUNTER:
+                    continue
                 rows.append({key: deserializer.deserialize(value) for key, value in item.items()})
         return rows
 

@@ -164,11 +164,7 @@ def load_template(
             raise InputError(
                 f"template parameter {name} has no default", code="BAD_PARAMETER", hint="pass an override"
             )
-        allowed = spec.get("AllowedValues")
-        if allowed is not None and parameters[name] not in [_parameter_string(a) for a in allowed]:
-            raise InputError(
-                f"parameter {name}={parameters[name]!r} is not one of {allowed}", code="BAD_PARAMETER"
-            )
+        _check_constraints(name, spec, parameters[name])
     template = Template(
         path=path, document=document, parameters=parameters, stack_name=stack_name, region=region
     )
@@ -176,6 +172,26 @@ def load_template(
     for name, expression in (document.get("Conditions") or {}).items():
         template.conditions[name] = bool(resolver.resolve(expression))
     return template
+
+
+def _check_constraints(name: str, spec: Mapping[str, Any], value: str) -> None:
+    """AllowedValues, and AllowedPattern matched against the whole value (each item of a
+    CommaDelimitedList), as CloudFormation does (CloudFormation User Guide, "Parameters" section)."""
+    allowed = spec.get("AllowedValues")
+    if allowed is not None and value not in [_parameter_string(a) for a in allowed]:
+        raise InputError(f"parameter {name}={value!r} is not one of {allowed}", code="BAD_PARAMETER")
+    pattern = spec.get("AllowedPattern")
+    if pattern is None:
+        return
+    items = [value]
+    if spec.get("Type") == "CommaDelimitedList":
+        items = value.split(",") if value else []
+    if not all(re.fullmatch(str(pattern), item) for item in items):
+        raise InputError(
+            f"parameter {name}={value!r} does not match its AllowedPattern {pattern}",
+            code="BAD_PARAMETER",
+            hint=str(spec.get("ConstraintDescription") or "see the parameter's Description in the template"),
+        )
 
 
 def _parameter_string(value: Any) -> str:

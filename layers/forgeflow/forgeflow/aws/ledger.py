@@ -1,7 +1,10 @@
 """The run ledger on DynamoDB: `forgeflow.ports.RunLedger`, one item per `LedgerRow`.
 
 Key `run_id`; GSI `by-execution` on `execution_arn`. The conditional insert is what makes a run start once
-per upload.
+per upload. One more item, `run_id = "#running"`, counts the RUNNING rows for MaxConcurrentRuns: it changes
+only in the same TransactWriteItems as a row's insert or its RUNNING → SUCCEEDED/FAILED update, so the count
+and the rows cannot disagree (a GSI query on status could not refuse atomically: it is eventually
+consistent and two registrations could both see room).
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from forgeflow.pipeline.errors import RunsAtCapacity
 from forgeflow.ports import LedgerRow
 
 EXECUTION_INDEX = "by-execution"
+# The counter item's key; `#` cannot start a run id (forgeflow.pipeline.request.run_id_for).
+RUNNING_COUNTER = "#running"
+ENDED = ("SUCCEEDED", "FAILED")
 
 
 def now_iso() -> str:
@@ -42,20 +49,43 @@ class DynamoLedger:
     def _plain(self, item: dict[str, Any]) -> dict[str, Any]:
         return {key: self._deserializer.deserialize(value) for key, value in item.items()}
 
-    def register(self, row: LedgerRow) -> bool:
+    def register(self, row: LedgerRow, *, max_running: int | None = None) -> bool:
         stamp = now_iso()
-        values = {"created_at": stamp, "updated_at": stamp, **row.to_item()}
+        put = {
+            "TableName": self._table,
+            "Item": self._item({"created_at": stamp, "updated_at": stamp, **row.to_item()}),
+            "ConditionExpression": "attribute_not_exists(run_id)",
+        }
+        if row.status != "RUNNING":
+            try:
+                self._client.put_item(**put)
+            except ClientError as error:
+                if _code(error) == "ConditionalCheckFailedException":
+                    return False
+                raise
+            return True
+        count = self._count(+1)
+        if max_running is not None:
+            count["ConditionExpression"] = "attribute_not_exists(running) OR running < :max"
+            count["ExpressionAttributeValues"][":max"] = {"N": str(max_running)}
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=self._item(values),
-                ConditionExpression="attribute_not_exists(run_id)",
-            )
+            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": count}])
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
+            reasons = _cancellations(error)
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False  # the row exists: a duplicate, whatever the count
+            if max_running is not None and reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise RunsAtCapacity.at(max_running) from error
             raise
         return True
+
+    def _count(self, delta: int) -> dict[str, Any]:
+        return {
+            "TableName": self._table,
+            "Key": {"run_id": {"S": RUNNING_COUNTER}},
+            "UpdateExpression": "ADD running :delta",
+            "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
+        }
 
     def get(self, run_id: str) -> LedgerRow | None:
         answer = self._client.get_item(
@@ -69,16 +99,39 @@ class DynamoLedger:
         names = {f"#f{index}": name for index, name in enumerate(values)}
         placeholders = {name: f":v{index}" for index, name in enumerate(values)}
         setters = ", ".join(f"#f{index} = {placeholders[name]}" for index, name in enumerate(values))
-        self._client.update_item(
-            TableName=self._table,
-            Key={"run_id": {"S": run_id}},
-            UpdateExpression=f"SET {setters}",
-            ConditionExpression="attribute_exists(run_id)",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues={
+        update = {
+            "TableName": self._table,
+            "Key": {"run_id": {"S": run_id}},
+            "UpdateExpression": f"SET {setters}",
+            "ConditionExpression": "attribute_exists(run_id)",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {
                 placeholders[name]: self._value(value) for name, value in values.items()
             },
-        )
+        }
+        if fields.get("status") in ENDED and self._end_running(update):
+            return
+        self._client.update_item(**update)
+
+    def _end_running(self, update: dict[str, Any]) -> bool:
+        """Set a RUNNING row to its end status and free its place in one transaction; False when the row
+        is not RUNNING (already ended, or unknown: the plain update then says which)."""
+        ending = {
+            **update,
+            "ConditionExpression": "attribute_exists(run_id) AND #ledger_status = :ledger_running",
+            "ExpressionAttributeNames": {**update["ExpressionAttributeNames"], "#ledger_status": "status"},
+            "ExpressionAttributeValues": {
+                **update["ExpressionAttributeValues"],
+                ":ledger_running": {"S": "RUNNING"},
+            },
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[{"Update": ending}, {"Update": self._count(-1)}])
+        except ClientError as error:
+            if _cancellations(error)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
 
     def add_job(self, run_id: str, job_name: str) -> None:
         """Append a job name once, even when a retried start records it again."""
@@ -107,3 +160,14 @@ class DynamoLedger:
         )
         items = answer.get("Items", [])
         return LedgerRow.model_validate(self._plain(items[0])) if items else None
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _cancellations(error: ClientError) -> list[str]:
+    """The per-item reasons of a cancelled transaction ("None" for the items that were fine)."""
+    if _code(error) != "TransactionCanceledException":
+        return []
+    return [str(reason.get("Code", "None")) for reason in error.response.get("CancellationReasons", [])]

@@ -43,6 +43,19 @@ class DatasetTooLarge(PipelineError, DataError):
     """The dataset is larger than MaxDatasetBytes: Validate and Mix could not finish it (RegisterRun)."""
 
 
+class RunsAtCapacity(PipelineError, DataError):
+    """MaxConcurrentRuns runs are RUNNING already: RegisterRun refuses another before any job."""
+
+    @classmethod
+    def at(cls, limit: int) -> RunsAtCapacity:
+        return cls(
+            f"{limit} runs are RUNNING already, the stack's cap (MaxConcurrentRuns = {limit}): "
+            "this run was refused before any job",
+            hint="send the request again when a run has ended (forgeflow runs list), or raise "
+            "MaxConcurrentRuns (sam deploy --parameter-overrides MaxConcurrentRuns=N)",
+        )
+
+
 class InputMissing(PipelineError):
     """An object the stage needs (dataset, curated source, recipe, job output) cannot be read."""
 

@@ -19,6 +19,7 @@ from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
 RUNS_PREFIX = "runs/"
 # template.yaml's MaxDatasetBytes default (docs/pipeline.md, "Spend and confinement").
 DEFAULT_MAX_DATASET_BYTES = 2 * 1024**3
+DEFAULT_MAX_CONCURRENT_RUNS = 2
 
 # Environment variable → field. One table so the template, the docs and this parser agree.
 ENVIRONMENT = {
@@ -36,6 +37,7 @@ ENVIRONMENT = {
     "POLL_SECONDS": "poll_seconds",
     "MAX_RUN_COST_USD": "max_run_cost_usd",
     "MAX_DATASET_BYTES": "max_dataset_bytes",
+    "MAX_CONCURRENT_RUNS": "max_concurrent_runs",
     "KMS_KEY_ARN": "kms_key_arn",
     "MLFLOW_TRACKING_ARN": "mlflow_tracking_arn",
     "AWS_REGION": "region",
@@ -61,6 +63,7 @@ class PipelineSettings(BaseModel):
     poll_seconds: int = Field(default=60, ge=0, le=3600)
     max_run_cost_usd: float = Field(default=DEFAULT_MAX_RUN_COST_USD, gt=0, allow_inf_nan=False)
     max_dataset_bytes: int = Field(default=DEFAULT_MAX_DATASET_BYTES, gt=0)
+    max_concurrent_runs: int = Field(default=DEFAULT_MAX_CONCURRENT_RUNS, ge=1, le=1000)
     kms_key_arn: str | None = None
     mlflow_tracking_arn: str | None = None
     region: str = "us-east-1"

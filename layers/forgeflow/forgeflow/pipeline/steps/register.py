@@ -44,7 +44,8 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
         request_id=resolved.request_id,
         settings=RunSettings(poll_seconds=resolved.poll_seconds),
     )
-    if not services.ledger.register(_ledger_row(resolved, request_uri, payload.execution_arn)):
+    row = _ledger_row(resolved, request_uri, payload.execution_arn)
+    if not services.ledger.register(row, max_running=services.settings.max_concurrent_runs):
         existing = services.ledger.get(run_id)
         # The same execution retrying RegisterRun owns the row; any other execution is a duplicate.
         if existing is None or existing.execution_arn != payload.execution_arn:
