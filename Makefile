@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 # Two cores on the reference machine: run the suite on both.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test install lint typecheck cfn-lint pytest bench constraints clean
+.PHONY: demo test install lint typecheck cfn-lint pytest bench mutate constraints clean
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/mix.py
+
+## mutate: mutation testing of the core rules (slow; never part of `make test`), see docs/mutation.md.
+## MUTATE_ARGS: modules and options, e.g. MUTATE_ARGS="mixing/apportion.py --budget 600"
+MUTATE_ARGS ?=
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,mutate]'
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 constraints: $(STAMP)
 	{ echo "# Exact versions of every package the dev environment installs (pip install -c constraints.txt)."; \
