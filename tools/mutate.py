@@ -106,19 +106,55 @@ def _stage(module: str, tests: tuple[str, ...], stage: Path) -> None:
     )
 
 
-def _mutmut(stage: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    exe = str(Path(sys.executable).with_name("mutmut"))
+def _env(stage: Path) -> dict[str, str]:
     # Hypothesis keeps its example database out of the staged tree; the editable install's finder comes
     # after sys.path, so the staged mutants/ (put first by mutmut) is what the tests import.
-    env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(stage / ".hypothesis")}
+    return {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(stage / ".hypothesis")}
+
+
+def _mutmut_run(stage: Path, max_children: int, timeout: float) -> subprocess.CompletedProcess[str]:
+    exe = str(Path(sys.executable).with_name("mutmut"))
     return subprocess.run(
-        [exe, *args], cwd=stage, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        [exe, "run", "--max-children", str(max_children)],
+        cwd=stage,
+        env=_env(stage),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
+
+
+# One process for every survivor's diff (`mutmut show` starts one per mutant).
+_DIFFS = """
+import json, sys
+from pathlib import Path
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+path, names = Path(sys.argv[1]), json.load(sys.stdin)
+print(json.dumps({name: get_diff_for_mutant(name, path=path) for name in names}))
+"""
+
+
+def _diffs(stage: Path, module: str, names: list[str]) -> dict[str, str]:
+    if not names:
+        return {}
+    proc = subprocess.run(
+        [sys.executable, "-c", _DIFFS, f"forgeflow/{module}"],
+        cwd=stage,
+        env=_env(stage),
+        input=json.dumps(names),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    diffs: dict[str, str] = json.loads(proc.stdout)
+    return diffs
 
 
 def _collect(result: ModuleResult, stage: Path) -> None:
     meta = stage / "mutants/forgeflow" / (result.module + ".meta")
     codes: dict[str, int | None] = json.loads(meta.read_text("utf-8"))["exit_code_by_key"]
+    unkilled: dict[str, str] = {}
     for name, code in sorted(codes.items(), key=lambda kv: _natural(kv[0])):
         result.total += 1
         if code in KILLED:
@@ -127,11 +163,12 @@ def _collect(result: ModuleResult, stage: Path) -> None:
             result.timeout += 1
         elif code in SURVIVED:
             result.survived += 1
-            diff = _mutmut(stage, "show", name).stdout
-            result.survivors.append({"name": name, "diff": diff.split("\n", 1)[-1].strip()})
+            unkilled[name] = "survived"
         else:
             result.other += 1
-            result.survivors.append({"name": name, "diff": f"(mutmut exit code {code})"})
+            unkilled[name] = f"mutmut exit code {code}"
+    diffs = _diffs(stage, result.module, list(unkilled))
+    result.survivors = [{"name": n, "status": s, "diff": diffs[n]} for n, s in unkilled.items()]
 
 
 def _natural(name: str) -> tuple[str, int]:
@@ -144,7 +181,7 @@ def run_module(module: str, budget: float, max_children: int) -> ModuleResult:
     _stage(module, TARGETS[module], stage)
     started = time.monotonic()
     try:
-        proc = _mutmut(stage, "run", "--max-children", str(max_children), timeout=budget)
+        proc = _mutmut_run(stage, max_children, budget)
     except subprocess.TimeoutExpired:
         return ModuleResult(module, "not run (budget)", time.monotonic() - started)
     result = ModuleResult(module, "ran", round(time.monotonic() - started, 1))
@@ -165,7 +202,7 @@ def _write_report(results: list[ModuleResult]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     rows = [{**asdict(r), "kill_rate": r.kill_rate} for r in results]
     (OUT / "report.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    lines = [f"## {s['name']}\n{s['diff']}\n" for r in results for s in r.survivors]
+    lines = [f"## {s['name']} ({s['status']})\n{s['diff']}\n" for r in results for s in r.survivors]
     (OUT / "survivors.txt").write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -186,7 +223,11 @@ def _print_table(results: list[ModuleResult]) -> None:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tools/mutate.py", description=__doc__.split("\n")[0])
-    parser.add_argument("modules", nargs="*", help=f"modules to mutate (default: all): {', '.join(TARGETS)}")
+    parser.add_argument(
+        "modules",
+        nargs="*",
+        help=f"modules to mutate, in this order (default: all, smallest first): {', '.join(TARGETS)}",
+    )
     parser.add_argument("--budget", type=float, default=3600.0, help="total seconds for all modules")
     parser.add_argument("--max-children", type=int, default=2, help="mutants tested at once")
     args = parser.parse_args(argv)
@@ -205,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     deadline = time.monotonic() + args.budget
     results: list[ModuleResult] = []
-    for module in _by_size(args.modules or list(TARGETS)):
+    for module in args.modules or _by_size(list(TARGETS)):  # given modules run in the given order
         left = deadline - time.monotonic()
         if left <= 0:
             results.append(ModuleResult(module, "not run (budget)"))
