@@ -82,12 +82,15 @@ def _toml_list(items: list[str]) -> str:
 
 
 def _stage(module: str, tests: tuple[str, ...], stage: Path) -> None:
-    """Copy the tracked tree (tests read docs/, examples and the template by path) with forgeflow/ at root."""
+    """Copy the tree (tests read docs/, the template, the layer's data by path); forgeflow/ also at root."""
     shutil.rmtree(stage, ignore_errors=True)
     for rel in _tracked_files():
-        target = stage / (rel.relative_to(LAYER) if rel.is_relative_to(LAYER / "forgeflow") else rel)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, target)
+        targets = [stage / rel]
+        if rel.is_relative_to(LAYER / "forgeflow"):
+            targets.append(stage / rel.relative_to(LAYER))
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, target)
     tops = sorted(p.name for p in stage.iterdir() if p.name not in {"forgeflow", "pyproject.toml"})
     (stage / "pyproject.toml").write_text(
         "[tool.pytest.ini_options]\n"
