@@ -11,7 +11,7 @@ IAC_TOOLS   := checkov==3.3.30 aws-sam-translator==1.115.0
 # Two cores on the reference machine: run the suite on both.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test install lint typecheck cfn-lint checkov pytest bench constraints constraints-tools clean test-sdk
+.PHONY: demo test install lint typecheck cfn-lint checkov pytest bench mutate constraints constraints-tools clean test-sdk
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,13 @@ test-sdk:
 	$(SDK_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(SDK_VENV)/bin/python -m pip install --quiet -c constraints-sdk.txt -e '.[sdk]'
 	FORGEFLOW_SDK_TESTS=1 $(SDK_VENV)/bin/pytest -q tests/sdk
+
+## mutate: mutation testing of the core rules (slow; never part of `make test`), see docs/mutation.md.
+## MUTATE_ARGS: modules and options, e.g. MUTATE_ARGS="mixing/apportion.py --budget 600"
+MUTATE_ARGS ?=
+mutate: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,mutate]'
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 constraints: $(STAMP)
 	{ echo "# Exact versions of every package the dev environment installs (pip install -c constraints.txt)."; \

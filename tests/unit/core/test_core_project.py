@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import tomllib
 from pathlib import Path
 
@@ -36,3 +38,33 @@ def test_cli_version_and_usage_exit_codes(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit) as usage:
         main(["no-such-command"])
     assert usage.value.code == 2
+
+
+def _mutate_targets() -> dict[str, tuple[str, ...]]:
+    spec = importlib.util.spec_from_file_location("mutate_runner", ROOT / "tools/mutate.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    targets: dict[str, tuple[str, ...]] = module.TARGETS
+    return targets
+
+
+def test_mutation_targets_are_real_modules_with_unit_tests_only() -> None:
+    targets = _mutate_targets()
+    assert len(targets) == 14
+    for module, tests in targets.items():
+        assert (ROOT / "layers/forgeflow/forgeflow" / module).is_file(), module
+        assert tests, module
+        assert all(t.startswith("tests/unit/") and (ROOT / t).exists() for t in tests), (module, tests)
+
+
+def test_mutation_testing_is_pinned_and_outside_make_test() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert extras["mutate"] == ["mutmut==3.8.1"]
+    assert "mutmut==3.8.1" in _requirement_lines(ROOT / "constraints.txt")
+    makefile = (ROOT / "Makefile").read_text()
+    test_target = next(line for line in makefile.splitlines() if line.startswith("test:"))
+    assert "mutate" not in test_target
+    assert "mutate" not in next(line for line in makefile.splitlines() if line.startswith("pytest:"))

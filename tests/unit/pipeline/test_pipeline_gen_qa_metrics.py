@@ -18,6 +18,7 @@ from forgeflow.evaluation.metrics import (
     rouge_l,
     rouge_n,
     rouge_tokens,
+    score_pair,
 )
 
 
@@ -87,3 +88,19 @@ def test_scores_are_means_over_the_pairs() -> None:
     assert scores["f1_score"] == 0.5
     assert scores["rougeL"] == 0.5
     assert gen_qa_scores([]) == {}
+
+
+def test_rouge_of_disjoint_texts_is_zero_even_for_one_token() -> None:
+    assert rouge_n("cat", "dog", 1) == 0.0
+    assert rouge_n("cat sat", "dog ran", 2) == 0.0
+    assert rouge_n("a", "a b", 1) == pytest.approx(2 / 3)  # one predicted unigram, two reference ones
+
+
+def test_score_pair_names_each_rouge_by_its_n() -> None:
+    scores = score_pair("a b c", "a b d")
+    assert scores["rouge1"] == pytest.approx(2 / 3)
+    assert scores["rouge2"] == pytest.approx(1 / 2)  # bigram (a, b) of two on each side; trigrams share none
+
+
+def test_means_are_rounded_to_six_decimals() -> None:
+    assert gen_qa_scores([("a", "a"), ("b", "c"), ("d", "e")])["exact_match"] == 0.333333
