@@ -99,7 +99,38 @@ def test_pass_role_is_only_for_the_sagemaker_execution_role_and_service(template
                 assert statement["Condition"] == {
                     "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
                 }
-    assert sorted(passes) == ["StartEvaluationFunction", "StartTrainingJobFunction"]
+    # Only Step Functions creates jobs (createTrainingJob.sync); no Lambda may pass the role.
+    assert passes == ["PipelineStateMachine"]
+
+
+def test_the_state_machine_may_run_forgeflow_jobs_through_the_sync_integration(
+    template: dict[str, Any],
+) -> None:
+    granted = {
+        action: statement["Resource"]
+        for statement in statements(template["Resources"]["PipelineStateMachine"]["Properties"])
+        for action in actions(statement)
+    }
+    for action in (
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+    ):
+        assert "training-job/forgeflow-*" in str(granted[action]), action
+    for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
+        assert "rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule" in str(granted[action]), action
+
+
+def test_the_sweeper_has_a_failure_destination_an_alarm_and_may_publish(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    sweeper = resources["StopOrphanedJobsFunction"]["Properties"]
+    destination = sweeper["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["SweeperDeadLetterQueue", "Arn"]}
+    (target,) = resources["ExecutionEndedRule"]["Properties"]["Targets"]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["SweeperDeadLetterQueue", "Arn"]}
+    assert "events:PutEvents" in {a for s in statements(sweeper) for a in actions(s)}
+    alarm = resources["SweeperDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["SweeperDeadLetterQueue", "QueueName"]}
 
 
 def test_training_job_permissions_are_scoped_to_forgeflow_jobs(template: dict[str, Any]) -> None:

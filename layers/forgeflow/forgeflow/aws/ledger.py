@@ -57,6 +57,30 @@ class DynamoLedger:
             raise
         return True
 
+    def reclaim(self, run_id: str, execution_arn: str) -> bool:
+        # Conditional: of two executions re-sending the same FAILED request, exactly one wins.
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET #status = :running, execution_arn = :arn, stage = :stage, "
+                "updated_at = :now REMOVE outcome_event_id, error_code, message, result_uri",
+                ConditionExpression="#status = :failed",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":running": {"S": "RUNNING"},
+                    ":failed": {"S": "FAILED"},
+                    ":arn": {"S": execution_arn},
+                    ":stage": {"S": "register"},
+                    ":now": {"S": now_iso()},
+                },
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def get(self, run_id: str) -> LedgerRow | None:
         answer = self._client.get_item(
             TableName=self._table, Key={"run_id": {"S": run_id}}, ConsistentRead=True
