@@ -79,3 +79,49 @@ def test_curated_replaces_and_no_curated_runs_unmixed(tmp_path: Path, capsys) ->
     assert code == 0, err
     assert "the run is unmixed" in err
     assert [source["name"] for source in report["sources"]] == ["customer"]
+
+
+def _example_run(tmp_path: Path, capsys, *flags: str) -> tuple[int, dict]:
+    code = main(
+        ["local", "run", "--example", "--template", str(TEMPLATE), "--outputs-dir", str(tmp_path), "--output",
+         "json", *flags]
+    )  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    record = json.loads((Path(document["outputs_dir"]) / "run.json").read_text(encoding="utf-8"))
+    return code, record
+
+
+def test_capacity_error_flag_gives_a_second_training_attempt(tmp_path: Path, capsys) -> None:
+    code, record = _example_run(tmp_path, capsys, "--capacity-error", "train")
+    assert code == 0
+    trains = {
+        job["name"].rsplit("-", 1)[1]: job["status"]
+        for job in record["training_jobs"]
+        if job["stage"] == "train"
+    }
+    assert trains == {"1": "Failed", "2": "Completed"}
+
+
+def test_abort_after_flag_stops_the_job_and_publishes_one_run_failed(tmp_path: Path, capsys) -> None:
+    code, record = _example_run(
+        tmp_path, capsys, "--abort-after", "TrainingJob", "--lambda-timeout", "PublishResult"
+    )
+    assert code == 1
+    assert [event["detail-type"] for event in record["events"]] == ["Run Started", "Run Failed"]
+    assert [job["status"] for job in record["training_jobs"] if job["stage"] == "train"] == ["Stopped"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--capacity-error", "lunch"], "'lunch' is not one of smoke, train, eval"),
+        (["--capacity-error", "train:0"], "N must be a whole number"),
+        (["--lambda-timeout", "NoSuchFunction"], "'NoSuchFunction' is not one of"),
+    ],
+)
+def test_fault_flags_name_a_bad_value(tmp_path: Path, capsys, flags: list[str], message: str) -> None:
+    code = main(
+        ["local", "run", "--example", "--template", str(TEMPLATE), "--outputs-dir", str(tmp_path), *flags]
+    )
+    assert code == 2
+    assert message in capsys.readouterr().err

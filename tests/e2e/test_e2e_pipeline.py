@@ -238,7 +238,7 @@ def test_full_job_failure_is_reported_and_not_evaluated(local_stack, example_dat
 
 @pytest.mark.filterwarnings(r"ignore:Exception\(ThrottlingException\)")
 def test_throttled_create_training_job_is_retried(local_stack, example_data) -> None:
-    # Five throttles use up the SDK's own five attempts (legacy retry mode) once: the ASL's Retry acts.
+    # The SageMaker task retries create-time throttling itself (the job was never created: same name).
     runtime = local_stack(FailureInjection(throttle_creates=5))
     outcome = _drop(runtime, example_data["support"])
 
@@ -248,7 +248,7 @@ def test_throttled_create_training_job_is_retried(local_stack, example_data) -> 
     assert (jobs["smoke"], jobs["train"]) == (["Completed"], ["Completed"])
     history = runtime.history(outcome.execution_arn)
     throttled = [e["taskFailedEventDetails"]["error"] for e in history if e["type"] == "TaskFailed"]
-    assert throttled == ["TrainingJobThrottled"]
+    assert throttled == ["SageMaker.ThrottlingException"] * 5
 
 
 def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, example_data) -> None:
@@ -314,7 +314,7 @@ def test_upstream_fine_tune_request(local_stack, example_data) -> None:
 
 def test_execution_aborted_mid_training_stops_the_job(local_stack, example_data) -> None:
     # Jobs advance one status per 60 s: the full job is still running when the execution is stopped.
-    runtime = local_stack(parameter_overrides={"PollSeconds": "1"}, seconds_per_status=60)
+    runtime = local_stack(seconds_per_status=60)
     runtime.drop_dataset(example_data["support"])
     (execution,) = runtime.wait_for_executions(1)
     deadline = time.monotonic() + 60
@@ -327,7 +327,8 @@ def test_execution_aborted_mid_training_stops_the_job(local_stack, example_data)
 
     assert outcome.status == "ABORTED"
     (job,) = runtime.emulator.jobs()
-    assert job.stop_requested, "StopOrphanedJobs did not stop the running job"
+    assert job.stop_requested, "the running job was not stopped"
     assert outcome.ledger is not None
     assert outcome.ledger["status"] == "FAILED"
+    assert [e["detail-type"] for e in outcome.events].count("Run Failed") == 1
     assert runtime.deliveries.errors == []

@@ -78,6 +78,17 @@ class FakeLedger:
     def update(self, run_id: str, **fields: Any) -> None:
         self.rows[run_id] = self.rows[run_id].model_copy(update=fields)
 
+    def reclaim(self, run_id: str, execution_arn: str, *, max_running: int | None = None) -> bool:
+        row = self.rows.get(run_id)
+        if row is None or row.status != "FAILED":
+            return False
+        running = sum(1 for known in self.rows.values() if known.status == "RUNNING")
+        if max_running is not None and running >= max_running:
+            raise RunsAtCapacity.at(max_running)
+        cleared = {"outcome_event_id": None, "error_code": None, "message": None, "result_uri": None}
+        self.update(run_id, status="RUNNING", execution_arn=execution_arn, stage="register", **cleared)
+        return True
+
     def add_job(self, run_id: str, job_name: str) -> None:
         row = self.rows[run_id]
         if job_name not in row.job_names:
@@ -111,4 +122,5 @@ def fake_services(
         bus=bus or FakeBus(),
         jobs=jobs or FakeJobs(),
         clock=lambda: NOW,
+        sleep=lambda seconds: None,
     )

@@ -142,7 +142,7 @@ def test_missing_input_channel_fails_the_job_with_a_client_error() -> None:
 
 
 def test_aborted_execution_stops_its_running_job() -> None:
-    overrides = {"PollSeconds": "1"}
+    overrides = {"PollSeconds": "1"}  # the mini stack keeps a poll loop of its own
     with LocalRuntime(MINI, parameter_overrides=overrides, seconds_per_status=60) as runtime:
         runtime.put_object("incoming/data.jsonl", DATASET)
         (execution,) = runtime.wait_for_executions(1)

@@ -190,7 +190,7 @@ def test_stop_then_describe_reports_stopped(s3: Any) -> None:
 
 def test_failure_injection(s3: Any) -> None:
     emulator = _emulator(s3, throttle_creates=1, limit_creates=1, fail_stages=frozenset({"train"}),
-                         capacity_stages=frozenset({"smoke"}))  # fmt: skip
+                         capacity_errors={"smoke": 1})  # fmt: skip
     codes = []
     for _ in range(2):
         with pytest.raises(EmulatedApiError) as raised:
@@ -200,6 +200,9 @@ def test_failure_injection(s3: Any) -> None:
     emulator.create_training_job(_request())
     emulator.create_training_job(_request(name="forgeflow-run1-train-1"))
     assert _run_to_end(emulator, "forgeflow-run1-smoke-1")["FailureReason"].startswith("CapacityError:")
+    # Only the first N jobs of the stage lose their capacity: the next attempt starts.
+    emulator.create_training_job(_request(name="forgeflow-run1-smoke-2"))
+    assert _run_to_end(emulator, "forgeflow-run1-smoke-2")["TrainingJobStatus"] == "Completed"
     assert _run_to_end(emulator, "forgeflow-run1-train-1")["FailureReason"].startswith("AlgorithmError:")
     with pytest.raises(ValueError, match="unknown job stage"):
         FailureInjection(fail_stages=frozenset({"lunch"}))

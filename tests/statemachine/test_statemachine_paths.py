@@ -1,6 +1,6 @@
 """Every path through statemachine/pipeline.asl.json, as named scenarios run on the local runtime.
 
-Each scenario states the path it must take (states in order of first entry; poll loops collapse) and the
+Each scenario states the path it must take (states in order of first entry; attempt loops collapse) and the
 outcome; the graph checks keep the definition itself honest.
 """
 
@@ -22,9 +22,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachine" / "pipeline.asl.json"
 
 HEAD = ["Start", "RegisterRun", "IsDuplicate", "Validate", "IsDatasetValid", "Mix", "RenderRecipe"]
-SMOKE = ["SmokeJob", "WaitForSmokeJob", "CheckSmokeJob", "SmokeJobStatus"]
-TRAIN = ["TrainingJob", "WaitForTrainingJob", "CheckTrainingJob", "TrainingJobStatus"]
-EVAL = ["Evaluate", "WaitForEvaluation", "CheckEvaluation", "EvaluationStatus"]
+SMOKE = ["BuildSmokeJob", "SmokeJob"]
+SMOKE_RETRIED = [*SMOKE, "NextSmokeJobAttempt", "WaitForSmokeJobAttempt"]
+TRAIN = ["BuildTrainingJob", "TrainingJob"]
+EVAL = ["BuildEvaluationJobs", "EvaluationJobs", "EvaluationJob"]
+EVAL_DONE = [*EVAL, "EvaluationJobDone"]
 FAILURE_TAIL = ["StopJobs", "PublishFailure", "Failed"]
 
 
@@ -40,18 +42,24 @@ def _targets(state: dict[str, Any]) -> list[str]:
     return found
 
 
-def test_every_transition_target_exists_and_every_state_is_reachable() -> None:
-    states = _definition()["States"]
+def _check_graph(machine: dict[str, Any]) -> None:
+    states = machine["States"]
     for name, state in states.items():
         for target in _targets(state):
             assert target in states, f"{name} → {target}: no such state"
-    reachable, frontier = set(), [_definition()["StartAt"]]
+        if "ItemProcessor" in state:
+            _check_graph(state["ItemProcessor"])
+    reachable, frontier = set(), [machine["StartAt"]]
     while frontier:
         name = frontier.pop()
         if name not in reachable:
             reachable.add(name)
             frontier.extend(_targets(states[name]))
     assert set(states) - reachable == set()
+
+
+def test_every_transition_target_exists_and_every_state_is_reachable() -> None:
+    _check_graph(_definition())
 
 
 def test_every_substitution_in_the_asl_is_provided_by_the_template() -> None:
@@ -82,21 +90,30 @@ class Scenario:
 
 SCENARIOS = [
     Scenario(
-        "happy path, after waiting out ResourceLimitExceeded",
-        [*HEAD, *SMOKE, *TRAIN, *EVAL, "CollectEvaluation", "Publish", "Succeeded"],
+        "happy path, a new smoke attempt after ResourceLimitExceeded",
+        [*HEAD, *SMOKE_RETRIED, *TRAIN, *EVAL_DONE, "CollectEvaluation", "Publish", "Succeeded"],
         "SUCCEEDED",
         failures=FailureInjection(limit_creates=1),
     ),
     Scenario(
-        "smoke job lost its capacity",
-        [*HEAD, *SMOKE, "SmokeJobFailed", *FAILURE_TAIL],
+        "smoke job lost its capacity on every attempt",
+        [*HEAD, *SMOKE_RETRIED, "SmokeFailed", *FAILURE_TAIL],
         "FAILED",
-        failures=FailureInjection(capacity_stages=frozenset({"smoke"})),
+        failures=FailureInjection(capacity_errors={"smoke": 9}),
         failed_stage="smoke",
     ),
     Scenario(
         "evaluation job failed",
-        [*HEAD, *SMOKE, *TRAIN, *EVAL, "EvaluationJobFailed", *FAILURE_TAIL],
+        [
+            *HEAD,
+            *SMOKE,
+            *TRAIN,
+            *EVAL,
+            "NextEvaluationJobAttempt",
+            "EvaluationJobFailed",
+            "EvaluateFailed",
+            *FAILURE_TAIL,
+        ],
         "FAILED",
         failures=FailureInjection(fail_stages=frozenset({"eval"})),
         failed_stage="evaluate",

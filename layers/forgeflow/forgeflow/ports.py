@@ -48,6 +48,8 @@ class LedgerRow(BaseModel):
     result_uri: str | None = None
     error_code: str | None = None
     message: str | None = None
+    # The id of the Run Succeeded / Run Failed event put for `execution_arn`: at most one per execution.
+    outcome_event_id: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The row as plain attributes, without the unset ones (DynamoDB stores no nulls)."""
@@ -66,6 +68,12 @@ class RunLedger(Protocol):
         ...
 
     def get(self, run_id: str) -> LedgerRow | None: ...
+
+    def reclaim(self, run_id: str, execution_arn: str, *, max_running: int | None = None) -> bool:
+        """Hand a FAILED run to a new execution (RUNNING, outcome cleared, job names kept); False when the
+        row is not FAILED (RUNNING or SUCCEEDED runs stay duplicates). Like `register`, it takes a place
+        under `max_running` (RunsAtCapacity when none is left)."""
+        ...
 
     def update(self, run_id: str, **fields: Any) -> None:
         """Set these attributes of an existing row (and `updated_at`); a RUNNING row set to SUCCEEDED or

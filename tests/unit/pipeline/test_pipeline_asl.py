@@ -11,7 +11,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "statemachine" / "pipeline.asl.json"
-NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds", "CapacityRetrySeconds", "CapacityMaxAttempts"}
+NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds"}
+SYNC = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 
 def substitute(text: str) -> str:
@@ -60,30 +61,58 @@ def test_every_non_terminal_state_leads_somewhere(definition: dict[str, Any]) ->
         assert targets(state) or state.get("End"), name
 
 
-def test_every_task_catches_everything_and_retries_lambda_service_errors(definition: dict[str, Any]) -> None:
-    tasks = {name: state for name, state in definition["States"].items() if state["Type"] == "Task"}
+def _all_states(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Top-level states and those of Map item processors."""
+    found = dict(definition["States"])
+    for state in definition["States"].values():
+        if "ItemProcessor" in state:
+            found.update(_all_states(state["ItemProcessor"]))
+    return found
+
+
+def test_lambda_tasks_catch_everything_and_retry_any_error_but_their_own(definition: dict[str, Any]) -> None:
+    tasks = {
+        n: s for n, s in _all_states(definition).items() if s.get("Resource", "").endswith("lambda:invoke")
+    }
     assert len(tasks) >= 12
     for name, state in tasks.items():
-        assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
         assert [c["ErrorEquals"] for c in state["Catch"]] == [["States.ALL"]], name
+        # Issue #9 finding 1: Sandbox.Timedout, Lambda.Unknown, network errors are retried (bounded).
+        domain, broad = state["Retry"]
+        assert domain["MaxAttempts"] == 0, name
+        assert "JobFailed" in domain["ErrorEquals"], name
+        assert broad["ErrorEquals"] == ["States.ALL"], name
+        assert broad["MaxAttempts"] <= 5, name
+        assert broad["MaxDelaySeconds"] <= 60, name
+
+
+def test_jobs_run_through_the_sync_integration_and_never_retry_a_created_job(
+    definition: dict[str, Any],
+) -> None:
+    states = _all_states(definition)
+    jobs = {n: s for n, s in states.items() if s.get("Resource") == SYNC}
+    assert set(jobs) == {"SmokeJob", "TrainingJob", "EvaluationJob"}
+    for name, state in jobs.items():
+        # A Retry on States.TaskFailed would re-create a job under its used name: only create-time errors.
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
-        assert {"Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
-
-
-def test_job_starts_retry_throttling_and_capacity_with_backoff(definition: dict[str, Any]) -> None:
-    for name in ("SmokeJob", "TrainingJob", "Evaluate"):
-        retriers = {tuple(r["ErrorEquals"]): r for r in definition["States"][name]["Retry"]}
-        assert retriers[("TrainingJobThrottled",)]["BackoffRate"] > 1
-        assert retriers[("CapacityUnavailable",)]["MaxAttempts"] >= 1
+        assert retried, name
+        assert all(error.startswith("SageMaker.") for error in retried), name
+        # The jobs' role is the stack's (a substitution), never a value from the execution's state.
+        assert "RoleArn.$" not in state["Parameters"], name
+        assert state["Parameters"]["RoleArn"].endswith(":SageMakerExecutionRole"), name
+        (catch,) = state["Catch"]
+        assert states[catch["Next"]]["Parameters"]["FunctionName"].endswith("NextJobAttemptFunction"), name
 
 
 def test_failures_all_end_in_one_path_that_publishes_and_fails(definition: dict[str, Any]) -> None:
     states = definition["States"]
+    attempts = {"NextSmokeJobAttempt", "NextTrainingJobAttempt"}
     failure_entries = {c["Next"] for s in states.values() for c in s.get("Catch", [])} - {
         "PublishFailure",
         "Failed",
+        *attempts,
     }
-    failure_entries |= {"DatasetInvalid", "SmokeJobFailed", "TrainingJobFailed", "EvaluationJobFailed"}
+    failure_entries |= {"DatasetInvalid"}
     for name in failure_entries:
         state = states[name]
         assert state["Type"] == "Pass", name
@@ -98,8 +127,7 @@ def test_failures_all_end_in_one_path_that_publishes_and_fails(definition: dict[
 
 def test_a_failed_smoke_job_never_reaches_the_training_job(definition: dict[str, Any]) -> None:
     states = definition["States"]
-    status = states["SmokeJobStatus"]
-    on_failure = next(c["Next"] for c in status["Choices"] if c["StringEquals"] == "Failed")
+    on_failure = states["NextSmokeJobAttempt"]["Catch"][0]["Next"]
     path, name = [], on_failure
     while "Next" in states[name]:
         path.append(name)
@@ -108,17 +136,30 @@ def test_a_failed_smoke_job_never_reaches_the_training_job(definition: dict[str,
     assert name == "Failed"
 
 
-def test_poll_loops_wait_on_the_run_setting(definition: dict[str, Any]) -> None:
-    waits = [state for state in definition["States"].values() if state["Type"] == "Wait"]
-    assert len(waits) == 3
-    assert all(state["SecondsPath"] == "$.run.settings.poll_seconds" for state in waits)
+def test_the_only_waits_are_attempt_backoffs(definition: dict[str, Any]) -> None:
+    # Issue #9 finding 2: no poll loop (each poll added 9 history events).
+    waits = {n: s for n, s in _all_states(definition).items() if s["Type"] == "Wait"}
+    assert set(waits) == {
+        "WaitForSmokeJobAttempt",
+        "WaitForTrainingJobAttempt",
+        "WaitForEvaluationJobAttempt",
+    }
+    assert all(state["SecondsPath"].endswith(".wait_seconds") for state in waits.values())
+
+
+def test_evaluation_jobs_run_in_parallel(definition: dict[str, Any]) -> None:
+    evaluation = definition["States"]["EvaluationJobs"]
+    assert evaluation["Type"] == "Map"
+    assert evaluation["ItemsPath"] == "$.evaluation.jobs"
+    assert evaluation["MaxConcurrency"] > 1
 
 
 def test_task_results_are_selected_pointers_under_named_keys(definition: dict[str, Any]) -> None:
-    for name, state in definition["States"].items():
+    for name, state in _all_states(definition).items():
         if state["Type"] == "Task":
             assert state["ResultPath"].startswith("$."), name
-            assert all(value.startswith("$.Payload.") for value in state["ResultSelector"].values()), name
+            prefix = "$.Payload." if state["Resource"].endswith("lambda:invoke") else "$."
+            assert all(value.startswith(prefix) for value in state["ResultSelector"].values()), name
 
 
 def test_moto_interpreter_parses_the_definition() -> None:

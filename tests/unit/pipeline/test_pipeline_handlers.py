@@ -101,11 +101,14 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     smoke_train = stack.get(recipe["smoke_train_uri"].removeprefix(f"s3://{BUCKET}/"))
     assert smoke_train.count(b"\n") > 0
 
+    # Step Functions creates each job from the built request (createTrainingJob.sync); here the test does.
     smoke = invoke(
-        "start_training_job", {**load_event("start_training_job", run_id), "mix": mix, "recipe": recipe}
+        "build_training_job", {**load_event("build_training_job", run_id), "mix": mix, "recipe": recipe}
     )
-    assert smoke["job_names"] == [f"forgeflow-{run_id}-smoke-1"]
-    described = stack.sagemaker.describe_training_job(TrainingJobName=smoke["job_names"][0])
+    assert smoke["job_name"] == f"forgeflow-{run_id}-smoke-1"
+    assert smoke["request"]["StoppingCondition"]["MaxRuntimeInSeconds"] == 3600  # SmokeMaxRuntimeSeconds
+    stack.sagemaker.create_training_job(**smoke["request"])
+    described = stack.sagemaker.describe_training_job(TrainingJobName=smoke["job_name"])
     channels = {
         c["ChannelName"]: c["DataSource"]["S3DataSource"]["S3Uri"] for c in described["InputDataConfig"]
     }
@@ -116,35 +119,43 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         "recipe": recipe["smoke_recipe_uri"],
     }
 
-    check = invoke(
-        "check_training_job", {**load_event("check_training_job", run_id), "job_names": smoke["job_names"]}
-    )
-    assert check["status"] == "Completed"
-
     training = invoke(
-        "start_training_job",
-        {**load_event("start_training_job", run_id), "mix": mix, "recipe": recipe, "stage": "train"},
+        "build_training_job",
+        {**load_event("build_training_job", run_id), "mix": mix, "recipe": recipe, "stage": "train"},
     )
-    train_job = training["job_names"][0]
+    train_job = training["job_name"]
+    stack.sagemaker.create_training_job(**training["request"])
     described = stack.sagemaker.describe_training_job(TrainingJobName=train_job)
     train_channel = next(c for c in described["InputDataConfig"] if c["ChannelName"] == "train")
     assert train_channel["DataSource"]["S3DataSource"]["S3Uri"] == mix["train_uri"]
-    assert train_job == load_event("start_evaluation", run_id)["training"]["job_names"][0]
+    assert train_job == load_event("build_evaluation_jobs", run_id)["training"]["job_name"]
     manifest = json.dumps({"checkpoint_s3_bucket": "s3://customer-escrow-123456789012-smtj-x/run"}).encode()
     stack.put(f"{prefix}jobs/{train_job}/output/output.tar.gz", stack.tar_gz({"manifest.json": manifest}))
 
-    evaluation = invoke(
-        "start_evaluation", {**load_event("start_evaluation", run_id), "mix": mix, "recipe": recipe}
+    built = invoke(
+        "build_evaluation_jobs", {**load_event("build_evaluation_jobs", run_id), "mix": mix, "recipe": recipe}
     )
-    assert evaluation["suites"] == load_event("collect_evaluation", run_id)["evaluation"]["suites"]
+    assert {job["request"]["StoppingCondition"]["MaxRuntimeInSeconds"] for job in built["jobs"]} == {7200}
+    for job in built["jobs"]:
+        stack.sagemaker.create_training_job(**job["request"])
+    evaluation = {
+        "jobs": built["jobs"],
+        "done": [
+            {"suite": j["suite"], "target": j["target"], "job_name": j["job_name"]} for j in built["jobs"]
+        ],
+    }
+    assert evaluation["done"] == load_event("collect_evaluation", run_id)["evaluation"]["done"]
     assert stack.keys(prefix + "evaluation/inputs/gen_qa/") == [
         prefix + "evaluation/inputs/gen_qa/gen_qa.jsonl"
     ]
+    suites: dict[str, dict[str, str]] = {}
+    for job in evaluation["done"]:
+        suites.setdefault(job["suite"], {})[job["target"]] = job["job_name"]
 
     # gen_qa as a real job reports it; mmlu as the local emulator does: no numbers, and why.
     scores = {"base": 0.41, "trained": 0.53}
     unmeasured = {"results": {}, "emulated": True, "not_measured": "no MMLU data offline (emulated job)"}
-    for suite, targets in evaluation["suites"].items():
+    for suite, targets in suites.items():
         for target, name in targets.items():
             archive = (
                 eval_results(stack, "f1_score", scores[target], "custom|gen_qa_gen_qa|0")
@@ -180,7 +191,7 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     row = stack.ledger(run_id)
     assert row is not None
     assert row["status"] == "SUCCEEDED"
-    assert row["job_names"] == [*smoke["job_names"], train_job, *evaluation["job_names"]]
+    assert row["job_names"] == [smoke["job_name"], train_job, *[job["job_name"] for job in built["jobs"]]]
 
 
 def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(stack: Any, invoke: Any) -> None:
@@ -209,6 +220,11 @@ def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any) 
     row = stack.ledger(RUN_ID)
     assert row is not None
     assert (row["status"], row["error_code"]) == ("FAILED", "ExecutionAborted")
+    # The execution could not publish its Run Failed: the sweeper did, on the v1 contract.
+    failed = stack.results()[-1]
+    assert failed["detail-type"] == "Run Failed"
+    assert_valid_event(failed)
+    assert (failed["detail"]["stage"], failed["detail"]["error_code"]) == ("register", "ExecutionAborted")
 
 
 def test_a_second_delivery_of_the_same_object_is_a_duplicate(stack: Any, invoke: Any) -> None:
@@ -223,6 +239,29 @@ def test_a_second_delivery_of_the_same_object_is_a_duplicate(stack: Any, invoke:
     assert again["run_id"] == first["run_id"]
     assert retried["duplicate"] is False  # the owning execution retrying RegisterRun keeps its run
     assert [e["detail-type"] for e in stack.results()] == ["Run Started", "Run Started"]
+
+
+@pytest.mark.parametrize(("status", "duplicate"), [("FAILED", False), ("SUCCEEDED", True), ("RUNNING", True)])
+def test_only_a_failed_run_may_be_started_again(
+    stack: Any, invoke: Any, status: str, duplicate: bool
+) -> None:
+    # Issue #9 finding 3: replaying a failed run's event ended at DuplicateIgnored.
+    upload_dataset_only(stack)
+    event = load_event("register_run")
+    invoke("register_run", event)
+    stack.dynamodb.update_item(
+        TableName="forgeflow-runs",  # tests/unit/pipeline/conftest.py TABLE
+        Key={"run_id": {"S": RUN_ID}},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": status}},
+    )
+    again = invoke("register_run", {**event, "execution_arn": event["execution_arn"] + "-rerun"})
+
+    assert again["duplicate"] is duplicate
+    row = stack.ledger(RUN_ID)
+    assert row is not None
+    assert row["status"] == ("RUNNING" if not duplicate else status)
 
 
 def test_a_handler_error_is_raised_under_its_asl_name(stack: Any, invoke: Any) -> None:
@@ -252,6 +291,7 @@ def test_run_failed_points_at_the_stage_report_when_there_is_one(stack: Any, inv
     event["failure"] = {"stage": "recipe", "error": "PreflightRefused", "cause": "over budget"}
     invoke("publish_result", event)
     event["failure"] = {"stage": "mix", "error": "MixPlanInvalid", "cause": "too few curated records"}
+    event["execution_arn"] += "-another"  # one Run Failed per execution: a second one is another's
     invoke("publish_result", event)
 
     failed = [e["detail"] for e in stack.results() if e["detail-type"] == "Run Failed"]

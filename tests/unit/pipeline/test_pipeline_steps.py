@@ -1,19 +1,27 @@
-"""Step logic with in-memory services: job status aggregation, deadlines, stopping, failure publishing."""
+"""Step logic with in-memory services: job attempts, stopping, failure publishing."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from fakes import NOW, FakeBus, FakeJobs, FakeLedger, fake_services
+from fakes import FakeBus, FakeJobs, FakeLedger, fake_services
 
-from forgeflow.pipeline.errors import InputMissing, JobDeadlineExceeded
+from forgeflow.pipeline.errors import InputMissing, JobAttemptsExhausted, JobFailed
 from forgeflow.pipeline.settings import PipelineSettings
-from forgeflow.pipeline.state import CheckJobsInput, Failure, PublishInput, RunPointer, StopJobsInput
+from forgeflow.pipeline.state import (
+    Caught,
+    Failure,
+    JobRequest,
+    NextAttemptInput,
+    PublishInput,
+    RunPointer,
+    StopJobsInput,
+)
 from forgeflow.pipeline.steps import Services
-from forgeflow.pipeline.steps.jobs import check_jobs
+from forgeflow.pipeline.steps.jobs import next_attempt
 from forgeflow.pipeline.steps.mix import default_mix_plan
-from forgeflow.pipeline.steps.outcome import publish_result, stop_jobs
+from forgeflow.pipeline.steps.outcome import publish_result, stop_jobs, stop_orphaned_jobs
 
 RUN = RunPointer(registered=True, run_id="r1", dataset_uri="s3://b/incoming/d.jsonl", request_uri="s3://b/x")
 
@@ -22,38 +30,61 @@ def services(jobs: FakeJobs, ledger: FakeLedger | None = None, bus: FakeBus | No
     return fake_services(jobs=jobs, ledger=ledger, bus=bus)
 
 
-def check(statuses: dict[str, str], deadline: int = int(NOW.timestamp()) + 60) -> str:
-    payload = CheckJobsInput(run=RUN, job_names=list(statuses), deadline=deadline)
-    return check_jobs(payload, services(FakeJobs(dict(statuses)))).status
+def _failed_job(reason: str) -> Caught:
+    described = {
+        "TrainingJobName": "forgeflow-r1-train-1",
+        "TrainingJobStatus": "Failed",
+        "FailureReason": reason,
+    }
+    return Caught(Error="States.TaskFailed", Cause=json.dumps(described))
+
+
+def _attempt(caught: Caught, retries_used: int = 0, ledger: FakeLedger | None = None) -> JobRequest:
+    job = JobRequest(
+        stage="train",
+        job_name="forgeflow-r1-train-1",
+        request={
+            "TrainingJobName": "forgeflow-r1-train-1",
+            "CheckpointConfig": {"S3Uri": "s3://b/c/forgeflow-r1-train-1/"},
+        },
+        retries_used=retries_used,
+    )
+    ledger = ledger or FakeLedger.of({"run_id": "r1", "job_names": ["forgeflow-r1-train-1"]})
+    settings = PipelineSettings(data_bucket="b", job_retry_attempts=2, job_retry_seconds=60)
+    return next_attempt(
+        NextAttemptInput(run=RUN, job=job, caught=caught), fake_services(ledger=ledger, settings=settings)
+    )
 
 
 @pytest.mark.parametrize(
-    ("statuses", "expected"),
+    "caught",
     [
-        ({"a": "InProgress"}, "InProgress"),
-        ({"a": "Completed"}, "Completed"),
-        ({"a": "Completed", "b": "InProgress"}, "InProgress"),
-        ({"a": "Completed", "b": "Completed"}, "Completed"),
-        ({"a": "InProgress", "b": "Failed"}, "Failed"),
-        ({"a": "Stopped"}, "Failed"),
-        ({"a": "Stopping"}, "InProgress"),
+        _failed_job("CapacityError: Unable to provision requested ML compute capacity."),
+        _failed_job("InternalServerError: We encountered an internal error. Please try again."),
+        Caught(Error="SageMaker.ResourceLimitExceeded", Cause="The account-level service limit is exceeded"),
     ],
 )
-def test_stage_status_aggregates_every_job(statuses: dict[str, str], expected: str) -> None:
-    assert check(statuses) == expected
+def test_a_retryable_failure_gets_a_new_attempt_with_a_new_name(caught: Caught) -> None:
+    retried = _attempt(caught)
+    assert retried.job_name == "forgeflow-r1-train-2"
+    assert retried.request["TrainingJobName"] == "forgeflow-r1-train-2"
+    assert retried.request["CheckpointConfig"]["S3Uri"] == "s3://b/c/forgeflow-r1-train-2/"
+    assert (retried.retries_used, retried.wait_seconds) == (1, 60)
 
 
-def test_the_failure_reason_names_each_failed_job() -> None:
-    payload = CheckJobsInput(run=RUN, job_names=["a", "b"], deadline=int(NOW.timestamp()) + 60)
-    result = check_jobs(payload, services(FakeJobs({"a": "Completed", "b": "Failed"})))
-    assert result.failure_reason == "b: Failed: boom"
-    assert result.model_artifacts is None  # several jobs: no single artifact
+def test_attempt_numbers_continue_past_every_name_the_run_used() -> None:
+    ledger = FakeLedger.of({"run_id": "r1", "job_names": [f"forgeflow-r1-train-{n}" for n in (1, 2, 3)]})
+    assert _attempt(_failed_job("CapacityError: x"), ledger=ledger).job_name == "forgeflow-r1-train-4"
 
 
-def test_a_job_running_past_its_deadline_fails_the_stage() -> None:
-    with pytest.raises(JobDeadlineExceeded, match="a still running 60 s past"):
-        check({"a": "InProgress"}, deadline=int(NOW.timestamp()) - 60)
-    assert check({"a": "Completed"}, deadline=int(NOW.timestamp()) - 60) == "Completed"
+def test_a_non_retryable_failure_fails_at_once() -> None:
+    with pytest.raises(JobFailed, match="AlgorithmError: exit code 1"):
+        _attempt(_failed_job("AlgorithmError: exit code 1"))
+
+
+def test_attempts_are_bounded_by_the_stack_setting() -> None:
+    with pytest.raises(JobAttemptsExhausted, match="failed 3 times"):
+        _attempt(_failed_job("CapacityError: x"), retries_used=2)
 
 
 def test_stop_jobs_stops_only_running_jobs_from_the_ledger_and_from_sagemaker() -> None:
@@ -93,6 +124,61 @@ def test_run_failed_carries_the_lambda_error_message_not_its_json() -> None:
     assert ledger.rows["r1"].status == "FAILED"
 
 
+ARN = "arn:aws:states:us-east-1:1:execution:m:e1"
+
+
+def _ended(status: str) -> dict[str, object]:
+    return {"detail": {"executionArn": ARN, "status": status}}
+
+
+def test_the_sweeper_publishes_run_failed_for_an_aborted_execution_once() -> None:
+    # Issue #9 finding 5: after an abort only the ledger said FAILED; no event was published.
+    bus = FakeBus()
+    ledger = FakeLedger.of({"run_id": "r1", "status": "RUNNING", "stage": "train", "execution_arn": ARN})
+    services_ = fake_services(jobs=FakeJobs({}), ledger=ledger, bus=bus)
+    stop_orphaned_jobs(_ended("ABORTED"), services_)
+    stop_orphaned_jobs(_ended("ABORTED"), services_)  # EventBridge delivers at least once
+    (entry,) = bus.entries
+    detail = json.loads(entry["Detail"])
+    assert (entry["DetailType"], detail["stage"], detail["error_code"]) == (
+        "Run Failed",
+        "train",
+        "ExecutionAborted",
+    )
+    assert ledger.rows["r1"].status == "FAILED"
+
+
+def test_the_sweeper_adds_nothing_when_publish_failure_already_published() -> None:
+    bus = FakeBus()
+    ledger = FakeLedger.of(
+        {"run_id": "r1", "status": "FAILED", "execution_arn": ARN, "outcome_event_id": "e"}
+    )
+    stop_orphaned_jobs(_ended("FAILED"), fake_services(jobs=FakeJobs({}), ledger=ledger, bus=bus))
+    assert bus.entries == []
+
+
+def test_the_sweeper_stops_a_job_created_after_its_first_sweep() -> None:
+    # Issue #9 finding 6: a create in flight when the execution was stopped lands after the sweep.
+    jobs = FakeJobs({})
+    ledger = FakeLedger.of({"run_id": "r1", "status": "RUNNING", "execution_arn": ARN})
+    services_ = fake_services(jobs=jobs, ledger=ledger)
+    services_.sleep = lambda seconds: jobs.statuses.update({"forgeflow-r1-train-1": "InProgress"})
+    answer = stop_orphaned_jobs(_ended("ABORTED"), services_)
+    assert answer.stopped == ["forgeflow-r1-train-1"]
+
+
+def test_a_retried_publish_puts_no_second_event() -> None:
+    # A Lambda timeout after PutEvents succeeded: the retry must not publish again.
+    bus, ledger = FakeBus(), FakeLedger.of({"run_id": "r1", "execution_arn": ARN})
+    payload = PublishInput(
+        outcome="failed", execution_arn=ARN, run=RUN, failure=Failure(stage="mix", error="X", cause="y")
+    )
+    first = publish_result(payload, services(FakeJobs({}), ledger, bus))
+    again = publish_result(payload, services(FakeJobs({}), ledger, bus))
+    assert len(bus.entries) == 1
+    assert again.event_id == first.event_id
+
+
 def test_a_request_rejected_before_registration_still_says_which_dataset() -> None:
     bus = FakeBus()
     event = {"source": "forgeflow", "detail": {"dataset_uri": "s3://b/d.jsonl"}}
@@ -129,8 +215,10 @@ def test_the_default_mix_plan_blends_curated_data_of_the_dataset_s_method() -> N
 def test_settings_come_from_the_environment_and_name_a_bad_variable() -> None:
     from forgeflow.errors import InputError
 
-    settings = PipelineSettings.from_environ({"DATA_BUCKET": "b", "BUDGET_USD": "", "POLL_SECONDS": "5"})
-    assert (settings.data_bucket, settings.budget_usd, settings.poll_seconds) == ("b", None, 5)
+    settings = PipelineSettings.from_environ(
+        {"DATA_BUCKET": "b", "BUDGET_USD": "", "JOB_RETRY_ATTEMPTS": "5"}
+    )
+    assert (settings.data_bucket, settings.budget_usd, settings.job_retry_attempts) == ("b", None, 5)
     assert settings.run_prefix("r1") == "s3://b/runs/r1/"
     with pytest.raises(InputError, match="DEFAULT_MODEL is invalid"):
         PipelineSettings.from_environ({"DEFAULT_MODEL": "giant"})

@@ -99,7 +99,38 @@ def test_pass_role_is_only_for_the_sagemaker_execution_role_and_service(template
                 assert statement["Condition"] == {
                     "StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}
                 }
-    assert sorted(passes) == ["StartEvaluationFunction", "StartTrainingJobFunction"]
+    # Only Step Functions creates jobs (createTrainingJob.sync); no Lambda may pass the role.
+    assert passes == ["PipelineStateMachine"]
+
+
+def test_the_state_machine_may_run_forgeflow_jobs_through_the_sync_integration(
+    template: dict[str, Any],
+) -> None:
+    granted = {
+        action: statement["Resource"]
+        for statement in statements(template["Resources"]["PipelineStateMachine"]["Properties"])
+        for action in actions(statement)
+    }
+    for action in (
+        "sagemaker:CreateTrainingJob",
+        "sagemaker:DescribeTrainingJob",
+        "sagemaker:StopTrainingJob",
+    ):
+        assert "training-job/forgeflow-*" in str(granted[action]), action
+    for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule"):
+        assert "rule/StepFunctionsGetEventsForSageMakerTrainingJobsRule" in str(granted[action]), action
+
+
+def test_the_sweeper_has_a_failure_destination_an_alarm_and_may_publish(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    sweeper = resources["StopOrphanedJobsFunction"]["Properties"]
+    destination = sweeper["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]
+    assert destination == {"Fn::GetAtt": ["SweeperDeadLetterQueue", "Arn"]}
+    (target,) = resources["ExecutionEndedRule"]["Properties"]["Targets"]
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["SweeperDeadLetterQueue", "Arn"]}
+    assert "events:PutEvents" in {a for s in statements(sweeper) for a in actions(s)}
+    alarm = resources["SweeperDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["SweeperDeadLetterQueue", "QueueName"]}
 
 
 def test_training_job_permissions_are_scoped_to_forgeflow_jobs(template: dict[str, Any]) -> None:
@@ -245,7 +276,8 @@ def test_the_ecr_permission_names_exactly_the_image_accounts_of_images_yaml(temp
 
 def test_kms_create_grant_is_only_for_aws_resources(template: dict[str, Any]) -> None:
     grants = [s for s in statements(template["Resources"]) if "kms:CreateGrant" in actions(s)]
-    assert len(grants) == 3
+    # The state machine role (it creates the jobs) and the SageMaker execution role; no Lambda creates jobs.
+    assert len(grants) == 2
     for statement in grants:
         assert actions(statement) == ["kms:CreateGrant"]
         assert statement["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
@@ -278,12 +310,6 @@ def test_no_input_prefix_may_overlap_runs_or_hold_a_wildcard(template: dict[str,
     assert pattern.fullmatch(template["Parameters"][name]["Default"])
     for refused in ("runs/", "runs/incoming/", "/", "*/", "in*/"):
         assert not pattern.fullmatch(refused), refused
-
-
-def test_job_starters_have_reserved_concurrency_from_a_parameter(template: dict[str, Any]) -> None:
-    expected = {"Fn::If": ["ReservesJobStarts", {"Ref": "MaxConcurrentJobStarts"}, {"Ref": "AWS::NoValue"}]}
-    for name in ("StartTrainingJobFunction", "StartEvaluationFunction"):
-        assert functions(template)[name]["ReservedConcurrentExecutions"] == expected
 
 
 def test_max_concurrent_runs_reaches_register_run_which_may_update_the_run_counter(

@@ -16,6 +16,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,10 +82,24 @@ def _add_failure_arguments(run: argparse.ArgumentParser) -> None:
     )
     run.add_argument(
         "--capacity-error",
-        choices=STAGES,
         action="append",
         default=[],
-        help="failure injection: the job of this stage fails with a CapacityError (repeatable)",
+        metavar="STAGE[:N]",
+        help=f"failure injection: the first N (default 1) jobs of STAGE ({', '.join(STAGES)}) fail while "
+        "Starting with a CapacityError (repeatable)",
+    )
+    run.add_argument(
+        "--lambda-timeout",
+        action="append",
+        default=[],
+        metavar="FUNCTION[:N]",
+        help="failure injection: the first N (default 1) invocations of FUNCTION (a logical id such as "
+        "BuildTrainingJobFunction; the Function suffix may be left off) time out, as Lambda does",
+    )
+    run.add_argument(
+        "--abort-after",
+        metavar="STATE",
+        help="failure injection: abort (StopExecution) the execution when it enters STATE",
     )
     run.add_argument("--throttle", type=int, default=0, help="throttle the first N CreateTrainingJob calls")
     run.add_argument(
@@ -110,6 +125,55 @@ def _add_stack_arguments(run: argparse.ArgumentParser) -> None:
         "--outputs-dir", type=Path, default=DEFAULT_OUTPUTS, help=f"where runs are saved ({DEFAULT_OUTPUTS})"
     )
     run.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+
+
+def _fault_injection(args: argparse.Namespace, template: Path) -> dict[str, Any]:
+    """The LocalRuntime options the failure-injection flags ask for."""
+    from forgeflow_tools.local.sagemaker import FailureInjection
+
+    failures = FailureInjection(
+        fail_stages=frozenset(args.fail),
+        capacity_errors=_counts(args.capacity_error, "--capacity-error", STAGES),
+        throttle_creates=args.throttle,
+        limit_creates=args.limit_exceeded,
+    )
+    return {
+        "failures": failures,
+        "lambda_timeouts": _function_counts(args.lambda_timeout, template),
+        "abort_after": args.abort_after,
+    }
+
+
+def _counts(values: list[str], flag: str, allowed: Sequence[str]) -> dict[str, int]:
+    """`NAME[:N]` values → {name: N} (N ≥ 1, default 1); a name outside `allowed` is a usage error."""
+    counts: dict[str, int] = {}
+    for value in values:
+        name, _, count = value.partition(":")
+        if name not in allowed:
+            raise InputError(f"{flag} {value!r}: {name!r} is not one of {', '.join(allowed)}", code="USAGE")
+        if count and (not count.isdigit() or int(count) < 1):
+            raise InputError(f"{flag} {value!r}: N must be a whole number ≥ 1", code="USAGE")
+        counts[name] = counts.get(name, 0) + (int(count) if count else 1)
+    return counts
+
+
+def _function_counts(values: list[str], template_path: Path) -> dict[str, int]:
+    """`--lambda-timeout` values → {logical id: N}, checked against the template's functions."""
+    if not values:
+        return {}
+    from forgeflow_tools.local.template import load_template
+
+    functions = [
+        logical_id
+        for logical_id, resource in load_template(template_path, {}).resources.items()
+        if resource.type in {"AWS::Serverless::Function", "AWS::Lambda::Function"}
+    ]
+    aliases = {name.removesuffix("Function"): name for name in functions} | {name: name for name in functions}
+    named = []
+    for value in values:
+        name, colon, count = value.partition(":")
+        named.append(f"{aliases.get(name, name)}{colon}{count}")
+    return _counts(named, "--lambda-timeout", functions)
 
 
 def _overrides(pairs: list[str]) -> dict[str, str]:
@@ -151,15 +215,8 @@ def _dataset(args: argparse.Namespace, scratch: Path) -> Path:
 def run_command(args: argparse.Namespace) -> int:
     from forgeflow_tools.local.curated import curated_files, describe_curated, run_sidecar
     from forgeflow_tools.local.runtime import LocalRuntime, find_template
-    from forgeflow_tools.local.sagemaker import FailureInjection
 
     template = args.template or find_template()
-    failures = FailureInjection(
-        fail_stages=frozenset(args.fail),
-        capacity_stages=frozenset(args.capacity_error),
-        throttle_creates=args.throttle,
-        limit_creates=args.limit_exceeded,
-    )
     overrides = _overrides(args.parameter)
     text = args.output == "text"
     err = sys.stderr
@@ -171,7 +228,9 @@ def run_command(args: argparse.Namespace) -> int:
             err.write(
                 f"forgeflow local: creating the stack from {template} (AWS emulated in-process by moto)\n"
             )
-        with LocalRuntime(template, parameter_overrides=overrides, failures=failures) as runtime:
+        with LocalRuntime(
+            template, parameter_overrides=overrides, **_fault_injection(args, template)
+        ) as runtime:
             for method, path in curated:
                 runtime.put_object(f"{runtime.curated_prefix}{method}/{path.name}", path.read_bytes())
             if text:

@@ -119,6 +119,8 @@ class FunctionRegistry:
         self._logs: dict[str, list[str]] = {}
         # Handlers share one process environment: one invocation at a time (reentrant for nesting).
         self._lock = threading.RLock()
+        # Fault injection: logical id → how many of its next invocations time out (after running).
+        self.forced_timeouts: dict[str, int] = {}
 
     def register(self, spec: FunctionSpec) -> None:
         self._specs[spec.name] = spec
@@ -173,6 +175,14 @@ class FunctionRegistry:
         self._handlers[spec.name] = handler
         return handler
 
+    def _forced_timeout(self, spec: FunctionSpec) -> bool:
+        """Whether this invocation is one injected to time out. It ran to the end first: the worst case
+        (its side effects happened, its result is lost), which is what a retry must survive."""
+        left = self.forced_timeouts.get(spec.logical_id, 0)
+        if left > 0:
+            self.forced_timeouts[spec.logical_id] = left - 1
+        return left > 0
+
     def invoke(self, name_or_arn: str, payload: bytes) -> Invocation:
         spec = self.spec(name_or_arn)
         context = LambdaContext(
@@ -214,7 +224,7 @@ class FunctionRegistry:
                         }
                     )
                     error = "Unhandled"
-                if context.get_remaining_time_in_millis() == 0:
+                if context.get_remaining_time_in_millis() == 0 or self._forced_timeout(spec):
                     # Lambda would have killed the handler at its timeout; in-process it ran to the end,
                     # so report what the caller would have seen instead of the late result.
                     message = f"Task timed out after {spec.timeout_seconds:.2f} seconds (emulated)"

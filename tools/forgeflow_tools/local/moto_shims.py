@@ -13,6 +13,10 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
 3. Step Functions "Execution Status Change" events: when an execution ends, the event AWS would put on
    the default bus is sent to the matching rules.
 4. SageMaker training jobs (Create/Describe/Stop/List) are answered by `TrainingJobEmulator`.
+5. The Step Functions integration `sagemaker:createTrainingJob.sync` drives the same emulator
+   (`sagemaker_integration`).
+
+6. Fault injection `abort_on_entering`: StopExecution once an execution entered a named state.
 
 `install_shims` applies them for the duration of a `with` block and removes them afterwards;
 `redeliver_event` replays an event through shim 2, as EventBridge's at-least-once delivery may.
@@ -33,6 +37,7 @@ from unittest import mock
 
 from forgeflow_tools.local.functions import FunctionRegistry
 from forgeflow_tools.local.sagemaker import EmulatedApiError, TrainingJobEmulator
+from forgeflow_tools.local.sagemaker_integration import sagemaker_integration
 
 STATUS_CHANGE_DETAIL_TYPE = "Step Functions Execution Status Change"
 ASYNC_INVOKE_ATTEMPTS = 3
@@ -213,6 +218,7 @@ def install_shims(
         stack.enter_context(_event_targets_shim(dispatcher, original_send))
         stack.enter_context(_status_change_shim(dispatcher, original_send, log))
         stack.enter_context(_training_jobs_shim(emulator))
+        stack.enter_context(sagemaker_integration(emulator))
         yield
 
 
@@ -325,6 +331,50 @@ def _action(operation: Callable[[Any], Any]) -> Callable[[Any], Any]:
             raise _service_error(error) from error
 
     return action
+
+
+@contextlib.contextmanager
+def abort_on_entering(state_name: str | None) -> Iterator[None]:
+    """Shim 6: stop an execution (as StopExecution does) once it entered `state_name` and that state's
+    work has begun: a `.sync` job was submitted (so the job exists), a Lambda task returned, or any
+    other state exited. Synchronous, on the execution's own thread, so nothing after it has run.
+    """
+    if state_name is None:
+        yield
+        return
+    from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+    from moto.stepfunctions.responses import get_backend
+
+    original = EventManager.add_event
+    armed: set[int] = set()
+    begun = {"TaskSubmitted", "TaskSucceeded", "TaskFailed"}
+
+    def add_event(manager: Any, context: Any, event_type: Any, event_details: Any = None, **rest: Any) -> int:
+        event_id = original(manager, context, event_type, event_details, **rest)
+        entered = (event_details or {}).get("stateEnteredEventDetails") or {}
+        kind = str(getattr(event_type, "value", event_type))
+        if entered.get("name") == state_name:
+            armed.add(id(manager))
+        elif id(manager) in armed and (kind in begun or kind.endswith("StateExited")):
+            armed.discard(id(manager))
+            _stop_execution_of(manager, get_backend)
+        return event_id
+
+    with mock.patch.object(EventManager, "add_event", add_event):
+        yield
+
+
+def _stop_execution_of(manager: Any, get_backend: Callable[[str, str], Any]) -> None:
+    from moto.stepfunctions.models import stepfunctions_backends
+
+    for account, regions in stepfunctions_backends.items():
+        for region in regions:
+            backend = get_backend(account, region)
+            for execution in [e for machine in backend.state_machines for e in machine.executions]:
+                worker = getattr(execution, "exec_worker", None)
+                if worker is not None and worker.env.event_manager is manager:
+                    backend.stop_execution(execution.execution_arn)
+                    return
 
 
 def redeliver_event(account_id: str, region: str, bus: str, envelope: Mapping[str, Any]) -> None:

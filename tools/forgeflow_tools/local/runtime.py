@@ -23,19 +23,20 @@ import orjson
 
 from forgeflow.errors import DataError, InputError
 from forgeflow_tools.local.functions import FunctionRegistry
-from forgeflow_tools.local.moto_shims import DeliveryLog, install_shims, redeliver_event
+from forgeflow_tools.local.moto_shims import DeliveryLog, abort_on_entering, install_shims, redeliver_event
 from forgeflow_tools.local.records import RUN_RECORD_FILE, RunRecord, TrainingJobRecord
 from forgeflow_tools.local.sagemaker import FailureInjection, TrainingJobEmulator
 from forgeflow_tools.local.stack import Stack, StackBuilder
 from forgeflow_tools.local.template import Template, load_template
 
 # Parameter overrides the local runtime applies unless told otherwise (as `sam deploy
-# --parameter-overrides` would): no waiting between polls, the shortest retry interval ASL allows.
+# --parameter-overrides` would): the shortest retry interval ASL allows, no backoff between job attempts,
+# no wait before the sweeper's second sweep.
 LOCAL_PARAMETER_DEFAULTS = {
-    "PollSeconds": "0",
     "LambdaRetrySeconds": "1",
     "ThrottleRetrySeconds": "1",
-    "CapacityRetrySeconds": "1",
+    "JobRetrySeconds": "0",
+    "ResweepSeconds": "0",
 }
 # Logical ids fixed by docs/design/pipeline-contract.md.
 DATA_BUCKET = "DataBucket"
@@ -140,7 +141,11 @@ class LocalRuntime:
         seconds_per_status: float = 0.0,
         stack_name: str = "forgeflow-local",
         region: str = "us-east-1",
+        lambda_timeouts: Mapping[str, int] | None = None,
+        abort_after: str | None = None,
     ) -> None:
+        """`lambda_timeouts`: function logical id → how many of its first invocations time out;
+        `abort_after`: stop the execution when it enters this state (fault injection)."""
         declared = load_template(template_path, {}, stack_name=stack_name, region=region).parameters
         overrides = {key: value for key, value in LOCAL_PARAMETER_DEFAULTS.items() if key in declared}
         overrides.update(parameter_overrides or {})
@@ -151,6 +156,8 @@ class LocalRuntime:
         self.failures = failures or FailureInjection()
         self._seconds_per_status = seconds_per_status
         self.registry = FunctionRegistry(region)
+        self.registry.forced_timeouts.update(lambda_timeouts or {})
+        self._abort_after = abort_after
         self.deliveries = DeliveryLog()
         self._clients: dict[str, Any] = {}
         self._captured: list[dict[str, Any]] = []
@@ -179,6 +186,7 @@ class LocalRuntime:
                 seconds_per_status=self._seconds_per_status,
             )
             stack.enter_context(install_shims(self.registry, self._emulator, self.deliveries))
+            stack.enter_context(abort_on_entering(self._abort_after))
             stack.enter_context(self.registry.capture_stdout())
             self._stack = StackBuilder(self.template, self.client, self.registry).build()
         except BaseException:

@@ -64,12 +64,10 @@ class DynamoLedger:
                     return False
                 raise
             return True
-        count = self._count(+1)
-        if max_running is not None:
-            count["ConditionExpression"] = "attribute_not_exists(running) OR running < :max"
-            count["ExpressionAttributeValues"][":max"] = {"N": str(max_running)}
         try:
-            self._client.transact_write_items(TransactItems=[{"Put": put}, {"Update": count}])
+            self._client.transact_write_items(
+                TransactItems=[{"Put": put}, {"Update": self._capped_count(max_running)}]
+            )
         except ClientError as error:
             reasons = _cancellations(error)
             if reasons[:1] == ["ConditionalCheckFailed"]:
@@ -86,6 +84,44 @@ class DynamoLedger:
             "UpdateExpression": "ADD running :delta",
             "ExpressionAttributeValues": {":delta": {"N": str(delta)}},
         }
+
+    def _capped_count(self, max_running: int | None) -> dict[str, Any]:
+        count = self._count(+1)
+        if max_running is not None:
+            count["ConditionExpression"] = "attribute_not_exists(running) OR running < :max"
+            count["ExpressionAttributeValues"][":max"] = {"N": str(max_running)}
+        return count
+
+    def reclaim(self, run_id: str, execution_arn: str, *, max_running: int | None = None) -> bool:
+        # Conditional: of two executions re-sending the same FAILED request, exactly one wins; the run
+        # takes a place under MaxConcurrentRuns again in the same transaction.
+        reopen = {
+            "TableName": self._table,
+            "Key": {"run_id": {"S": run_id}},
+            "UpdateExpression": "SET #status = :running, execution_arn = :arn, stage = :stage, "
+            "updated_at = :now REMOVE outcome_event_id, error_code, message, result_uri",
+            "ConditionExpression": "#status = :failed",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":running": {"S": "RUNNING"},
+                ":failed": {"S": "FAILED"},
+                ":arn": {"S": execution_arn},
+                ":stage": {"S": "register"},
+                ":now": {"S": now_iso()},
+            },
+        }
+        try:
+            self._client.transact_write_items(
+                TransactItems=[{"Update": reopen}, {"Update": self._capped_count(max_running)}]
+            )
+        except ClientError as error:
+            reasons = _cancellations(error)
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return False
+            if max_running is not None and reasons[1:2] == ["ConditionalCheckFailed"]:
+                raise RunsAtCapacity.at(max_running) from error
+            raise
+        return True
 
     def get(self, run_id: str) -> LedgerRow | None:
         answer = self._client.get_item(

@@ -10,6 +10,7 @@ settings. Every request is validated against botocore's service model before it 
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 from typing import Any, Literal
@@ -107,6 +108,22 @@ def job_name(run_id: str, stage: str, attempt: int = 1) -> str:
     head = clean[: room - len(digest) - 2].rstrip("-")
     body = f"{head}--{digest}" if head else digest
     return f"{JOB_NAME_PREFIX}{body}{suffix}"
+
+
+def rename_request(request: dict[str, Any], name: str) -> dict[str, Any]:
+    """The same request under a new job name (a new attempt): every member derived from the name follows."""
+    old = str(request["TrainingJobName"])
+    renamed = copy.deepcopy(request)
+    renamed["TrainingJobName"] = name
+    tensorboard = renamed.get("TensorBoardOutputConfig")
+    if tensorboard:
+        tensorboard["S3OutputPath"] = str(tensorboard["S3OutputPath"]).replace(f"/{old}/", f"/{name}/")
+    checkpoint = renamed.get("CheckpointConfig")
+    if checkpoint:
+        checkpoint["S3Uri"] = str(checkpoint["S3Uri"]).replace(f"/{old}/", f"/{name}/")
+    if "MlflowConfig" in renamed:
+        renamed["MlflowConfig"]["MlflowRunName"] = name
+    return renamed
 
 
 def image_uri(kind: str, region: str) -> str:

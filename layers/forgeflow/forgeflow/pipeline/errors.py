@@ -68,12 +68,12 @@ class CapacityUnavailable(PipelineError):
     """ResourceLimitExceeded / insufficient capacity: retried with a long backoff up to a deadline."""
 
 
-class JobDeadlineExceeded(PipelineError):
-    """A job is still running past its deadline (its stopping condition plus a grace period)."""
-
-
 class JobFailed(PipelineError):
     """SageMaker refused the job request or a job ended Failed/Stopped."""
+
+
+class JobAttemptsExhausted(PipelineError):
+    """A job kept failing for a retryable reason until the stack's JobRetryAttempts were used up."""
 
 
 class EvaluationInvalid(PipelineError):

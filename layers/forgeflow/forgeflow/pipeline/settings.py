@@ -34,13 +34,17 @@ ENVIRONMENT = {
     "DEFAULT_TECHNIQUE": "default_technique",
     "TRAINING_INSTANCE_TYPE": "training_instance_type",
     "BUDGET_USD": "budget_usd",
-    "POLL_SECONDS": "poll_seconds",
     "MAX_RUN_COST_USD": "max_run_cost_usd",
     "MAX_DATASET_BYTES": "max_dataset_bytes",
     "MAX_CONCURRENT_RUNS": "max_concurrent_runs",
     "KMS_KEY_ARN": "kms_key_arn",
     "MLFLOW_TRACKING_ARN": "mlflow_tracking_arn",
     "AWS_REGION": "region",
+    "JOB_RETRY_ATTEMPTS": "job_retry_attempts",
+    "JOB_RETRY_SECONDS": "job_retry_seconds",
+    "SMOKE_MAX_RUNTIME_SECONDS": "smoke_max_runtime_seconds",
+    "EVAL_MAX_RUNTIME_SECONDS": "eval_max_runtime_seconds",
+    "RESWEEP_SECONDS": "resweep_seconds",
 }
 
 
@@ -60,6 +64,8 @@ class PipelineSettings(BaseModel):
     default_technique: Technique = Technique.SFT_LORA
     training_instance_type: str = "ml.p5.48xlarge"
     budget_usd: float | None = Field(default=None, gt=0)
+    # The default of a request's `poll_seconds`, which is ignored since jobs run through the Step Functions
+    # integration (no poll loop); the request contract still accepts the key.
     poll_seconds: int = Field(default=60, ge=0, le=3600)
     max_run_cost_usd: float = Field(default=DEFAULT_MAX_RUN_COST_USD, gt=0, allow_inf_nan=False)
     max_dataset_bytes: int = Field(default=DEFAULT_MAX_DATASET_BYTES, gt=0)
@@ -67,6 +73,14 @@ class PipelineSettings(BaseModel):
     kms_key_arn: str | None = None
     mlflow_tracking_arn: str | None = None
     region: str = "us-east-1"
+    # Job attempts: new attempts after a retryable failure, and the first backoff (doubling).
+    job_retry_attempts: int = Field(default=2, ge=0, le=10)
+    job_retry_seconds: int = Field(default=300, ge=0, le=3600)
+    # The smoke job (five steps) and the evaluation jobs get their own, short MaxRuntime.
+    smoke_max_runtime_seconds: int = Field(default=3600, ge=60, le=7200)
+    eval_max_runtime_seconds: int = Field(default=7200, ge=60, le=7200)
+    # StopOrphanedJobs looks again after this long for a job created after its first sweep.
+    resweep_seconds: float = Field(default=20.0, ge=0, le=300)
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

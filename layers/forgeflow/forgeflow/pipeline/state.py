@@ -21,6 +21,8 @@ class _State(BaseModel):
 
 
 class RunSettings(_State):
+    # Ignored since jobs run through `createTrainingJob.sync` (no poll loop); kept because the request
+    # contract (finetune-requested.v1.json) accepts `poll_seconds`.
     poll_seconds: int = Field(default=60, ge=0)
 
 
@@ -87,51 +89,61 @@ class StageInput(_State):
 
 class StartJobInput(StageInput):
     stage: Literal["smoke", "train"]
-    attempt: int = Field(default=1, ge=1)
 
 
-class JobsStarted(_State):
-    """`$.smoke`, `$.training`, `$.evaluation`: the jobs of a stage and when to give up on them."""
+class JobRequest(_State):
+    """One job's CreateTrainingJob request, built by a Lambda and passed by the state machine to
+    `sagemaker:createTrainingJob.sync`; `retries_used` counts the new attempts made after retryable
+    failures, `wait_seconds` is the backoff before this attempt."""
 
-    job_names: list[str]
-    adopted: list[str] = Field(default_factory=list)
-    deadline: int = Field(description="epoch seconds after which a still-running job is stopped")
-    suites: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="evaluation only: suite → {target: job name}"
-    )
-
-
-class CheckJobsInput(_State):
-    run: RunPointer
-    job_names: list[str] = Field(min_length=1)
-    deadline: int
+    stage: str
+    job_name: str
+    request: dict[str, Any]
+    retries_used: int = Field(default=0, ge=0)
+    wait_seconds: int = Field(default=0, ge=0)
+    suite: str | None = Field(default=None, description="evaluation only: the suite")
+    target: str | None = Field(default=None, description="evaluation only: base or trained")
 
 
-class JobSummary(_State):
-    name: str
+class JobOutcome(_State):
+    """What the state machine keeps of the integration's DescribeTrainingJob output (Completed)."""
+
+    job_name: str
     status: str
-    secondary_status: str
-    failure_reason: str
-    model_artifacts: str | None
+    model_artifacts: str | None = None
 
 
-class JobsStatus(_State):
-    """`$.<stage>.check`: `status` is Completed only when every job completed, Failed when one ended badly."""
+class Caught(_State):
+    """A Catch's `Error`/`Cause` (for `.sync`: `States.TaskFailed` with DescribeTrainingJob as cause)."""
 
-    status: Literal["InProgress", "Completed", "Failed"]
-    secondary_status: str
-    failure_reason: str
-    model_artifacts: str | None
-    jobs: list[JobSummary]
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-
-class TrainingPointer(JobsStarted):
-    check: JobsStatus | None = None
+    error: str = Field(default="", alias="Error")
+    cause: str = Field(default="", alias="Cause")
 
 
-class EvaluationInput(StageInput):
-    training: TrainingPointer
-    evaluation: JobsStarted | None = None
+class NextAttemptInput(_State):
+    run: RunPointer
+    job: JobRequest
+    caught: Caught
+
+
+class TrainingPointer(JobRequest):
+    """`$.smoke`, `$.training`: the stage's current request and, once it completed, its outcome."""
+
+    job: JobOutcome | None = None
+
+
+class EvaluationJobs(_State):
+    """BuildEvaluationJobs: one request per suite × target, run in parallel by a Map state."""
+
+    jobs: list[JobRequest]
+
+
+class EvalJobDone(_State):
+    suite: str
+    target: str
+    job_name: str
 
 
 class EvaluationResult(_State):
@@ -142,9 +154,24 @@ class EvaluationResult(_State):
     emulated: bool = Field(default=False, description="a results file came from an emulated job")
 
 
-class EvaluationPointer(JobsStarted):
-    check: JobsStatus | None = None
+class EvaluationPointer(_State):
+    """`$.evaluation`: the requests, the jobs that completed (the Map's output), the collected result."""
+
+    jobs: list[JobRequest] = Field(default_factory=list)
+    done: list[EvalJobDone] = Field(default_factory=list)
     result: EvaluationResult | None = None
+
+    def suites(self) -> dict[str, dict[str, str]]:
+        """suite → {target: job name} of the jobs that completed."""
+        suites: dict[str, dict[str, str]] = {}
+        for job in self.done:
+            suites.setdefault(job.suite, {})[job.target] = job.job_name
+        return suites
+
+
+class EvaluationInput(StageInput):
+    training: TrainingPointer
+    evaluation: EvaluationPointer | None = None
 
 
 class Failure(_State):

@@ -30,20 +30,27 @@ class FailureInjection:
     """Faults to inject, for tests and demos.
 
     `fail_stages`: jobs of these stages (smoke, train, eval) fail while Training.
-    `capacity_stages`: jobs of these stages fail while Starting with a CapacityError.
+    `capacity_errors`: stage → N: the first N jobs of that stage fail while Starting with a CapacityError.
     `throttle_creates`: the first N CreateTrainingJob calls are throttled (ThrottlingException).
     `limit_creates`: the next N calls fail with ResourceLimitExceeded (no p5 quota/capacity).
     """
 
     fail_stages: frozenset[str] = frozenset()
-    capacity_stages: frozenset[str] = frozenset()
+    capacity_errors: dict[str, int] = field(default_factory=dict)
     throttle_creates: int = 0
     limit_creates: int = 0
 
     def __post_init__(self) -> None:
-        unknown = (self.fail_stages | self.capacity_stages) - set(STAGES)
+        unknown = (self.fail_stages | set(self.capacity_errors)) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown job stage(s) {sorted(unknown)}: use {', '.join(STAGES)}")
+
+    def take_capacity_error(self, stage: str) -> bool:
+        """Whether a new job of this stage is one of the first N that lose their capacity."""
+        left = self.capacity_errors.get(stage, 0)
+        if left > 0:
+            self.capacity_errors[stage] = left - 1
+        return left > 0
 
 
 def job_stage(name: str, tags: list[Mapping[str, str]] | None = None) -> str:
@@ -74,6 +81,7 @@ class EmulatedJob:
     training_start: dt.datetime | None = None
     end: dt.datetime | None = None
     stop_requested: bool = False
+    capacity_error: bool = False
     # An evaluation job's measurement runs in a thread while the job is Training (see `lifecycle`).
     evaluation_thread: threading.Thread | None = None
     evaluation: tuple[dict[str, Any], bytes | None] | None = None

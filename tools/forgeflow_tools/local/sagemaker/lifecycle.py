@@ -88,6 +88,7 @@ class TrainingJobEmulator:
                 created=now,
                 last_change=now,
             )
+            job.capacity_error = self.failures.take_capacity_error(job.stage)
             self._enter(job, "Starting", "Preparing the instances for training (emulated)")
             self._jobs[name] = job
             return {"TrainingJobArn": job.arn}
@@ -193,7 +194,7 @@ class TrainingJobEmulator:
             return
         step = job.secondary
         if step == "Starting":
-            if job.stage in self.failures.capacity_stages:
+            if job.capacity_error:
                 self._fail(
                     job,
                     "CapacityError: Unable to provision requested ML compute capacity. "

@@ -6,9 +6,10 @@
 | `validate`    | ValidateDataset                            |
 | `mix`         | MixData                                    |
 | `recipe`      | RenderRecipe (and the training config every later stage reuses) |
-| `jobs`        | StartTrainingJob, CheckTrainingJob         |
-| `evaluation`  | StartEvaluation, CollectEvaluation         |
+| `jobs`        | BuildTrainingJob, NextJobAttempt           |
+| `evaluation`  | BuildEvaluationJobs, CollectEvaluation     |
 | `outcome`     | StopJobs, StopOrphanedJobs, PublishResult  |
+| `rerun`       | (RegisterRun) who owns an existing run row |
 
 Shared: `services.Services` (the ports a step may use) and `common` (loading the run, error naming).
 A handler imports only its own stage's module, so it loads only the domain code that stage needs.

@@ -1,9 +1,8 @@
-"""StartEvaluation and CollectEvaluation: eval jobs for the base model and the trained checkpoint."""
+"""BuildEvaluationJobs and CollectEvaluation: eval jobs for the base model and the trained checkpoint."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from forgeflow.evaluation.results import EvalResults, EvaluationSummary, compare, read_results
 from forgeflow.jobs.evaluation import (
@@ -15,12 +14,11 @@ from forgeflow.jobs.evaluation import (
 from forgeflow.jobs.requests import JobSettings
 from forgeflow.pipeline.errors import EvaluationInvalid, InputMissing, RecipeInvalid, RequestInvalid
 from forgeflow.pipeline.request import EvalSuite, ResolvedRun
-from forgeflow.pipeline.state import EvaluationInput, EvaluationResult, JobsStarted
+from forgeflow.pipeline.state import EvaluationInput, EvaluationJobs, EvaluationResult, JobRequest
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
-from forgeflow.pipeline.steps.jobs import deadline, job_settings
+from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, sync_request
 from forgeflow.pipeline.steps.recipe import training_config
 from forgeflow.pipeline.steps.services import Services
-from forgeflow.ports import StartedJob
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.evaluation import EvalTarget
 
@@ -29,7 +27,9 @@ EVAL_TARGETS: tuple[EvalTarget, ...] = ("base", "trained")
 
 def trained_checkpoint(payload: EvaluationInput, services: Services) -> str:
     """The escrow checkpoint of the trained model, from the training job's `output.tar.gz` manifest."""
-    name = payload.training.job_names[0]
+    if payload.training.job is None:
+        raise RequestInvalid("BuildEvaluationJobs needs $.training.job (the completed training job)")
+    name = payload.training.job.job_name
     archive_uri = _output_archive(name, payload.run.require_id(), services)
     with reraise_as(missing=f"cannot read the training output {archive_uri}"):
         archive = services.storage.read_bytes(archive_uri)
@@ -37,35 +37,23 @@ def trained_checkpoint(payload: EvaluationInput, services: Services) -> str:
         return checkpoint_uri_from_manifest(manifest_from_output_archive(archive, source=archive_uri))
 
 
-def start_evaluation(payload: EvaluationInput, services: Services) -> JobsStarted:
-    """One eval job per suite × target (base model, trained checkpoint); retried starts adopt their jobs."""
+def build_evaluation_jobs(payload: EvaluationInput, services: Services) -> EvaluationJobs:
+    """One eval job request per suite × target (base model, trained checkpoint), run in parallel."""
     run = load_run(payload.run, services)
     if payload.mix is None:
-        raise RequestInvalid("StartEvaluation needs $.mix")
+        raise RequestInvalid("BuildEvaluationJobs needs $.mix")
     enter_stage(services, run.run_id, "evaluate")
     eval_run = _EvalRun(
         run=run,
         config=training_config(run, payload, services),
-        settings=job_settings(run, services),
+        settings=job_settings(run, services, stage_limit=services.settings.eval_max_runtime_seconds),
         checkpoint=trained_checkpoint(payload, services),
         validation_uri=payload.mix.validation_uri,
     )
-    suites: dict[str, dict[str, str]] = {}
-    started: list[StartedJob] = []
-    for suite, target in _suite_targets(run, eval_run.validation_uri):
-        job = _start_eval_job(eval_run, services, suite, target)
-        started.append(job)
-        suites.setdefault(suite.value, {})[target] = job.name
-    if not started:
+    jobs = [_eval_job(eval_run, services, suite, target) for suite, target in _suite_targets(run, eval_run)]
+    if not jobs:
         raise RequestInvalid("no evaluation suite applies to this run", hint="set eval_suites: [mmlu]")
-    created = [job.created_at for job in started if job.created_at is not None]
-    earliest: datetime | None = min(created) if created else None
-    return JobsStarted(
-        job_names=[job.name for job in started],
-        adopted=[job.name for job in started if job.adopted],
-        deadline=deadline(services, earliest, eval_run.settings.max_runtime_seconds),
-        suites=suites,
-    )
+    return EvaluationJobs(jobs=jobs)
 
 
 @dataclass(frozen=True)
@@ -79,16 +67,16 @@ class _EvalRun:
     validation_uri: str | None
 
 
-def _suite_targets(run: ResolvedRun, validation_uri: str | None) -> list[tuple[EvalSuite, EvalTarget]]:
+def _suite_targets(run: ResolvedRun, eval_run: _EvalRun) -> list[tuple[EvalSuite, EvalTarget]]:
     # No held-out split, no domain evaluation.
-    suites = [suite for suite in run.eval_suites if suite is not EvalSuite.GEN_QA or validation_uri]
+    suites = [s for s in run.eval_suites if s is not EvalSuite.GEN_QA or eval_run.validation_uri]
     return [(suite, target) for suite in suites for target in EVAL_TARGETS]
 
 
-def _start_eval_job(
-    eval_run: _EvalRun, services: Services, suite: EvalSuite, target: EvalTarget
-) -> StartedJob:
+def _eval_job(eval_run: _EvalRun, services: Services, suite: EvalSuite, target: EvalTarget) -> JobRequest:
     run_id = eval_run.run.run_id
+    stage = f"eval-{suite.value.replace('_', '')}-{target}"
+    name = claim_job_name(run_id, stage, services)
     with reraise_as(RecipeInvalid):
         request = prepare_eval_job(
             services.storage,
@@ -101,10 +89,11 @@ def _start_eval_job(
             model_path=eval_run.checkpoint if target == "trained" else None,
             validation_uri=eval_run.validation_uri,
             dataset=eval_run.run.dataset_uri,
+            attempt=int(name.rsplit("-", 1)[1]),
         )
-    started = services.jobs.start(request)
-    services.ledger.add_job(run_id, started.name)
-    return started
+    return JobRequest(
+        stage=stage, job_name=name, request=sync_request(request), suite=suite.value, target=target
+    )
 
 
 def collect_evaluation(payload: EvaluationInput, services: Services) -> EvaluationResult:
@@ -112,8 +101,9 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
     run = load_run(payload.run, services)
     if payload.evaluation is None:
         raise RequestInvalid("CollectEvaluation needs $.evaluation")
-    summary = EvaluationSummary(run_id=run.run_id, jobs=payload.evaluation.suites)
-    for suite, targets in payload.evaluation.suites.items():
+    suites = payload.evaluation.suites()
+    summary = EvaluationSummary(run_id=run.run_id, jobs=suites)
+    for suite, targets in suites.items():
         results = {target: _results_of(name, run.run_id, services) for target, name in targets.items()}
         summary.suites.append(compare(suite, results.get("base", {}), results.get("trained", {})))
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"

@@ -1,56 +1,119 @@
-"""StartTrainingJob and CheckTrainingJob: the smoke and the full job, started once, watched to the end."""
+"""BuildTrainingJob and NextJobAttempt: the requests Step Functions runs with `createTrainingJob.sync`.
+
+The state machine creates each job and waits for it itself (no poll loop, no history growth, the job is
+stopped when the execution is). These steps only build requests, so retrying them is always safe:
+
+- `build_training_job`: the smoke or full job's request, under a name never used by the run before
+  (attempt = one more than any attempt of that stage in the ledger, so a re-run after FAILED never reuses
+  a name);
+- `next_attempt`: after a job failed, a new attempt for a retryable reason (capacity, internal error,
+  quota, throttling) after a backoff, bounded by the stack's JobRetryAttempts; anything else fails the
+  stage at once with `JobFailed` (or `JobAttemptsExhausted`).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+import contextlib
+from typing import Any
 
-from forgeflow.jobs.requests import JobSettings, build_training_job_request
+import orjson
+
+from forgeflow.jobs.requests import JobSettings, build_training_job_request, job_name, rename_request
 from forgeflow.jobs.smoke import smoke_recipe
-from forgeflow.pipeline.errors import JobDeadlineExceeded, RecipeInvalid, RequestInvalid
+from forgeflow.pipeline.errors import JobAttemptsExhausted, JobFailed, RecipeInvalid, RequestInvalid
 from forgeflow.pipeline.request import ResolvedRun
-from forgeflow.pipeline.state import CheckJobsInput, JobsStarted, JobsStatus, JobSummary, StartJobInput
+from forgeflow.pipeline.state import Caught, JobRequest, NextAttemptInput, StartJobInput
 from forgeflow.pipeline.steps.common import enter_stage, load_run, reraise_as
 from forgeflow.pipeline.steps.recipe import max_runtime, training_config
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.recipes.render import render_recipe as render
 
-# SageMaker stops a job at MaxRuntimeInSeconds on its own; the pipeline's deadline leaves it this long to do
-# so before stopping it itself and failing the run.
-DEADLINE_GRACE_SECONDS = 1800
+# The CreateTrainingJob members the ASL passes to the integration (statemachine/pipeline.asl.json);
+# a request with any other member cannot be run as built.
+SYNC_FIELDS = frozenset(
+    {
+        "TrainingJobName",
+        "RoleArn",
+        "AlgorithmSpecification",
+        "HyperParameters",
+        "InputDataConfig",
+        "OutputDataConfig",
+        "ResourceConfig",
+        "StoppingCondition",
+        "ProfilerConfig",
+        "TensorBoardOutputConfig",
+        "Tags",
+    }
+)
+# Failure reasons / API error codes worth a new attempt (shared/reference/field-notes.md: capacity and
+# quota errors are the usual p5 failures; InternalServerError is SageMaker's transient fault).
+RETRYABLE_MARKERS = (
+    "CapacityError",
+    "InsufficientCapacity",
+    "InternalServerError",
+    "ResourceLimitExceeded",
+    "ThrottlingException",
+)
+MAX_BACKOFF_SECONDS = 3600
 
 
-def job_settings(run: ResolvedRun, services: Services) -> JobSettings:
-    """Where a run's jobs write, which role they run as, how long they may take."""
+def job_settings(run: ResolvedRun, services: Services, *, stage_limit: int | None = None) -> JobSettings:
+    """Where a run's jobs write, which role they run as, how long they may take (capped by `stage_limit`)."""
     settings = services.settings
     settings.require("sagemaker_role_arn", "data_bucket")
+    runtime = max_runtime(run)
     return JobSettings(
         role_arn=settings.sagemaker_role_arn,
         output_uri=settings.run_prefix(run.run_id) + "jobs/",
         region=settings.region,
         kms_key_id=settings.kms_key_arn,
-        max_runtime_seconds=max_runtime(run),
-        mlflow_resource_arn=settings.mlflow_tracking_arn,
+        max_runtime_seconds=min(runtime, stage_limit) if stage_limit else runtime,
     )
 
 
-def deadline(services: Services, created_at: datetime | None, max_runtime_seconds: int) -> int:
-    """Epoch seconds after which a job still running is stopped and the run failed."""
-    start = created_at or services.clock()
-    return int(start.timestamp()) + max_runtime_seconds + DEADLINE_GRACE_SECONDS
+def next_attempt_number(run_id: str, stage: str, services: Services) -> int:
+    """One more than the highest attempt of the stage the ledger knows (a name is never used twice)."""
+    row = services.ledger.get(run_id)
+    head = job_name(run_id, stage, 1)[: -len("1")]
+    attempts = [int(name[len(head) :]) for name in (row.job_names if row else []) if _attempt_of(name, head)]
+    return max(attempts, default=0) + 1
 
 
-def start_training_job(payload: StartJobInput, services: Services) -> JobsStarted:
-    """Build and send CreateTrainingJob for the smoke or full job; a retried start adopts the existing job."""
+def _attempt_of(name: str, head: str) -> bool:
+    return name.startswith(head) and name[len(head) :].isdigit()
+
+
+def claim_job_name(run_id: str, stage: str, services: Services) -> str:
+    """The next attempt's name, recorded in the ledger before the job exists (so the sweeper knows it)."""
+    name = job_name(run_id, stage, next_attempt_number(run_id, stage, services))
+    services.ledger.add_job(run_id, name)
+    return name
+
+
+def sync_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The request, checked to carry only the members the state machine passes on."""
+    extra = sorted(set(request) - SYNC_FIELDS)
+    if extra:
+        raise RecipeInvalid(
+            f"the job request has members the state machine does not pass: {', '.join(extra)}",
+            hint="statemachine/pipeline.asl.json passes " + ", ".join(sorted(SYNC_FIELDS)),
+        )
+    return request
+
+
+def build_training_job(payload: StartJobInput, services: Services) -> JobRequest:
+    """The smoke or full job's CreateTrainingJob request under a new attempt name."""
     run = load_run(payload.run, services)
     if payload.mix is None or payload.recipe is None:
-        raise RequestInvalid("StartTrainingJob needs $.mix and $.recipe")
+        raise RequestInvalid("BuildTrainingJob needs $.mix and $.recipe")
     enter_stage(services, run.run_id, payload.stage)
     smoke = payload.stage == "smoke"
     rendered = render(training_config(run, payload, services))
     if smoke:
         rendered = smoke_recipe(rendered)
-    settings = job_settings(run, services)
+    limit = services.settings.smoke_max_runtime_seconds if smoke else None
+    settings = job_settings(run, services, stage_limit=limit)
+    name = claim_job_name(run.run_id, payload.stage, services)
     with reraise_as(RecipeInvalid):
         request = build_training_job_request(
             rendered,
@@ -62,65 +125,48 @@ def start_training_job(payload: StartJobInput, services: Services) -> JobsStarte
             },
             recipe_uri=payload.recipe.smoke_recipe_uri if smoke else payload.recipe.recipe_uri,
             settings=settings,
-            attempt=payload.attempt,
+            attempt=int(name.rsplit("-", 1)[1]),
             dataset=run.dataset_uri,
         )
-    started = services.jobs.start(request)
-    services.ledger.add_job(run.run_id, started.name)
-    runtime = int(
-        request.get("StoppingCondition", {}).get("MaxRuntimeInSeconds", settings.max_runtime_seconds)
-    )
-    return JobsStarted(
-        job_names=[started.name],
-        adopted=[started.name] if started.adopted else [],
-        deadline=deadline(services, started.created_at, runtime),
-    )
+    return JobRequest(stage=payload.stage, job_name=name, request=sync_request(request))
 
 
-def check_jobs(payload: CheckJobsInput, services: Services) -> JobsStatus:
-    """Describe the stage's jobs: Completed when all completed, Failed when one failed or was stopped.
-
-    A job still running past the deadline raises JobDeadlineExceeded; the failure path then stops it.
-    """
-    summaries = [_summary(name, services) for name in payload.job_names]
-    ended_badly = [job for job in summaries if job.status in ("Failed", "Stopped")]
-    status: Literal["InProgress", "Completed", "Failed"]
-    if ended_badly:
-        status = "Failed"
-    elif all(job.status == "Completed" for job in summaries):
-        status = "Completed"
-    else:
-        status = "InProgress"
-        _check_deadline(summaries, payload.deadline, services)
-    first = ended_badly[0] if ended_badly else summaries[0]
-    reason = "; ".join(
-        f"{job.name}: {job.status}: {job.failure_reason or 'no reason given'}" for job in ended_badly
-    )
-    return JobsStatus(
-        status=status,
-        secondary_status=first.secondary_status,
-        failure_reason=reason,
-        model_artifacts=first.model_artifacts if len(summaries) == 1 else None,
-        jobs=summaries,
-    )
+def failure_reason(caught: Caught) -> str:
+    """Why the job or its creation failed: the job's FailureReason (`.sync` cause), else the cause."""
+    with contextlib.suppress(orjson.JSONDecodeError):
+        described = orjson.loads(caught.cause)
+        if isinstance(described, dict) and described.get("TrainingJobName"):
+            status = described.get("TrainingJobStatus", "ended")
+            reason = described.get("FailureReason", "no reason given")
+            return f"{described['TrainingJobName']} {status}: {reason}"
+    return f"{caught.error}: {caught.cause}" if caught.cause else caught.error
 
 
-def _summary(name: str, services: Services) -> JobSummary:
-    state = services.jobs.describe(name)
-    return JobSummary(
-        name=name,
-        status=state.status,
-        secondary_status=state.secondary_status,
-        failure_reason=state.failure_reason,
-        model_artifacts=state.model_artifacts,
-    )
+def is_retryable(caught: Caught) -> bool:
+    reason = failure_reason(caught)
+    return any(marker in reason or marker in caught.error for marker in RETRYABLE_MARKERS)
 
 
-def _check_deadline(summaries: list[JobSummary], deadline_epoch: int, services: Services) -> None:
-    now = int(services.clock().timestamp())
-    if now > deadline_epoch:
-        running = ", ".join(job.name for job in summaries if job.status != "Completed")
-        raise JobDeadlineExceeded(
-            f"{running} still running {now - deadline_epoch} s past the run's deadline",
-            hint="raise max_runtime_seconds in the run request if the job needs longer",
+def next_attempt(payload: NextAttemptInput, services: Services) -> JobRequest:
+    """A new attempt of a failed job when the failure is retryable and attempts remain; else fail."""
+    previous = payload.job
+    reason = failure_reason(payload.caught)
+    if not is_retryable(payload.caught):
+        raise JobFailed(f"{previous.stage} job failed: {reason}")
+    allowed = services.settings.job_retry_attempts
+    if previous.retries_used >= allowed:
+        raise JobAttemptsExhausted(
+            f"{previous.stage} job failed {previous.retries_used + 1} times; last: {reason}",
+            hint="raise the stack parameter JobRetryAttempts, or re-send the request later",
         )
+    run_id = payload.run.require_id()
+    name = claim_job_name(run_id, previous.stage, services)
+    backoff = services.settings.job_retry_seconds * 2**previous.retries_used
+    return previous.model_copy(
+        update={
+            "job_name": name,
+            "request": rename_request(previous.request, name),
+            "retries_used": previous.retries_used + 1,
+            "wait_seconds": min(backoff, MAX_BACKOFF_SECONDS),
+        }
+    )

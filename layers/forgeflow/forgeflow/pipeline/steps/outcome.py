@@ -10,10 +10,11 @@ import orjson
 
 from forgeflow.errors import InputError
 from forgeflow.pipeline import events
-from forgeflow.pipeline.errors import RequestInvalid
+from forgeflow.pipeline.errors import JobFailed, RequestInvalid
 from forgeflow.pipeline.state import Failure, Published, PublishInput, RunPointer, StopJobsInput, StoppedJobs
 from forgeflow.pipeline.steps.common import json_document, load_run
 from forgeflow.pipeline.steps.services import Services
+from forgeflow.ports import LedgerRow
 
 _STAGES = frozenset(get_args(events.Stage))
 # The document that explains a failure at a stage, when the stage got far enough to write it.
@@ -28,7 +29,11 @@ def stop_run_jobs(run_id: str, services: Services) -> list[str]:
     candidates = set(row.job_names if row else []) | set(services.jobs.list_active(run_id))
     stopped = []
     for name in sorted(candidates):
-        if services.jobs.describe(name).status == "InProgress" and services.jobs.stop(name):
+        try:
+            status = services.jobs.describe(name).status
+        except JobFailed:
+            continue  # a name claimed for an attempt whose job was never created
+        if status == "InProgress" and services.jobs.stop(name):
             stopped.append(name)
     return stopped
 
@@ -44,7 +49,12 @@ def _mapping(value: Any) -> dict[str, Any]:
 
 
 def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs:
-    """`Step Functions Execution Status Change` (ABORTED/TIMED_OUT/FAILED) → stop the run's running jobs."""
+    """`Step Functions Execution Status Change` (ABORTED/TIMED_OUT/FAILED): stop the run's running jobs
+    and, when the execution could not say so itself, publish its one `Run Failed`.
+
+    It sweeps twice, `resweep_seconds` apart: a job whose creation was in flight when the execution was
+    stopped lands after the first sweep (the abort race) and is stopped by the second.
+    """
     detail = _mapping(event.get("detail"))
     execution_arn = str(detail.get("executionArn", ""))
     if not execution_arn:
@@ -53,15 +63,36 @@ def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs
     if row is None:
         return StoppedJobs(run_id=None, stopped=[])
     stopped = stop_run_jobs(row.run_id, services)
-    if row.status == "RUNNING":
-        # The execution ended without reaching its own failure path (aborted, timed out): close the row.
-        services.ledger.update(
-            row.run_id,
-            status="FAILED",
-            error_code=f"Execution{str(detail.get('status', 'Ended')).title().replace('_', '')}",
-            message=f"the execution ended {detail.get('status', '')}; stopped jobs: {stopped or 'none'}",
-        )
+    services.sleep(services.settings.resweep_seconds)
+    stopped += stop_run_jobs(row.run_id, services)
+    if row.execution_arn == execution_arn and not row.outcome_event_id:
+        _publish_orphaned_failure(row, str(detail.get("status", "ENDED")), stopped, services)
     return StoppedJobs(run_id=row.run_id, stopped=stopped)
+
+
+def _publish_orphaned_failure(row: LedgerRow, status: str, stopped: list[str], services: Services) -> None:
+    """Run Failed for an execution that ended without publishing one (abort, timeout, history or payload
+    limit, a failing PublishFailure)."""
+    stage = cast(events.Stage, row.stage if row.stage in _STAGES else "register")
+    error_code = "Execution" + status.title().replace("_", "")
+    message = f"the execution ended {status} in stage {stage}; stopped jobs: {', '.join(stopped) or 'none'}"
+    detail = events.RunFailed(
+        run_id=row.run_id,
+        execution_arn=row.execution_arn,
+        request_id=row.request_id,
+        dataset_uri=row.dataset_uri,
+        stage=stage,
+        error_code=error_code,
+        message=message,
+        stopped_jobs=stopped,
+        finished_at=services.clock(),
+    )
+    event_id = services.bus.put(
+        events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
+    )
+    services.ledger.update(
+        row.run_id, status="FAILED", error_code=error_code, message=message, outcome_event_id=event_id
+    )
 
 
 def failure_message(failure: Failure) -> str:
@@ -74,10 +105,28 @@ def failure_message(failure: Failure) -> str:
 
 
 def publish_result(payload: PublishInput, services: Services) -> Published:
-    """Put `Run Succeeded` or `Run Failed` on the results bus and write the ledger's final status."""
+    """Put `Run Succeeded` or `Run Failed` on the results bus and write the ledger's final status.
+
+    Once per execution: a retry (e.g. after a Lambda timeout) finds the event id in the ledger and
+    returns it instead of putting a second event.
+    """
+    already = _published(payload, services)
+    if already is not None:
+        return already
     if payload.outcome == "failed":
         return _publish_failure(payload, services, services.clock())
     return _publish_success(payload, services, services.clock())
+
+
+def _published(payload: PublishInput, services: Services) -> Published | None:
+    run = payload.run
+    if not run.registered or not run.run_id:
+        return None
+    row = services.ledger.get(run.run_id)
+    if row is None or not row.outcome_event_id or row.execution_arn != payload.execution_arn:
+        return None
+    detail_type = events.RUN_SUCCEEDED if row.status == "SUCCEEDED" else events.RUN_FAILED
+    return Published(detail_type=detail_type, event_id=row.outcome_event_id, result_uri=row.result_uri)
 
 
 def _publish_failure(payload: PublishInput, services: Services, now: datetime) -> Published:
@@ -109,6 +158,7 @@ def _publish_failure(payload: PublishInput, services: Services, now: datetime) -
             error_code=failure.error,
             message=message[:2000],
             result_uri=report_uri,
+            outcome_event_id=event_id,
         )
     return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri)
 
@@ -152,7 +202,9 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
     run_id = run.require_id()
     if payload.mix is None or payload.recipe is None or payload.training is None:
         raise RequestInvalid("PublishResult (succeeded) needs $.mix, $.recipe and $.training")
-    training_check = payload.training.check
+    training_job = payload.training.job
+    if training_job is None:
+        raise RequestInvalid("PublishResult (succeeded) needs $.training.job (the completed training job)")
     evaluation = payload.evaluation.result if payload.evaluation else None
     detail = events.RunSucceeded(
         run_id=run_id,
@@ -164,8 +216,8 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         outputs_uri=services.settings.run_prefix(run_id),
         mix_report_uri=payload.mix.report_uri,
         recipe_uri=payload.recipe.recipe_uri + "recipe.yaml",
-        training_job_name=payload.training.job_names[0],
-        model_artifacts=training_check.model_artifacts if training_check else None,
+        training_job_name=training_job.job_name,
+        model_artifacts=training_job.model_artifacts,
         evaluation_summary_uri=evaluation.summary_uri if evaluation else None,
         evaluation={
             suite: events.SuiteResult.model_validate(headline)
@@ -180,5 +232,7 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
     event_id = services.bus.put(
         events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
     )
-    services.ledger.update(run_id, status="SUCCEEDED", stage="publish", result_uri=result_uri)
+    services.ledger.update(
+        run_id, status="SUCCEEDED", stage="publish", result_uri=result_uri, outcome_event_id=event_id
+    )
     return Published(detail_type=events.RUN_SUCCEEDED, event_id=event_id, result_uri=result_uri)

@@ -20,6 +20,7 @@ from forgeflow.pipeline.request import (
 )
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import RegisterInput, RunPointer, RunSettings
+from forgeflow.pipeline.steps.rerun import claims_existing_run
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.ports import LedgerRow
 from forgeflow.storage import Storage, join
@@ -44,12 +45,13 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
         request_id=resolved.request_id,
         settings=RunSettings(poll_seconds=resolved.poll_seconds),
     )
-    row = _ledger_row(resolved, request_uri, payload.execution_arn)
-    if not services.ledger.register(row, max_running=services.settings.max_concurrent_runs):
-        existing = services.ledger.get(run_id)
-        # The same execution retrying RegisterRun owns the row; any other execution is a duplicate.
-        if existing is None or existing.execution_arn != payload.execution_arn:
-            return pointer.model_copy(update={"duplicate": True})
+    # A row that exists is this execution's when it retries RegisterRun or re-runs a FAILED run.
+    cap = services.settings.max_concurrent_runs
+    registered = services.ledger.register(
+        _ledger_row(resolved, request_uri, payload.execution_arn), max_running=cap
+    )
+    if not registered and not claims_existing_run(run_id, payload.execution_arn, services):
+        return pointer.model_copy(update={"duplicate": True})
     services.storage.write_bytes(request_uri, resolved.to_json())
     services.bus.put(
         events.to_eventbridge_entry(

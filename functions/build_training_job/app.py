@@ -1,4 +1,4 @@
-"""StartTrainingJob: create the smoke or the full training job; a retried start adopts the job."""
+"""BuildTrainingJob: the smoke or full job's CreateTrainingJob request, run by `createTrainingJob.sync`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import StartJobInput
-from forgeflow.pipeline.steps.jobs import start_training_job
+from forgeflow.pipeline.steps.jobs import build_training_job
 
 logger = Logger()
 tracer = Tracer()
@@ -26,9 +26,8 @@ metrics = Metrics()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     payload = parse(event=event, model=StartJobInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = start_training_job(payload, aws_services(PipelineSettings.from_environ(os.environ)))
-    logger.info("training job started", extra={"stage": payload.stage, **result.model_dump(mode="json")})
+    result = build_training_job(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    logger.info("training job request built", extra={"stage": payload.stage, "job_name": result.job_name})
     metrics.add_dimension(name="stage", value=payload.stage)
-    metrics.add_metric(name="TrainingJobsStarted", unit=MetricUnit.Count, value=len(result.job_names))
-    metrics.add_metric(name="TrainingJobsAdopted", unit=MetricUnit.Count, value=len(result.adopted))
+    metrics.add_metric(name="TrainingJobRequestsBuilt", unit=MetricUnit.Count, value=1)
     return result.model_dump(mode="json")

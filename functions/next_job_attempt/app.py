@@ -1,4 +1,4 @@
-"""StartEvaluation: one evaluation job per suite × target (base model, trained checkpoint)."""
+"""NextJobAttempt: after a job failed, a new attempt (retryable reason, attempts left) or the failure."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
-from forgeflow.pipeline.state import EvaluationInput
-from forgeflow.pipeline.steps.evaluation import start_evaluation
+from forgeflow.pipeline.state import NextAttemptInput
+from forgeflow.pipeline.steps.jobs import next_attempt
 
 logger = Logger()
 tracer = Tracer()
@@ -24,9 +24,10 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    payload = parse(event=event, model=EvaluationInput)
+    payload = parse(event=event, model=NextAttemptInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = start_evaluation(payload, aws_services(PipelineSettings.from_environ(os.environ)))
-    logger.info("evaluation jobs started", extra=result.model_dump(mode="json"))
-    metrics.add_metric(name="EvaluationJobsStarted", unit=MetricUnit.Count, value=len(result.job_names))
+    result = next_attempt(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    logger.info("new job attempt", extra={"job_name": result.job_name, "retries_used": result.retries_used})
+    metrics.add_dimension(name="stage", value=result.stage)
+    metrics.add_metric(name="JobAttemptsRetried", unit=MetricUnit.Count, value=1)
     return result.model_dump(mode="json")

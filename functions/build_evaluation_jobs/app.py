@@ -1,4 +1,4 @@
-"""CheckTrainingJob: describe a stage's jobs → InProgress, Completed or Failed (the poll loop's check)."""
+"""BuildEvaluationJobs: one evaluation job request per suite × target, run in parallel by a Map state."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
-from forgeflow.pipeline.state import CheckJobsInput
-from forgeflow.pipeline.steps.jobs import check_jobs
+from forgeflow.pipeline.state import EvaluationInput
+from forgeflow.pipeline.steps.evaluation import build_evaluation_jobs
 
 logger = Logger()
 tracer = Tracer()
@@ -24,9 +24,9 @@ metrics = Metrics()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    payload = parse(event=event, model=CheckJobsInput)
+    payload = parse(event=event, model=EvaluationInput)
     logger.set_correlation_id(payload.run.run_id)
-    result = check_jobs(payload, aws_services(PipelineSettings.from_environ(os.environ)))
-    logger.info("jobs checked", extra={"status": result.status, "jobs": payload.job_names})
-    metrics.add_metric(name="JobPolls", unit=MetricUnit.Count, value=1)
+    result = build_evaluation_jobs(payload, aws_services(PipelineSettings.from_environ(os.environ)))
+    logger.info("evaluation job requests built", extra={"jobs": [job.job_name for job in result.jobs]})
+    metrics.add_metric(name="EvaluationJobRequestsBuilt", unit=MetricUnit.Count, value=len(result.jobs))
     return result.model_dump(mode="json")
