@@ -190,6 +190,32 @@ def test_another_seed_gives_another_blend(tmp_path: Path, mixdata: Any) -> None:
     assert len(shas) == 2
 
 
+def test_the_scan_hashes_key_sorted_dumps_only_for_the_validation_hold_out(
+    tmp_path: Path, mixdata: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 14, third pass: the key-sorted dump (record_hash) was made for every record; the scan needs
+    # it only to place customer records in or out of the hold-out.
+    mixdata.write(tmp_path, "customer", 30)
+    mixdata.write(tmp_path, "general", 50)
+    sorted_records: list[int] = []
+    dumps = orjson.dumps
+
+    def counting(value: Any, *args: Any, **kwargs: Any) -> bytes:
+        sort = kwargs.get("option", args[1] if len(args) > 1 else 0) & orjson.OPT_SORT_KEYS
+        if sort and type(value) is dict and "messages" in value:
+            sorted_records.append(1)
+        return dumps(value, *args, **kwargs)
+
+    monkeypatch.setattr(orjson, "dumps", counting)
+    plan = {
+        "seed": 3,
+        "validation_fraction": 0.1,
+        "sources": [_source(tmp_path, "customer", 0.5), _source(tmp_path, "general", 0.5)],
+    }
+    _mix(tmp_path, plan, workers=1)
+    assert len(sorted_records) == 30  # one per customer record, none for the curated source
+
+
 @settings(max_examples=20, deadline=None)
 @given(
     customer=st.integers(1, 40),

@@ -40,7 +40,9 @@ class RecordOutcome:
     canonical: bytes | None = None
     method: Method | None = None
     counts: RecordCounts | None = None
-    sorted_json: bytes | None = None  # key-sorted dump: what record_hash digests
+    # The key-sorted dump (what record_hash digests): made by the full walk, which must know that orjson
+    # can write the record; the fast path leaves it to the few callers that need it (duplicates).
+    sorted_json: bytes | None = None
 
     @property
     def valid(self) -> bool:
@@ -56,7 +58,6 @@ def _fast_outcome(record: dict[str, Any], method: Method, counts: RecordCounts) 
         ),
         method=method,
         counts=counts,
-        sorted_json=orjson.dumps(record, option=orjson.OPT_SORT_KEYS),
     )
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import orjson
+
 from forgeflow.dataset.duplicates import DuplicateCounter
 from forgeflow.dataset.lines import BOM, iter_lines
 from forgeflow.dataset.options import MediaProbe, Platform, ValidationOptions
@@ -139,7 +141,10 @@ class ReportBuilder:
         if outcome.errors:
             return
         report.valid_records += 1
-        self._duplicates.add(hash(outcome.sorted_json))
+        dump = outcome.sorted_json
+        if dump is None:  # a fast-path record: the full walk alone makes the dump
+            dump = orjson.dumps(outcome.record, option=orjson.OPT_SORT_KEYS)
+        self._duplicates.add(hash(dump))
         self.stats.add(number, counts, outcome.est_tokens)
 
     def finish(self, method: Method | None) -> ValidationReport:
