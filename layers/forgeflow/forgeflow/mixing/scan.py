@@ -13,6 +13,7 @@ import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -248,6 +249,9 @@ class Scanner:
 
     def _scan_worker(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]], sender: Any) -> None:
         """Runs in a forked process: scan one source, send back its index (or the error), never raise."""
+        # Ctrl-C reaches the whole process group: the parent stops the scan, terminates this process and
+        # removes the work folder; here it would only print a KeyboardInterrupt traceback per worker.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         # The parent knows the total; this meter only reports how far the worker got.
         self.meter = ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1 << 62)
         try:
