@@ -117,7 +117,7 @@ REFUSALS: list[tuple[str, Callable[[], object], str, str]] = [
         "channels",
         lambda: _train(channels={**TRAIN, "test": "s3://b/x", "eval": "s3://b/y"}),
         "INVALID_JOB_REQUEST",
-        "unknown data channel(s) eval, test: Nova jobs read exactly 'train' and 'validation'",
+        "unknown data channels eval, test: Nova jobs read exactly 'train' and 'validation'",
     ),
     (
         "no train",

@@ -89,13 +89,13 @@ def test_recipes_preflight_reports_long_records_with_count_and_worst_line() -> N
     verdict = preflight(rendered, _stats(longest=9000), budget_usd=None)
     assert _codes(verdict.problems) == ["RECORDS_TOO_LONG"]
     message = verdict.problems[0].message
-    assert "1 record(s) exceed max_length 8192" in message
+    assert "1 record exceeds max_length 8192" in message
     assert "line 42" in message
     # Between the counted context lengths the count is an upper bound.
     between = preflight(
         _render(overrides={"training_config.max_length": 3072}), _stats(longest=9000), budget_usd=None
     )
-    assert "at most 20 record(s) exceed max_length 3072" in between.problems[0].message
+    assert "at most 20 records exceed max_length 3072" in between.problems[0].message
     allowed = preflight(
         _render(overrides={"training_config.max_length": 8192}, allow_truncation=True),
         _stats(longest=9000),

@@ -15,17 +15,16 @@ import pkgutil
 import sys
 from collections.abc import Callable, Sequence
 
-import orjson
-
 from forgeflow import __version__
 from forgeflow.errors import ForgeFlowError
 from forgeflow_tools.cli.failures import silence_broken_pipe, translate
+from forgeflow_tools.cli.output import Parser, UsageError, asks_for_json, error_document, wants_json
 
 Command = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="forgeflow",
         description="Validate, mix and fine-tune Amazon Nova models with data mixing.",
     )
@@ -44,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser.parse_args(arguments)
+    except UsageError as error:
+        return usage_error(error, json_wanted=asks_for_json(arguments))
     command: Command = args.func
     try:
         return command(args)
@@ -63,16 +66,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report(args, translated)
 
 
-def wants_json(args: argparse.Namespace) -> bool:
-    """`--output json` (or the older `--json`): errors too are JSON, on stdout."""
-    return getattr(args, "output", None) == "json" or getattr(args, "json", False) is True
+def usage_error(error: UsageError, *, json_wanted: bool) -> int:
+    """argparse's complaint: its usage and message on stderr, or one JSON error on stdout; exit 2."""
+    if json_wanted:
+        sys.stdout.buffer.write(error_document("USAGE", f"{error.parser.prog}: {error.message}"))
+        sys.stdout.flush()
+    else:
+        error.parser.print_usage(sys.stderr)
+        print(f"{error.parser.prog}: error: {error.message}", file=sys.stderr)
+    return 2
 
 
 def report(args: argparse.Namespace, error: ForgeFlowError) -> int:
     """One line on stderr, or `{"error": {"code", "message"}}` on stdout under `--output json`."""
     if wants_json(args):
-        document = {"error": {"code": error.code, "message": str(error)}}
-        sys.stdout.write(orjson.dumps(document).decode() + "\n")
+        sys.stdout.buffer.write(error_document(error.code, str(error)))
+        sys.stdout.flush()
     else:
         print(f"forgeflow {args.command}: error [{error.code}]: {error}", file=sys.stderr)
     return error.exit_code

@@ -1,8 +1,9 @@
 """`forgeflow mix --plan plan.yaml --out DIR_OR_S3_PREFIX`: blend customer and curated data exactly.
 
 Writes train.jsonl, validation.jsonl and mix_report.json under --out. Exit 0: mixed; 1: the plan or
-data is invalid (nothing written); 2: usage or I/O error. A summary goes to stderr; --json prints the
-mix report on stdout.
+data is invalid (nothing written); 2: usage or I/O error. A summary goes to stderr; `--output json` (or
+`--json`) prints the mix report on stdout. `--plan -` reads the plan from stdin (relative source paths
+are then relative to the working folder). Sources may be gzip-compressed (see cli/inputs.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from forgeflow.errors import InputError
 from forgeflow.nova import Method, NovaModel
+from forgeflow.wording import plural
+from forgeflow_tools.cli.output import add_output_argument, emit_json
 
 _COMPUTE = ("serverful", "serverless", "hyperpod")
 
@@ -26,7 +29,9 @@ def register(subparsers: Any) -> None:
         "exact shares, seeded and reproducible, streaming (local or S3). Exit 0: mixed; 1: invalid plan "
         "or data (nothing is written); 2: usage or I/O error.",
     )
-    parser.add_argument("--plan", required=True, metavar="PLAN", help="mix plan (YAML/JSON, path or s3://)")
+    parser.add_argument(
+        "--plan", required=True, metavar="PLAN", help="mix plan (YAML/JSON: path, s3:// or - for stdin)"
+    )
     parser.add_argument(
         "--out", required=True, metavar="DIR_OR_S3_PREFIX", help="where train/validation/report go"
     )
@@ -47,29 +52,16 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="processes scanning local sources in parallel (default: one per source, up to the CPUs)",
     )
-    parser.add_argument("--json", action="store_true", help="print the mix report as JSON on stdout")
+    add_output_argument(parser, alias="--json", what="the mix report")
     parser.set_defaults(func=run)
-
-
-def _progress_bar(stream: TextIO) -> Any:
-    if not stream.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        share = min(done / total, 1.0) if total else 1.0
-        filled = int(share * 30)
-        stream.write(f"\rmixing [{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {done / 1e6:,.0f} MB")
-        stream.flush()
-
-    return show
 
 
 def summary(report: dict[str, Any], seconds: float) -> str:
     train, validation = report["train"], report["validation"]
     lines = [
-        f"MIXED: {train['records']:,} train records (~{train['est_tokens']:,} tokens), "
-        f"{validation['records']:,} validation records, seed {report['seed']}, unit {report['unit']}, "
-        f"{seconds:.1f} s",
+        f"MIXED: {plural(train['records'], 'train record')} (~{plural(train['est_tokens'], 'token')}), "
+        f"{plural(validation['records'], 'validation record')}, seed {report['seed']}, "
+        f"unit {report['unit']}, {seconds:.1f} s",
         f"  {'source':<20} {'available':>10} {'selected':>10} {'repeats':>8} {'target':>8} {'achieved':>9}",
     ]
     for source in report["sources"]:
@@ -95,12 +87,10 @@ def summary(report: dict[str, Any], seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import orjson
-
-    from forgeflow.composition import default_storage
     from forgeflow.mixing.engine import run_mix
     from forgeflow.mixing.forge import Compute
-    from forgeflow.mixing.plan import load_plan
+    from forgeflow_tools.cli.inputs import cli_storage
+    from forgeflow_tools.cli.progress import progress_line
 
     if args.workdir and not Path(args.workdir).is_dir():
         raise InputError(
@@ -108,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
             code="NOT_FOUND",
             hint="create it, or leave --workdir out to use the system's temporary folder",
         )
-    storage = default_storage()
-    plan = load_plan(args.plan if args.plan.startswith("s3://") else Path(args.plan), storage)
-    progress = _progress_bar(sys.stderr)
+    storage = cli_storage()
+    plan = _plan(args.plan, storage)
+    progress = progress_line(sys.stderr, "mixing")
     try:
         report = run_mix(
             plan,
@@ -119,16 +109,26 @@ def run(args: argparse.Namespace) -> int:
             method=Method(args.method) if args.method else None,
             model=NovaModel(args.model),
             workdir=Path(args.workdir) if args.workdir else None,
-            progress=progress,
+            progress=progress.update if progress is not None else None,
             compute=Compute(args.compute),
             workers=args.workers,
         )
     finally:
         if progress is not None:
-            sys.stderr.write("\n")
+            progress.finish()
     content = report.to_dict()
     print(summary(content, report.seconds), file=sys.stderr)
-    if args.json:
-        sys.stdout.buffer.write(orjson.dumps(content, option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+    if args.output == "json":
+        emit_json(content)
     return 0
+
+
+def _plan(source: str, storage: Any) -> Any:
+    """The mix plan from a path, an s3:// URI or stdin (`-`)."""
+    from forgeflow.mixing.plan import load_plan
+
+    if source == "-":
+        text = sys.stdin.read()
+        # load_plan takes text (rather than a path) when it has a line break; a plan always does.
+        return load_plan(text if "\n" in text else text + "\n", storage)
+    return load_plan(source if source.startswith("s3://") else Path(source), storage)

@@ -20,6 +20,7 @@ import yaml
 from forgeflow.errors import DataError, InputError
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
+from forgeflow_tools.cli.output import add_output_argument, emit_json
 
 
 def register(subparsers: Any) -> None:
@@ -57,6 +58,7 @@ def register(subparsers: Any) -> None:
     render.add_argument(
         "--region", default="us-east-1", help="region of the price lookup (default us-east-1)"
     )
+    add_output_argument(render, what='{"recipe", "preflight"}')
     render.set_defaults(func=run_render)
 
     limits = commands.add_parser(
@@ -70,8 +72,14 @@ def register(subparsers: Any) -> None:
     limits.add_argument("--method", required=True, choices=[t.value for t in Technique])
     limits.add_argument("--modality", required=True, choices=["text", "multimodal"])
     limits.add_argument("--context", required=True, type=int, metavar="N", help="record length in tokens")
-    limits.add_argument("--epochs", required=True, type=int, metavar="N", help="training epochs (≥ 1)")
-    limits.add_argument("--json", action="store_true", help="print the answer as JSON")
+    limits.add_argument(
+        "--epochs",
+        required=True,
+        type=int,
+        metavar="N",
+        help="training epochs, within the technique's documented range (SFT 1-100, DPO 1-5 on Nova 1)",
+    )
+    add_output_argument(limits, alias="--json", what="the answer")
     limits.set_defaults(func=run_limits)
 
 
@@ -125,13 +133,17 @@ def run_render(args: argparse.Namespace) -> int:
         region=args.region,
         max_run_cost_usd=args.max_run_cost,
     )
+    for warning in verdict.warnings:
+        print(f"warning [{warning.code}]: {warning.message}", file=sys.stderr)
+    if args.output == "json":
+        emit_json({"recipe": rendered.recipe, "preflight": verdict.to_dict()})
+        print(verdict.summary(), file=sys.stderr)
+        return 0 if verdict.ok else 1
     out = sys.stdout
     out.write(f"# Nova recipe ({rendered.hpr_recipe}, {config.model.value} {config.technique.value})\n")
     out.write(rendered.to_yaml())
     out.write("---\n# pre-flight verdict\n")
     out.write(yaml.safe_dump({"preflight": verdict.to_dict()}, sort_keys=False, allow_unicode=True))
-    for warning in verdict.warnings:
-        print(f"warning [{warning.code}]: {warning.message}", file=sys.stderr)
     print(verdict.summary(), file=sys.stderr)
     return 0 if verdict.ok else 1
 
@@ -139,18 +151,37 @@ def run_render(args: argparse.Namespace) -> int:
 def run_limits(args: argparse.Namespace) -> int:
     from forgeflow.recipes.limits import lookup_limit
 
-    if args.epochs < 1:
-        raise InputError(f"--epochs must be at least 1, got {args.epochs}")
+    model, technique = NovaModel(args.model), Technique(args.method)
+    check_epochs(model, technique, args.epochs)
     if args.context < 1:
-        raise InputError(f"--context must be a positive token count, got {args.context}")
-    answer = lookup_limit(
-        NovaModel(args.model), Technique(args.method), args.modality, args.context, args.epochs
-    )
-    if args.json:
-        sys.stdout.write(orjson.dumps(answer.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        raise InputError(f"--context must be a positive token count, got {args.context}", code="USAGE")
+    answer = lookup_limit(model, technique, args.modality, args.context, args.epochs)
+    if args.output == "json":
+        emit_json(answer.to_dict())
     else:
         if answer.is_record_limit:
             print(answer.value)
         print(answer.describe(), file=sys.stdout if not answer.is_record_limit else sys.stderr)
         print(f'source row: "{answer.row.quote}"', file=sys.stderr)
     return 0
+
+
+def check_epochs(model: NovaModel, technique: Technique, epochs: int) -> None:
+    """--epochs within the documented `max_epochs` range of the technique (data/bounds.yaml), else USAGE."""
+    from forgeflow.recipes.bounds import Bound, Context, effective_bounds
+    from forgeflow.recipes.config import TrainingConfig
+
+    # The epoch rules select on model and technique only; the default instance type stands for any.
+    context = Context(model, technique, TrainingConfig.model_fields["instance_type"].default)
+    bound = effective_bounds(context).get(
+        "training_config.trainer.max_epochs", Bound("max_epochs", minimum=1)
+    )
+    if bound.minimum is None:
+        bound.minimum = 1
+    if not bound.admits(epochs, {}):
+        sources = "; ".join(bound.sources) or "an epoch count is at least 1"
+        raise InputError(
+            f"--epochs {epochs} is outside {bound.describe()} for {context.describe().rsplit(' on ', 1)[0]}",
+            code="USAGE",
+            hint=f"use an epoch count in that range; source: {sources}",
+        )

@@ -206,8 +206,19 @@ def summarize_history(events: Sequence[dict[str, Any]]) -> list[StateRow]:
     return list(rows.values())
 
 
+def _cell(value: Any) -> str:
+    """A value as a person reads it: nothing for None, lists comma-separated, mappings as key=value."""
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | set | frozenset):
+        return ", ".join(_cell(item) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={_cell(item)}" for key, item in value.items())
+    return str(value)
+
+
 def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
+    cells = [[str(h) for h in headers], *[[_cell(c) for c in row] for row in rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     return "\n".join("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells)
 
@@ -296,10 +307,10 @@ def show_command(args: argparse.Namespace) -> int:
     out.write(f"status     {execution['status']}  (started {summary['start']}")
     out.write(f", took {_seconds(summary['duration_s'])})\n" if summary["duration_s"] is not None else ")\n")
     if execution.get("error"):
-        out.write(f"error      {execution['error']}\n")
+        out.write(f"error      {_cell(execution['error'])}\n")
     out.write("\nledger\n")
     for key, value in sorted((row or {}).items()):
-        out.write(f"  {key:<20} {value}\n")
+        out.write(f"  {key:<20} {_cell(value)}\n")
     if not row:
         out.write("  (no ledger row for this execution)\n")
     out.write("\nhistory\n")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any
 
 import orjson
 
 from forgeflow.nova import Method, NovaModel
+from forgeflow.wording import plural
+from forgeflow_tools.cli.output import add_output_argument, emit_json
 
 
 def register(subparsers: Any) -> None:
@@ -19,7 +20,9 @@ def register(subparsers: Any) -> None:
         description="Validate a Converse JSONL dataset for Nova fine-tuning. Exit 0: valid; 1: invalid data; "
         "2: usage or I/O error. A summary goes to stderr; the JSON report to --report.",
     )
-    parser.add_argument("path", metavar="PATH", help="local .jsonl file or s3://bucket/key")
+    parser.add_argument(
+        "path", metavar="PATH", help="local .jsonl (or .jsonl.gz) file, s3://bucket/key, or - for stdin"
+    )
     add_target_arguments(parser)
     parser.add_argument(
         "--method", choices=[m.value for m in Method], help="default: the first record decides"
@@ -40,6 +43,7 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="error details kept in the report (default 100)",
     )
+    add_output_argument(parser, what="the JSON report")
     parser.set_defaults(func=run)
 
 
@@ -48,34 +52,20 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--platform", choices=["sagemaker", "bedrock"], default="sagemaker")
 
 
-def progress_printer(total: int | None, stream: TextIO) -> Callable[[int], None] | None:
-    """A one-line progress bar on `stream`, only when it is a terminal."""
-    if not stream.isatty():
-        return None
+def summary(report: dict[str, Any], *, shown: int = 10, subject: str | None = None) -> str:
+    """The human summary: verdict, counts, the most frequent codes and the first findings.
 
-    def show(done: int) -> None:
-        megabytes = done / 1e6
-        if total:
-            share = min(done / total, 1.0)
-            filled = int(share * 30)
-            stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {share:6.1%} {megabytes:,.0f} MB")
-        else:
-            stream.write(f"\r{megabytes:,.0f} MB")
-        stream.flush()
-
-    return show
-
-
-def summary(report: dict[str, Any], *, shown: int = 10) -> str:
-    """The human summary: verdict, counts, the most frequent codes and the first findings."""
+    `subject` names what was checked when it is not a file that exists (convert's unwritten output).
+    """
     stats = report["stats"]
     verdict = "VALID" if report["valid"] else "INVALID"
     lines = [
-        f"{verdict}: {report['source']} — {report['records']:,} records, {report['valid_records']:,} valid, "
-        f"{report['error_count']:,} errors, {report['warning_count']:,} warnings",
-        f"  method {stats['method'] or '?'}, {stats['modality']}, {stats['turns']['total']:,} turns, "
-        f"~{stats['est_tokens']['total']:,} tokens (max {stats['est_tokens']['max']:,}), "
-        f"{stats['duplicates']:,} duplicates",
+        f"{verdict}: {subject or report['source']} — {plural(report['records'], 'record')}, "
+        f"{report['valid_records']:,} valid, {plural(report['error_count'], 'error')}, "
+        f"{plural(report['warning_count'], 'warning')}",
+        f"  method {stats['method'] or '?'}, {stats['modality']}, {plural(stats['turns']['total'], 'turn')}, "
+        f"~{plural(stats['est_tokens']['total'], 'token')} (max {stats['est_tokens']['max']:,}), "
+        f"{plural(stats['duplicates'], 'duplicate')}",
     ]
     for kind in ("errors", "warnings"):
         codes = report["error_codes" if kind == "errors" else "warning_codes"]
@@ -98,10 +88,10 @@ def write_report(storage: Any, target: str, report: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from forgeflow.composition import default_storage
     from forgeflow.dataset.validation import ValidationOptions, validate_uri
     from forgeflow.errors import InputError
-    from forgeflow.storage import object_identity
+    from forgeflow_tools.cli.inputs import cli_storage, input_size
+    from forgeflow_tools.cli.progress import progress_line
 
     if args.max_errors < 0:
         raise InputError("--max-errors must be 0 or more", code="USAGE")
@@ -113,13 +103,18 @@ def run(args: argparse.Namespace) -> int:
         max_error_details=args.max_errors,
         check_media=args.check_media,
     )
-    storage = default_storage()
-    total = object_identity(storage, args.path).get("size") if sys.stderr.isatty() else None
-    progress = progress_printer(total, sys.stderr)
-    report = validate_uri(storage, args.path, options, progress=progress).to_dict()
-    if progress is not None:
-        sys.stderr.write("\n")
+    storage = cli_storage()
+    storage.progress = progress_line(sys.stderr, "validating", None)
+    if storage.progress is not None:
+        storage.progress.total = input_size(storage, args.path)
+    try:
+        report = validate_uri(storage, args.path, options).to_dict()
+    finally:
+        if storage.progress is not None:
+            storage.progress.finish()
     if args.report:
         write_report(storage, args.report, report)
+    if args.output == "json":
+        emit_json(report)
     print(summary(report), file=sys.stderr)
     return 0 if report["valid"] else 1

@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from forgeflow.dataset.canonical import canonical_line, sorted_dump
-from forgeflow.dataset.lines import BOM, Readable, iter_lines
+from forgeflow.dataset.lines import BOM, Readable, iter_lines, text_error
 from forgeflow.dataset.rules import SCHEMA_VERSION
 from forgeflow.dataset.validation import (
     RecordValidator,
@@ -344,8 +344,9 @@ def _input_records(
         try:
             yield line.number, orjson.loads(data)
         except orjson.JSONDecodeError as error:
-            raise DataError(
-                f"{source} line {line.number}: not valid JSON ({error})",
+            where = f"{source} line {line.number}"
+            raise text_error(data, where, first_line=line.number == 1) or DataError(
+                f"{where}: not valid JSON ({error})",
                 code="JSON_PARSE",
                 hint="run forgeflow validate to see every problem",
             ) from error

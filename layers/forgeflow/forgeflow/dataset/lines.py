@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple, Protocol
 
+from forgeflow.errors import DataError
+
 # No trainable Converse record comes near this (65,536 tokens are about 256 KiB of text; media are
 # referenced by S3 URI), yet it is far above any legitimate line: larger lines are export mistakes.
 MAX_LINE_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 BOM = b"\xef\xbb\xbf"
 _new = tuple.__new__  # builds a Line without its Python-level __new__ (half the cost, once per line)
+GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 §2.3.1: ID1 = 31, ID2 = 139
 
 
 class Readable(Protocol):
@@ -74,3 +77,25 @@ def iter_lines(
                 pending = [tail]
     if pending or overflow:
         yield Line(number + 1, None if overflow else b"".join(pending), pending_size, False)
+
+
+def text_error(data: bytes, where: str, *, first_line: bool) -> DataError | None:
+    """INVALID_UTF8 for a line that is not UTF-8 text (naming gzip when it starts a gzip file); else None.
+
+    Only asked after a line failed to parse, so valid data pays nothing for it.
+    """
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if first_line and data.startswith(GZIP_MAGIC):
+            return DataError(
+                f"{where}: this is gzip-compressed, not JSON Lines text",
+                code="INVALID_UTF8",
+                hint="decompress it first (gunzip); the forgeflow CLI reads .jsonl.gz itself",
+            )
+        return DataError(
+            f"{where}: invalid UTF-8 byte at offset {error.start} (a binary file?)",
+            code="INVALID_UTF8",
+            hint="re-encode the file as UTF-8 text",
+        )
+    return None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import orjson
 
 from forgeflow.dataset.canonical import record_hash
-from forgeflow.dataset.lines import BOM, iter_lines
+from forgeflow.dataset.lines import BOM, iter_lines, text_error
 from forgeflow.errors import DataError
 from forgeflow.storage import Storage, join
 
@@ -85,8 +85,9 @@ def split_uri(storage: Storage, in_uri: str, out_uri: str, *, fraction: float, s
             try:
                 record = orjson.loads(data)
             except orjson.JSONDecodeError as error:
-                raise DataError(
-                    f"{in_uri} line {line.number}: not valid JSON ({error})",
+                where = f"{in_uri} line {line.number}"
+                raise text_error(data, where, first_line=line.number == 1) or DataError(
+                    f"{where}: not valid JSON ({error})",
                     code="JSON_PARSE",
                     hint="run forgeflow validate to see every problem",
                 ) from error

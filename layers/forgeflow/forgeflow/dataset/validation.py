@@ -28,6 +28,7 @@ from forgeflow.dataset.stats import StatsCollector, ValidationStats
 from forgeflow.dataset.walk import Issue, make_issue
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, parse_uri
+from forgeflow.wording import plural
 
 __all__ = [
     "Issue",
@@ -216,7 +217,8 @@ def validate_stream(
                 break
         builder.outcome(number, check(number, data, last_unterminated=not terminated))
     if crlf_lines:
-        detail = f"{crlf_lines} line(s) end with CRLF, the first is line {first_crlf}"
+        verb = "ends" if crlf_lines == 1 else "end"
+        detail = f"{plural(crlf_lines, 'line')} {verb} with CRLF, the first is line {first_crlf}"
         builder.issue(make_issue(first_crlf, "", "CRLF_LINE_ENDING", detail), warning=True)
     if progress is not None:
         progress(consumed)

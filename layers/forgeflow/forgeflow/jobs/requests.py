@@ -287,7 +287,8 @@ def build_training_job_request(
     unknown = sorted(set(channels) - {"train", "validation"})
     if unknown:
         raise DataError(
-            f"unknown data channel(s) {', '.join(unknown)}: Nova jobs read exactly 'train' and 'validation'",
+            f"unknown data {'channel' if len(unknown) == 1 else 'channels'} {', '.join(unknown)}: "
+            "Nova jobs read exactly 'train' and 'validation'",
             code="INVALID_JOB_REQUEST",
         )
     train = channels.get("train")

@@ -14,6 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from forgeflow.errors import DataError
+from forgeflow.wording import plural
 
 if TYPE_CHECKING:
     from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
@@ -118,7 +119,8 @@ def validate_request(operation: str, params: dict[str, Any]) -> None:
     if problems:
         listed = "\n".join(f"  - {p}" for p in problems)
         raise DataError(
-            f"{operation} request is invalid for the SageMaker service model ({len(problems)} problem(s)):\n"
+            f"{operation} request is invalid for the SageMaker service model "
+            f"({plural(len(problems), 'problem')}):\n"
             f"{listed}",
             code="INVALID_JOB_REQUEST",
         )

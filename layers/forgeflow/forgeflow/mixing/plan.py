@@ -68,6 +68,20 @@ class SourceSpec(BaseModel):
             )
         return value
 
+    @field_validator("weight", mode="before")
+    @classmethod
+    def _weight_is_a_number(cls, value: Any) -> Any:
+        # Pydantic would read "0.75" (a quoted YAML value) as 0.75 and a boolean as 0 or 1: a quoted
+        # weight is usually a mistake in the plan, so it is refused rather than guessed.
+        if isinstance(value, bool):
+            raise ValueError(f"weight must be a number, not {value}: write a positive number such as 0.3")
+        if isinstance(value, str):
+            raise ValueError(
+                f"weight must be a number, not the string {value!r}: "
+                f"write it without quotes (weight: {value.strip()})"
+            )
+        return value
+
     @field_validator("weight")
     @classmethod
     def _weight_is_positive(cls, value: float) -> float:

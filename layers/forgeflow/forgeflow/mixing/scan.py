@@ -9,12 +9,14 @@ depends on how many.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import multiprocessing.connection
 import os
+import signal
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -109,6 +111,18 @@ def _worker_count(requested: int | None, uris: list[str], sources: int) -> int:
         return 1
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     return max(1, min(sources, cpus, requested or sources))
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C back while a worker forks and is recorded, or while workers are stopped: it then lands
+    where the scan can stop every worker, not inside fork's own hooks (an "Exception ignored" traceback)
+    nor half-way through stopping them (a worker left writing while the work folder is removed)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _rebuild_error(payload: tuple[str, str, str, str | None]) -> Exception:
@@ -213,9 +227,10 @@ class Scanner:
                     process = context.Process(
                         target=self._scan_worker, args=(number, spec, listed[spec.name], sender), daemon=True
                     )
-                    process.start()
+                    with _interrupts_held():
+                        process.start()
+                        running[receiver] = (process, number)
                     sender.close()
-                    running[receiver] = (process, number)
                 for ready in multiprocessing.connection.wait(list(running)):
                     receiver = cast(multiprocessing.connection.Connection, ready)
                     process, number = running[receiver]
@@ -241,13 +256,18 @@ class Scanner:
                     if validation is not None:
                         self.validation = validation
         finally:
-            for process, _ in running.values():
-                process.terminate()
-                process.join()
+            with _interrupts_held():  # a second Ctrl-C must not leave a worker writing into the work folder
+                for process, _ in running.values():
+                    process.terminate()
+                    process.join()
         return [done[number] for number in range(len(self.plan.physical))]
 
     def _scan_worker(self, number: int, spec: SourceSpec, objects: list[dict[str, Any]], sender: Any) -> None:
         """Runs in a forked process: scan one source, send back its index (or the error), never raise."""
+        # Ctrl-C reaches the whole process group: the parent stops the scan, terminates this process and
+        # removes the work folder; here it would only print a KeyboardInterrupt traceback per worker.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # forked while held (_interrupts_held)
         # The parent knows the total; this meter only reports how far the worker got.
         self.meter = ProgressMeter(lambda done, _total: sender.send(("progress", done)), 1 << 62)
         try:

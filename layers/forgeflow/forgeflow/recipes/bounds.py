@@ -15,6 +15,7 @@ from typing import Any
 from forgeflow.errors import DataError
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.tables import table
+from forgeflow.wording import plural
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class RecipeError(DataError):
 
     def __init__(self, problems: list[RecipeProblem], *, hint: str | None = None) -> None:
         lines = "\n".join(f"  - {p.message}" for p in problems)
-        super().__init__(f"recipe refused ({len(problems)} problem(s)):\n{lines}", hint=hint)
+        super().__init__(f"recipe refused ({plural(len(problems), 'problem')}):\n{lines}", hint=hint)
         self.problems = problems
 
 

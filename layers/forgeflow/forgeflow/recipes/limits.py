@@ -71,14 +71,15 @@ class LimitAnswer:
 
     def describe(self) -> str:
         epochs = _fmt_epochs(self.epochs)
+        unit = "epoch" if epochs == "1" else "epochs"
         if self.is_record_limit:
             return (
-                f"up to {self.value} records at {epochs} epoch(s) "
+                f"up to {self.value} records at {epochs} {unit} "
                 f"({self.row.title()}: {self.row.value} records at 5 epochs, scaled by 5/{epochs})"
             )
         return (
             f"time estimate, not a record limit: about {self.value} samples within {self.row.days:g} days "
-            f"at {epochs} epoch(s) ({self.row.title()}: {self.row.value} samples within "
+            f"at {epochs} {unit} ({self.row.title()}: {self.row.value} samples within "
             f"{self.row.days:g} days at 5 epochs)"
         )
 

@@ -29,6 +29,7 @@ from forgeflow.recipes.cost import (
 )
 from forgeflow.recipes.limits import LimitAnswer, Modality, lookup_limit
 from forgeflow.recipes.render import RenderedRecipe
+from forgeflow.wording import plural
 
 # The hard cap per run when the caller names none: template.yaml's MaxRunCostUsd default (a test ties them),
 # so `forgeflow recipe render` and a default stack refuse the same configs.
@@ -162,17 +163,19 @@ def _check_long_records(
         return
     over: Mapping[str, Any] = stats.get("tokens_over") or {}
     exact = _number(over, str(max_length))
+    one = False
     if exact is not None:
-        count = f"{int(exact)} record(s)"
+        count, one = plural(int(exact), "record"), int(exact) == 1
     else:
         # tokens_over is counted at fixed context lengths: the nearest one below max_length bounds the count.
         below = [int(k) for k in over if str(k).isdigit() and int(k) <= max_length]
         bound = _number(over, str(max(below))) if below else None
-        count = f"at most {int(bound)} record(s)" if bound is not None else "some records"
+        count = f"at most {plural(int(bound), 'record')}" if bound is not None else "some records"
+        one = bound == 1
     line = _number(stats, "longest_record", "line")
     where = f"; the longest is line {int(line)} with ~{int(longest)} tokens" if line is not None else ""
     message = (
-        f"{count} exceed max_length {max_length} (estimated tokens){where}: raise "
+        f"{count} {'exceeds' if one else 'exceed'} max_length {max_length} (estimated tokens){where}: raise "
         f"training_config.max_length or drop/shorten those records"
     )
     problem = PreflightProblem("RECORDS_TOO_LONG", message)

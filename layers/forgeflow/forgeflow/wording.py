@@ -1,0 +1,10 @@
+"""How messages count things: `1 error`, `2 errors`, never `1 error(s)` or `1 errors`."""
+
+from __future__ import annotations
+
+
+def plural(count: float, noun: str, plural_form: str | None = None) -> str:
+    """The count (thousands separated) with the noun in the right number: `1 record`, `1,000 records`."""
+    word = noun if count == 1 else plural_form or f"{noun}s"
+    shown = f"{count:,}" if isinstance(count, int) or not float(count).is_integer() else f"{int(count):,}"
+    return f"{shown} {word}"
