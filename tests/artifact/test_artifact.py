@@ -46,7 +46,9 @@ def twin(functions: list[BuiltFunction], tmp_path_factory: pytest.TempPathFactor
 
 def test_every_function_of_the_template_is_built_with_the_layer(functions: list[BuiltFunction]) -> None:
     source_functions = [
-        line for line in (ROOT / "template.yaml").read_text().splitlines() if "AWS::Serverless::Function" in line
+        line
+        for line in (ROOT / "template.yaml").read_text().splitlines()
+        if "AWS::Serverless::Function" in line
     ]
     assert len(functions) == len(source_functions)
     for function in functions:

@@ -45,3 +45,13 @@ def test_the_function_rule_builds_any_function_name_from_its_folder(tmp_path: Pa
         capture_output=True,
     )
     assert sorted(path.name for path in artifacts.iterdir()) == ["app.py"]
+
+
+def test_every_parameter_is_documented_and_constrained_for_sam_deploy_guided() -> None:
+    # `sam deploy --guided` prompts with each parameter's Description and offers its Default.
+    parameters = load_template_text((ROOT / "template.yaml").read_text())["Parameters"]
+    for name, spec in parameters.items():
+        assert spec.get("Description"), f"{name}: no Description"
+        assert "Default" in spec, f"{name}: no safe default"
+        constrained = {"AllowedValues", "AllowedPattern", "MinValue", "MaxValue"} & set(spec)
+        assert constrained or spec["Type"] == "CommaDelimitedList", f"{name}: unconstrained"

@@ -68,8 +68,10 @@ def test_run_uploads_follows_the_execution_and_exits_0(deployed: LocalRuntime, e
 def test_run_text_shows_the_live_view_and_names_the_endpoint(
     deployed: LocalRuntime, example_data, tmp_path: Path, capsys
 ) -> None:
+    # The first cheap run of docs/deploy.md, as written there.
+    guide = (TEMPLATE.parent / "docs" / "deploy.md").read_text()
     config = tmp_path / "run.yaml"
-    config.write_text("model: micro\ntechnique: sft-lora\n")
+    config.write_text(guide.split("cat > run.yaml <<'EOF'\n", 1)[1].split("\nEOF", 1)[0] + "\n")
     code = main(["run", str(example_data["support"]), "--stack", STACK, "--config", str(config), *FAST])
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -80,7 +82,7 @@ def test_run_text_shows_the_live_view_and_names_the_endpoint(
     assert "SageMaker job forgeflow-" in captured.err
     assert "execution SUCCEEDED" in captured.out
     sidecar = f"{deployed.incoming_prefix}{example_data['support'].stem}.forgeflow.yaml"
-    assert deployed.read(sidecar) == b"model: micro\ntechnique: sft-lora\n"
+    assert deployed.read(sidecar) == config.read_bytes()
 
 
 @pytest.mark.slow
