@@ -8,10 +8,16 @@ TOOLS_VENV  := .venv-tools
 TOOLS_BIN   := $(TOOLS_VENV)/bin
 TOOLS_STAMP := $(TOOLS_VENV)/.installed-stamp
 IAC_TOOLS   := checkov==3.3.30 aws-sam-translator==1.115.0
+# aws-sam-cli pins its own pydantic and boto3 (it would downgrade the project's): a tool venv of its own.
+SAM_VENV  := .venv-sam
+SAM_BIN   := $(SAM_VENV)/bin
+SAM_STAMP := $(SAM_VENV)/.installed-stamp
+SAM_CLI   := aws-sam-cli==1.170.0
+SAM       := SAM_CLI_TELEMETRY=0 $(SAM_BIN)/sam
 # Two cores on the reference machine: run the suite on both.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test install lint typecheck cfn-lint checkov pytest bench mutate constraints constraints-tools clean test-sdk
+.PHONY: demo test install lint typecheck cfn-lint checkov sam-build pytest bench mutate constraints constraints-tools constraints-sam clean test-sdk
 
 $(STAMP): pyproject.toml setup.cfg constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +33,20 @@ $(TOOLS_STAMP): constraints-tools.txt
 	$(TOOLS_BIN)/python -m pip install --quiet -c constraints-tools.txt $(IAC_TOOLS)
 	touch $@
 
+$(SAM_STAMP): constraints-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_BIN)/python -m pip install --quiet --upgrade pip
+	$(SAM_BIN)/python -m pip install --quiet -c constraints-sam.txt $(SAM_CLI)
+	touch $@
+
 ## demo: run the whole pipeline end to end on the embedded local AWS, on the shipped example dataset
 demo: $(STAMP)
 	$(BIN)/forgeflow local run --example
 
-## test: lint, format check, type check, template lint and checkov, then every test
-test: $(STAMP) lint typecheck cfn-lint checkov pytest
+## test: lint, format check, type check, template lint and checkov, sam validate + build, then every test
+## (the artifact tests in tests/artifact/ fail instead of skipping when the build is missing)
+test: export FORGEFLOW_REQUIRE_BUILD = 1
+test: $(STAMP) lint typecheck cfn-lint checkov sam-build pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -49,6 +63,14 @@ checkov: $(TOOLS_STAMP)
 	$(TOOLS_BIN)/python tools/iac/sam_expand.py template.yaml build/template.cfn.json
 	$(TOOLS_BIN)/checkov -f build/template.cfn.json --config-file .checkov.yaml
 
+## sam-build: `sam validate --lint` and `sam build` of template.yaml into .aws-sam/build, offline and without
+## Docker: the makefile builds (layers/forgeflow/Makefile, functions/Makefile) fetch Lambda-platform wheels
+## (arm64, CPython 3.12) with the tool venv's pip, pinned by constraints.txt; pip's cache keeps rebuilds fast.
+sam-build: $(SAM_STAMP)
+	$(SAM) validate --lint
+	rm -rf .aws-sam/build
+	PIP="$(CURDIR)/$(SAM_BIN)/python -m pip" PIP_CONSTRAINT="$(CURDIR)/constraints.txt" $(SAM) build --no-cached
+
 pytest: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -q
 
@@ -57,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/mix.py
+	$(BIN)/python bench/cold_imports.py
 
 ## test-sdk: opt-in, not part of `make test`: ForgeFlow's job requests against the SageMaker SDK's, offline.
 ## Own venv and lock (constraints-sdk.txt): the SDK is large and its dependency tree conflicts with constraints.txt.
@@ -84,5 +107,10 @@ constraints-tools: $(TOOLS_STAMP)
 	  echo "# pydantic 2.13, which the project's pins (constraints.txt) cannot share. Regenerate with: make constraints-tools"; \
 	  $(TOOLS_BIN)/pip freeze; } > constraints-tools.txt
 
+constraints-sam: $(SAM_STAMP)
+	{ echo "# Exact versions of .venv-sam (make sam-build): aws-sam-cli pins pydantic and boto3 versions the"; \
+	  echo "# project's pins (constraints.txt) cannot share. Regenerate with: make constraints-sam"; \
+	  $(SAM_BIN)/pip freeze; } > constraints-sam.txt
+
 clean:
-	rm -rf $(VENV) $(SDK_VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build .forgeflow
+	rm -rf $(VENV) $(SDK_VENV) $(TOOLS_VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis build .forgeflow

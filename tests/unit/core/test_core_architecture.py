@@ -133,7 +133,7 @@ def test_the_layer_holds_only_what_lambdas_run() -> None:
         files = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         assert files, f"the layer folder {folder} is empty"
         packages = {p.relative_to(folder).parts[0] for p in files}
-        assert packages <= {"forgeflow", "requirements.txt"}, packages
+        assert packages <= {"forgeflow", "requirements.txt", "Makefile"}, packages
         dev_only = [p for p in files if {"local", "cli", "tests", "bench"} & set(p.relative_to(folder).parts)]
         assert dev_only == [], dev_only
         for path in (p for p in files if p.suffix == ".py"):

@@ -19,6 +19,7 @@ JobsProvider = Callable[[], Sequence[tuple[str, str, str]]]
 class ProgressView:
     stream: TextIO
     jobs: JobsProvider | None = None
+    job_note: str = " (emulated)"  # the local runtime's jobs train nothing; a deployed stack's do
     _seen: int = 0
     _entered: dict[str, dt.datetime] = field(default_factory=dict)
     _visits: dict[str, int] = field(default_factory=dict)
@@ -71,4 +72,4 @@ class ProgressView:
             label = f"{status}/{secondary}"
             if self._job_states.get(name) != label:
                 self._job_states[name] = label
-                self._print(f"    ↳ SageMaker job {name}: {secondary} (emulated)")
+                self._print(f"    ↳ SageMaker job {name}: {secondary}{self.job_note}")
