@@ -52,23 +52,6 @@ def sagemaker() -> Any:
     return boto3.client("sagemaker", region_name="us-east-1")
 
 
-def test_start_creates_the_job(sagemaker: Any) -> None:
-    with Stubber(sagemaker) as stub:
-        stub.add_response("create_training_job", {"TrainingJobArn": "arn:x"}, REQUEST)
-        started = SageMakerTrainingJobs(sagemaker).start(REQUEST)
-    assert (started.name, started.adopted) == ("forgeflow-run-1-smoke-1", False)
-
-
-def test_a_retried_start_adopts_the_existing_job_instead_of_launching_twice(sagemaker: Any) -> None:
-    name = REQUEST["TrainingJobName"]
-    with Stubber(sagemaker) as stub:
-        stub.add_client_error("create_training_job", "ResourceInUse", "Training job names must be unique")
-        stub.add_response("describe_training_job", describe_answer(name), {"TrainingJobName": name})
-        started = SageMakerTrainingJobs(sagemaker).start(REQUEST)
-        stub.assert_no_pending_responses()
-    assert (started.adopted, started.created_at) == (True, CREATED)
-
-
 @pytest.mark.parametrize(
     ("code", "raised"),
     [
@@ -81,9 +64,9 @@ def test_sagemaker_errors_become_the_state_machine_s_error_names(
     sagemaker: Any, code: str, raised: type[Exception]
 ) -> None:
     with Stubber(sagemaker) as stub:
-        stub.add_client_error("create_training_job", code, "no")
+        stub.add_client_error("describe_training_job", code, "no")
         with pytest.raises(raised) as error:
-            SageMakerTrainingJobs(sagemaker).start(REQUEST)
+            SageMakerTrainingJobs(sagemaker).describe(REQUEST["TrainingJobName"])
     assert type(error.value).__name__ == raised.__name__
 
 

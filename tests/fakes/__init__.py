@@ -13,7 +13,7 @@ from typing import Any
 from forgeflow.pipeline.errors import RunsAtCapacity
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.steps import Services
-from forgeflow.ports import ACTIVE_STATUSES, JobState, LedgerRow, StartedJob
+from forgeflow.ports import ACTIVE_STATUSES, JobState, LedgerRow
 from forgeflow.storage import Storage
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -21,18 +21,10 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 @dataclass
 class FakeJobs:
-    """Training jobs by name and status; `start` records the request and reports the job as new."""
+    """Training jobs by name and status (Step Functions creates them; the steps describe, stop, list)."""
 
     statuses: dict[str, str] = field(default_factory=dict)
-    requests: list[dict[str, Any]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
-
-    def start(self, request: dict[str, Any]) -> StartedJob:
-        name = str(request["TrainingJobName"])
-        self.requests.append(request)
-        adopted = name in self.statuses
-        self.statuses.setdefault(name, "InProgress")
-        return StartedJob(name=name, adopted=adopted, created_at=NOW)
 
     def describe(self, name: str) -> JobState:
         status = self.statuses[name]

@@ -94,13 +94,6 @@ class ResultsBus(Protocol):
 
 
 @dataclass(frozen=True)
-class StartedJob:
-    name: str
-    adopted: bool
-    created_at: datetime | None
-
-
-@dataclass(frozen=True)
 class JobState:
     name: str
     status: str
@@ -112,10 +105,6 @@ class JobState:
 
 
 class TrainingJobs(Protocol):
-    def start(self, request: dict[str, Any]) -> StartedJob:
-        """Send CreateTrainingJob; a job of the same name that already exists is adopted, not re-created."""
-        ...
-
     def describe(self, name: str) -> JobState: ...
 
     def stop(self, name: str) -> bool:

@@ -1,8 +1,8 @@
-"""SageMaker training jobs: start (idempotently), describe, stop and list a run's jobs, with boto3.
+"""SageMaker training jobs: describe, stop and list a run's jobs, with boto3.
 
-`start` never launches a job twice: job names are deterministic per run, stage and attempt, and SageMaker
-refuses a second job with the same name (`ResourceInUse`), which `start` turns into "adopt the existing
-job". Throttling and capacity errors become the pipeline's named errors so the state machine can retry them.
+Step Functions creates the jobs itself (`createTrainingJob.sync`); the Lambdas only look at them (the
+evaluation's checkpoint, the failure path's StopJobs, the sweeper). Throttling and capacity errors become
+the pipeline's named errors so the state machine can retry them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from forgeflow.pipeline.errors import CapacityUnavailable, JobFailed, TrainingJobThrottled
-from forgeflow.ports import ACTIVE_STATUSES, JobState, StartedJob
+from forgeflow.ports import ACTIVE_STATUSES, JobState
 
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 _CAPACITY = {"ResourceLimitExceeded", "CapacityError", "InsufficientCapacityError"}
@@ -42,21 +42,6 @@ class SageMakerTrainingJobs:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-
-    def start(self, request: dict[str, Any]) -> StartedJob:
-        name = str(request["TrainingJobName"])
-        try:
-            self._client.create_training_job(**request)
-        except ClientError as error:
-            already = _code(error) == "ResourceInUse" or "must be unique" in _message(error)
-            if already:
-                existing = self.describe(name)
-                return StartedJob(name=name, adopted=True, created_at=existing.created_at)
-            _raise_named(error, f"CreateTrainingJob {name}")
-            raise JobFailed(
-                f"CreateTrainingJob {name} was refused: {_code(error)}: {_message(error)}"
-            ) from error
-        return StartedJob(name=name, adopted=False, created_at=None)
 
     def describe(self, name: str) -> JobState:
         try:
