@@ -251,47 +251,43 @@ def test_throttled_create_training_job_is_retried(local_stack, example_data) -> 
     assert throttled == ["SageMaker.ThrottlingException"] * 5
 
 
-def test_the_same_s3_event_delivered_three_times_makes_one_run(local_stack, example_data) -> None:
+# Issue #15: every duplicate delivery left a SUCCEEDED "DuplicateIgnored" execution behind (nine of ten).
+def test_ten_deliveries_of_one_upload_make_one_execution_named_after_the_run(
+    local_stack, example_data
+) -> None:
     runtime = local_stack()
     runtime.drop_dataset(example_data["support"])
     (first,) = runtime.wait_for_executions(1)
-    envelope = orjson.loads(
+    started = orjson.loads(
         runtime.client("stepfunctions").describe_execution(executionArn=first["executionArn"])["input"]
     )
-    runtime.deliver_event(envelope)
-    runtime.deliver_event(envelope)
-    executions = runtime.wait_for_executions(3)
-    assert len(executions) == 3
-    outcomes = [runtime.outcome(e["executionArn"]) for e in executions]
+    for _ in range(9):
+        runtime.deliver_event(started["event"])
+    outcome = runtime.outcome(first["executionArn"])
 
-    assert all(o.status == "SUCCEEDED" for o in outcomes)
-    assert len({o.run_id for o in outcomes}) == 1
-    run_id = outcomes[0].run_id
+    assert outcome.status == "SUCCEEDED"
+    assert len(runtime.executions()) == 1
+    run_id = outcome.run_id
+    assert first["name"] == run_id
+    # The console's input and output tabs say which run this is.
+    assert started["run"]["run_id"] == run_id
+    assert started["run"]["dataset_uri"].startswith(f"s3://{runtime.bucket}/incoming/")
+    assert started["run"]["dataset_version_id"]
+    assert started["run"]["outputs_prefix"] == f"s3://{runtime.bucket}/runs/{run_id}/"
+    output = orjson.loads(outcome.execution["output"])["run"]
+    assert (output["run_id"], output["model"], output["technique"]) == (run_id, "lite", "sft-lora")
+    assert output["dataset_version_id"] == started["run"]["dataset_version_id"]
     jobs = _stage_jobs(runtime, run_id)
     assert (jobs["smoke"], jobs["train"]) == (["Completed"], ["Completed"])
     all_events = [e for e in runtime.results_events() if e["detail"].get("run_id") == run_id]
     assert [e["detail-type"] for e in all_events].count("Run Started") == 1
     assert [e["detail-type"] for e in all_events].count("Run Succeeded") == 1
     assert [r["run_id"] for r in runtime.ledger_rows()] == [run_id]
-    # MaxConcurrentRuns: the duplicates took no place and the run's end freed its own (aws/ledger.py).
     counter = runtime.client("dynamodb").get_item(
         TableName=runtime.ledger_table, Key={"run_id": {"S": "#running"}}, ConsistentRead=True
     )["Item"]
     assert counter["running"] == {"N": "0"}
-    # Whichever delivery registers first does the work (the executions run concurrently, so it need not
-    # be the first one started); the other two stop right after RegisterRun.
-    paths = [
-        [
-            e["stateEnteredEventDetails"]["name"]
-            for e in runtime.history(outcome.execution_arn)
-            if "stateEnteredEventDetails" in e
-        ]
-        for outcome in outcomes
-    ]
-    ignored = [path for path in paths if path[-1] == "DuplicateIgnored"]
-    assert ignored == [["Start", "RegisterRun", "IsDuplicate", "DuplicateIgnored"]] * 2
-    (worked,) = [path for path in paths if path[-1] != "DuplicateIgnored"]
-    assert {"SmokeJob", "TrainingJob", "Publish"} <= set(worked)
+    assert runtime.registry.logs(runtime.stack.ref("LaunchRunFunction")).count("duplicate delivery") == 9
 
 
 def test_upstream_fine_tune_request(local_stack, example_data) -> None:
@@ -305,7 +301,7 @@ def test_upstream_fine_tune_request(local_stack, example_data) -> None:
     outcome = runtime.outcome(execution["executionArn"])
 
     assert outcome.status == "SUCCEEDED", outcome.execution
-    started = orjson.loads(outcome.execution["input"])
+    started = orjson.loads(outcome.execution["input"])["event"]
     assert (started["source"], started["detail-type"]) == ("forgeflow", "FineTune Requested")
     assert all(event["detail"]["request_id"] == "ticket-4711" for event in outcome.events)
     assert outcome.ledger is not None

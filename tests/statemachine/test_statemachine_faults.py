@@ -66,7 +66,7 @@ def test_failed_run_restarts_with_new_attempt_names(scenario_stack, small_exampl
     envelope = runtime.history(first.execution_arn)[0]["executionStartedEventDetails"]["input"]
     import orjson
 
-    runtime.deliver_event(orjson.loads(envelope))
+    runtime.deliver_event(orjson.loads(envelope)["event"])
     second_arn = next(
         e["executionArn"] for e in runtime.executions() if e["executionArn"] != first.execution_arn
     )
@@ -74,6 +74,9 @@ def test_failed_run_restarts_with_new_attempt_names(scenario_stack, small_exampl
 
     assert second.status == "SUCCEEDED"
     assert second.run_id == first.run_id
+    # Issue #15: the re-run is the run's second execution, named so (steps/launch.py).
+    assert first.execution_arn.endswith(f":{first.run_id}")
+    assert second_arn.endswith(f":{first.run_id}-r2")
     trains = {name: status for name, status in _jobs(runtime).items() if "-train-" in name}
     assert trains[f"forgeflow-{first.run_id}-train-4"] == "Completed"
     assert len(trains) == 4

@@ -93,7 +93,7 @@ def find_stack(name: str, *, profile: str | None = None, region: str | None = No
 def find_execution(
     stack: DeployedStack, since: float, matches: Callable[[Any], bool], *, timeout: float, poll: float
 ) -> str | None:
-    """The ARN of the execution started after `since` (epoch seconds) whose input `matches`; None on timeout.
+    """The ARN of the execution started after `since` (epoch seconds) whose trigger `matches` (None: timeout).
     Events start executions asynchronously, so the list is polled."""
     sfn = stack.client("stepfunctions")
     seen: set[str] = set()
@@ -106,7 +106,9 @@ def find_execution(
                 continue
             seen.add(arn)
             described = sfn.describe_execution(executionArn=arn)
-            if matches(orjson.loads(described.get("input") or "{}")):
+            started = orjson.loads(described.get("input") or "{}")
+            # LaunchRun's input keeps the trigger event under `event` (docs/pipeline.md, "Idempotency").
+            if matches(started.get("event", started) if isinstance(started, dict) else started):
                 return arn
         if time.monotonic() > deadline:
             return None

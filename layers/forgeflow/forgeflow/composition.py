@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from forgeflow.aws.bus import EventBridgeBus
 from forgeflow.aws.clients import LazyClient
+from forgeflow.aws.executions import StepFunctionsExecutions
 from forgeflow.aws.ledger import DynamoLedger
 from forgeflow.aws.s3 import S3Objects
 from forgeflow.aws.sagemaker import SageMakerTrainingJobs
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.steps import Services
+from forgeflow.ports import Executions
 from forgeflow.storage import Storage
 
 
@@ -31,3 +33,9 @@ def aws_services(settings: PipelineSettings) -> Services:
         bus=EventBridgeBus(LazyClient("events", region)),
         jobs=SageMakerTrainingJobs(LazyClient("sagemaker", region)),
     )
+
+
+def aws_executions(settings: PipelineSettings) -> Executions:
+    """The pipeline's state machine, for the launcher (STATE_MACHINE_ARN)."""
+    settings.require("state_machine_arn")
+    return StepFunctionsExecutions(LazyClient("stepfunctions", settings.region), settings.state_machine_arn)

@@ -87,6 +87,15 @@ class RunLedger(Protocol):
     def find_by_execution(self, execution_arn: str) -> LedgerRow | None: ...
 
 
+class Executions(Protocol):
+    """The pipeline's state machine, as the launcher sees it."""
+
+    def start(self, name: str, payload: dict[str, Any]) -> str | None:
+        """Start an execution named `name`; its ARN, or None when an execution of that name exists
+        (Step Functions keeps a name for 90 days, whatever the execution's status)."""
+        ...
+
+
 class ResultsBus(Protocol):
     def put(self, entry: dict[str, Any]) -> str:
         """Put one PutEvents entry; returns the event id, raises when the bus refused it."""

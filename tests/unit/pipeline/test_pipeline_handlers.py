@@ -77,7 +77,15 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     run_id = run["run_id"]
     assert run_id != SAMPLE_RUN_ID  # the run id follows the object version
     prefix = f"runs/{run_id}/"
-    assert run == load_event("validate_dataset", run_id)["run"]
+    sample = load_event("validate_dataset", run_id)["run"]
+    assert {key: run[key] for key in sample} == sample
+    # Issue #15: $.run also names what the console's output tab shows.
+    assert run["dataset_version_id"] == uploaded["VersionId"]
+    assert (run["model"], run["technique"], run["outputs_prefix"]) == (
+        "lite",
+        "sft-lora",
+        f"s3://{BUCKET}/{prefix}",
+    )
     assert json.loads(stack.get(prefix + "request.json"))["run_id"] == run_id
     started = stack.results()[0]
     assert started["detail-type"] == "Run Started"

@@ -57,7 +57,7 @@ def test_cfn_lint_reports_nothing() -> None:
 
 def test_every_function_has_its_own_scoped_policies(template: dict[str, Any]) -> None:
     found = functions(template)
-    assert len(found) == 11
+    assert len(found) == 12
     for name, properties in found.items():
         # No shared Role: SAM creates one role per function from its Policies.
         assert "Role" not in properties, name
@@ -158,7 +158,8 @@ def test_the_bucket_is_encrypted_private_versioned_tls_only_and_notifies_eventbr
 
 def test_functions_get_every_setting_the_handlers_read(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
-    expected = set(ENVIRONMENT) - {"AWS_REGION"}  # set by Lambda itself
+    # AWS_REGION is set by Lambda itself; only the launcher gets the state machine (a cycle otherwise).
+    expected = set(ENVIRONMENT) - {"AWS_REGION", "STATE_MACHINE_ARN"}
     assert expected <= set(variables)
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ForgeFlow"
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
@@ -183,8 +184,24 @@ def test_rules_route_both_triggers_to_the_state_machine_and_execution_ends_to_th
     ]
     requested = resources["FineTuneRequestedRule"]["Properties"]
     assert requested["EventPattern"] == {"source": ["forgeflow"], "detail-type": ["FineTune Requested"]}
+    # Issue #15: the triggers reach the launcher, which names the execution after the run.
     for properties in (uploaded, requested):
-        assert properties["Targets"][0]["Arn"] == {"Ref": "PipelineStateMachine"}
+        (target,) = properties["Targets"]
+        assert target["Arn"] == {"Fn::GetAtt": ["LaunchRunFunction", "Arn"]}
+        assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["LaunchDeadLetterQueue", "Arn"]}
+    launcher = resources["LaunchRunFunction"]["Properties"]
+    assert launcher["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["LaunchDeadLetterQueue", "Arn"]
+    }
+    assert launcher["Environment"]["Variables"]["STATE_MACHINE_ARN"] == {"Ref": "PipelineStateMachine"}
+    (statement,) = [s for s in launcher["Policies"][0]["Statement"] if s["Sid"] == "StartPipeline"]
+    assert (statement["Action"], statement["Resource"]) == (
+        "states:StartExecution",
+        {"Ref": "PipelineStateMachine"},
+    )
+    alarm = resources["LaunchDeadLetterAlarm"]["Properties"]
+    assert alarm["Dimensions"][0]["Value"] == {"Fn::GetAtt": ["LaunchDeadLetterQueue", "QueueName"]}
+    assert "EventsToStepFunctionsRole" not in resources  # nothing but the launcher starts executions
     ended = resources["ExecutionEndedRule"]["Properties"]
     assert ended["EventPattern"]["detail"]["status"] == ["ABORTED", "TIMED_OUT", "FAILED"]
     assert ended["Targets"][0]["Arn"] == {"Fn::GetAtt": ["StopOrphanedJobsFunction", "Arn"]}

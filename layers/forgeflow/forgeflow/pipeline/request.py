@@ -20,7 +20,15 @@ from typing import Any, Literal
 
 import orjson
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from forgeflow.errors import DataError
 from forgeflow.nova import Method, NovaModel, Technique
@@ -148,6 +156,14 @@ class Trigger(BaseModel):
     identity: str = Field(description="the idempotency key the run id is derived from")
     options: RunOptions
     request_id: str | None = None
+    # Fixed when the event is parsed (the key as delivered), so RegisterRun's key decoding cannot change it:
+    # the launcher names the execution with the same id (steps/launch.py).
+    run_id: str = ""
+
+    @model_validator(mode="after")
+    def _derive_run_id(self) -> Trigger:
+        self.run_id = self.run_id or run_id_for(self.identity, self.dataset.key)
+        return self
 
 
 class ResolvedRun(BaseModel):
@@ -236,6 +252,13 @@ def run_id_for(identity: str, dataset_key: str) -> str:
     """
     digest = hashlib.sha256(identity.encode()).hexdigest()[:12]
     return f"{_slug(dataset_key)}-{digest}"
+
+
+def effective_technique(
+    technique: Technique | None, method: Method | None, settings: PipelineSettings
+) -> Technique | None:
+    """The technique a run trains: its own, else the stack's default unless it named only a method."""
+    return technique or (None if method else settings.default_technique)
 
 
 def parse_trigger(event: dict[str, Any]) -> Trigger:
@@ -335,7 +358,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
             hint="set only one of technique and method",
         )
     return ResolvedRun(
-        run_id=run_id_for(trigger.identity, trigger.dataset.key),
+        run_id=trigger.run_id,
         source=trigger.source,
         request_id=trigger.request_id,
         dataset=trigger.dataset,

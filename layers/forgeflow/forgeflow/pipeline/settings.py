@@ -45,6 +45,7 @@ ENVIRONMENT = {
     "SMOKE_MAX_RUNTIME_SECONDS": "smoke_max_runtime_seconds",
     "EVAL_MAX_RUNTIME_SECONDS": "eval_max_runtime_seconds",
     "RESWEEP_SECONDS": "resweep_seconds",
+    "STATE_MACHINE_ARN": "state_machine_arn",
 }
 
 
@@ -81,6 +82,8 @@ class PipelineSettings(BaseModel):
     eval_max_runtime_seconds: int = Field(default=7200, ge=60, le=7200)
     # StopOrphanedJobs looks again after this long for a job created after its first sweep.
     resweep_seconds: float = Field(default=20.0, ge=0, le=300)
+    # Only the launcher starts executions (LaunchRunFunction); the state machine's own functions lack it.
+    state_machine_arn: str = ""
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

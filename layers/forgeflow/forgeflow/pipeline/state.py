@@ -36,6 +36,11 @@ class RunPointer(_State):
     request_id: str | None = None
     duplicate: bool = False
     settings: RunSettings = Field(default_factory=RunSettings)
+    # What the console's output tab shows about the run (the resolved request, not only the trigger).
+    dataset_version_id: str | None = None
+    model: str | None = None
+    technique: str | None = None
+    outputs_prefix: str | None = None
 
     def require_id(self) -> str:
         if not self.registered or not self.run_id:

@@ -14,6 +14,7 @@ from forgeflow.pipeline.request import (
     DatasetObject,
     ResolvedRun,
     RunOptions,
+    effective_technique,
     parse_options,
     parse_trigger,
     resolve_run,
@@ -44,6 +45,10 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
         request_uri=request_uri,
         request_id=resolved.request_id,
         settings=RunSettings(poll_seconds=resolved.poll_seconds),
+        dataset_version_id=resolved.dataset.version_id,
+        model=resolved.model.value,
+        technique=_technique(resolved, services.settings),
+        outputs_prefix=services.settings.run_prefix(run_id),
     )
     # A row that exists is this execution's when it retries RegisterRun or re-runs a FAILED run.
     cap = services.settings.max_concurrent_runs
@@ -59,6 +64,11 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
         )
     )
     return pointer
+
+
+def _technique(resolved: ResolvedRun, settings: PipelineSettings) -> str | None:
+    technique = effective_technique(resolved.technique, resolved.method, settings)
+    return technique.value if technique else None
 
 
 def _sidecar(dataset: DatasetObject, storage: Storage) -> RunOptions | None:
