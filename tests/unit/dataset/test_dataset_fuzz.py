@@ -146,7 +146,9 @@ def _reserved(record: dict[str, Any], data: st.DataObject) -> None:
     word = data.draw(st.sampled_from(RESERVED_STRINGS))
     spelled = "".join(c.upper() if data.draw(st.booleans()) else c.lower() for c in word)
     block = record["messages"][0]["content"][0]
-    block["text"] = block["text"] + " " + spelled
+    # An earlier mutation may have made the text a non-string (WRONG_TYPE): the reserved word replaces it.
+    text = block.get("text")
+    block["text"] = f"{text} {spelled}" if isinstance(text, str) else spelled
 
 
 COMMON: dict[str, Mutation] = {
