@@ -43,7 +43,7 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
         dataset_uri=resolved.dataset_uri,
         request_uri=request_uri,
         request_id=resolved.request_id,
-        settings=RunSettings(poll_seconds=resolved.poll_seconds),
+        settings=RunSettings(poll_seconds=resolved.poll_seconds, smoke_only=resolved.smoke_only),
     )
     # A row that exists is this execution's when it retries RegisterRun or re-runs a FAILED run.
     cap = services.settings.max_concurrent_runs
