@@ -125,3 +125,23 @@ def test_fault_flags_name_a_bad_value(tmp_path: Path, capsys, flags: list[str], 
     )
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_smoke_only_stops_after_the_smoke_job_and_succeeds(tmp_path: Path, capsys) -> None:
+    """The first cheap run (issue #11, docs/deploy.md): `smoke_only: true` in the run config."""
+    config = tmp_path / "run.yaml"
+    config.write_text("model: micro\nmethod: sft\nsmoke_only: true\n")
+    code, record = _example_run(tmp_path, capsys, "--config", str(config))
+    assert code == 0, record
+    assert record["ledger"]["status"] == "SUCCEEDED"
+    assert [job["stage"] for job in record["training_jobs"]] == ["smoke"]
+    detail = record["events"][-1]["detail"]
+    assert record["events"][-1]["detail-type"] == "Run Succeeded"
+    assert detail["smoke_only"] is True
+    assert detail["smoke_job_name"] == record["training_jobs"][0]["name"]
+    assert (detail["training_job_name"], detail["model_artifacts"], detail["evaluation_summary_uri"]) == (
+        None,
+        None,
+        None,
+    )
+    assert detail["evaluation"] == {}

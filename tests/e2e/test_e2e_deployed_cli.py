@@ -148,7 +148,11 @@ def test_curated_upload_uploads_nothing_when_a_file_is_invalid(
     assert deployed.list_keys(deployed.curated_prefix) == before
 
 
-@pytest.mark.parametrize("command", [["run", "x.jsonl"], ["request", "--file", "r.json"]])
+# `runs` looks the stack up like `run` (issue #11): a missing stack is not a generic AWS_ERROR.
+@pytest.mark.parametrize(
+    "command",
+    [["run", "x.jsonl"], ["request", "--file", "r.json"], ["runs", "list"], ["runs", "show", "x"]],
+)
 def test_a_missing_stack_is_exit_2_with_the_region(
     deployed: LocalRuntime, command: list[str], tmp_path: Path, monkeypatch, capsys
 ) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from forgeflow.errors import DataError
 from forgeflow.mixing.plan import parse_plan
-from forgeflow.wording import plural
+from forgeflow.wording import a_or_an, plural
 from forgeflow_tools.cli import runs
 from forgeflow_tools.cli.main import main
 from forgeflow_tools.cli.progress import ProgressLine
@@ -195,6 +195,30 @@ def test_counted_nouns() -> None:
     assert plural(1, "error") == "1 error"
     assert plural(0, "error") == "0 errors"
     assert plural(1234, "record") == "1,234 records"
+
+
+def test_articles_and_counts_in_validation_messages(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #10 grammar: "an image", "1 message" (not "a image", "1 message(s)")."""
+    assert [a_or_an(noun) for noun in ("image", "video", "document")] == ["an image", "a video", "a document"]
+    image = {"image": {"format": "png", "source": {"bytes": "iVBORw0KGgo="}}}
+    records = [
+        {"messages": [{"role": "user", "content": [{"text": "hi"}]}]},
+        {
+            "messages": [
+                {"role": "user", "content": [{"text": "hi"}]},
+                {"role": "assistant", "content": [{"text": "hello"}, image]},
+            ]
+        },
+    ]
+    path = tmp_path / "grammar.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    assert main(["validate", str(path), "--output", "json"]) == 1
+    messages = [issue["message"] for issue in json.loads(capsys.readouterr().out)["errors"]]
+    assert any(m.startswith("the record has 1 message, at least 2") for m in messages), messages
+    assert any(m.startswith("an image in an assistant message") for m in messages), messages
+    assert not any("(s)" in m or m.startswith("a image") for m in messages), messages
 
 
 def test_validate_summary_counts_in_the_right_number(

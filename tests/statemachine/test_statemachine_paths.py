@@ -24,7 +24,7 @@ ASL = ROOT / "statemachine" / "pipeline.asl.json"
 HEAD = ["Start", "RegisterRun", "IsDuplicate", "Validate", "IsDatasetValid", "Mix", "RenderRecipe"]
 SMOKE = ["BuildSmokeJob", "SmokeJob"]
 SMOKE_RETRIED = [*SMOKE, "NextSmokeJobAttempt", "WaitForSmokeJobAttempt"]
-TRAIN = ["BuildTrainingJob", "TrainingJob"]
+TRAIN = ["IsSmokeOnly", "BuildTrainingJob", "TrainingJob"]
 EVAL = ["BuildEvaluationJobs", "EvaluationJobs", "EvaluationJob"]
 EVAL_DONE = [*EVAL, "EvaluationJobDone"]
 FAILURE_TAIL = ["StopJobs", "PublishFailure", "Failed"]
@@ -119,6 +119,12 @@ SCENARIOS = [
         failed_stage="evaluate",
     ),
     Scenario(
+        "smoke only: the run ends after the smoke job",
+        [*HEAD, *SMOKE, "IsSmokeOnly", "Publish", "Succeeded"],
+        "SUCCEEDED",
+        sidecar={"smoke_only": True},
+    ),
+    Scenario(
         "unknown key in the run options",
         ["Start", "RegisterRun", "RegisterFailed", *FAILURE_TAIL],
         "FAILED",
@@ -145,7 +151,10 @@ def test_path(scenario: Scenario, scenario_stack, small_examples) -> None:
     if scenario.failed_stage is not None:
         assert outcome.events[-1]["detail-type"] == "Run Failed"
         assert outcome.events[-1]["detail"]["stage"] == scenario.failed_stage
-    if scenario.status == "SUCCEEDED":
+    if scenario.sidecar == {"smoke_only": True}:
+        detail = outcome.events[-1]["detail"]
+        assert (detail["smoke_only"], detail["training_job_name"], detail["evaluation"]) == (True, None, {})
+    elif scenario.status == "SUCCEEDED":
         # The emulated evaluation reaches the event honestly: flagged, and MMLU unmeasured (null + reason).
         detail = outcome.events[-1]["detail"]
         assert detail["emulated"] is True

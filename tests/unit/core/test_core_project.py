@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 import tomllib
 from pathlib import Path
@@ -67,3 +68,30 @@ def test_mutation_testing_is_pinned_and_outside_make_test() -> None:
     test_target = next(line for line in makefile.splitlines() if line.startswith("test:"))
     assert "mutate" not in test_target
     assert "mutate" not in next(line for line in makefile.splitlines() if line.startswith("pytest:"))
+
+
+def _warnings_filter(makefile: str) -> str:
+    line = next(line for line in makefile.splitlines() if line.startswith("EDITABLE_QUIET :="))
+    return line.split("PYTHONWARNINGS=", 1)[1].strip().strip('"')
+
+
+def test_install_is_quiet_and_hides_only_the_editable_banner() -> None:
+    """`make install` (issue #10): every pip line is --quiet; the editable lines filter setuptools'
+    informational "Editable installation." banner (InformationOnly.emit in editable_wheel.py, formatted by
+    setuptools/warnings.py `_format`), and nothing else: a deprecation still shows."""
+    import warnings
+
+    makefile = (ROOT / "Makefile").read_text()
+    pip_lines = [line for line in makefile.splitlines() if "-m pip install" in line]
+    assert pip_lines
+    assert all("--quiet" in line for line in pip_lines)
+    assert all(line.lstrip().startswith("$(EDITABLE_QUIET)") for line in pip_lines if " -e " in line)
+    action, message = _warnings_filter(makefile).split(":", 1)
+    banner = "Editable installation.\n!!\n\n        ****\n        Please be careful with folders\n!!"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.resetwarnings()
+        # What `PYTHONWARNINGS=action:message` installs (Python's -W syntax: a literal message prefix).
+        warnings.filterwarnings(action, message=re.escape(message))  # type: ignore[arg-type]
+        warnings.warn(banner, UserWarning, stacklevel=1)
+        warnings.warn("License classifiers are deprecated.", UserWarning, stacklevel=1)
+    assert [str(item.message) for item in shown] == ["License classifiers are deprecated."]

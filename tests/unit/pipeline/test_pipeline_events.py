@@ -84,6 +84,21 @@ EXAMPLES: list[events.ResultDetail] = [
         emulated=True,
         finished_at=NOW,
     ),
+    events.RunSucceeded(  # smoke_only: stopped after the smoke job (issue #11)
+        run_id="support-sft-ba032b5a1afc",
+        dataset_uri="s3://b/incoming/support_sft.jsonl",
+        model="micro",
+        technique="sft-lora",
+        outputs_uri="s3://b/runs/support-sft-ba032b5a1afc/",
+        mix_report_uri="s3://b/runs/x/mix/mix_report.json",
+        recipe_uri="s3://b/runs/x/recipe/train/recipe.yaml",
+        training_job_name=None,
+        smoke_only=True,
+        smoke_job_name="forgeflow-x-smoke-1",
+        model_artifacts=None,
+        evaluation_summary_uri=None,
+        finished_at=NOW,
+    ),
     events.RunFailed(
         run_id=None,
         stage="register",
@@ -145,3 +160,19 @@ def test_a_run_succeeded_detail_without_the_optional_evaluation_fields_is_still_
     assert isinstance(parsed, events.RunSucceeded)
     assert parsed.emulated is False
     assert parsed.evaluation["mmlu"].note is None
+
+
+def test_a_run_succeeded_detail_without_the_smoke_only_fields_is_still_version_1() -> None:
+    # Added within schema_version "1": `smoke_only` and `smoke_job_name` are optional, and a consumer
+    # of a full run still gets a training job name.
+    event = delivered(events.to_eventbridge_entry(EXAMPLES[1], bus_name="b"))
+    del event["detail"]["smoke_only"]
+    del event["detail"]["smoke_job_name"]
+    jsonschema.validate(event, schema("Run Succeeded"))
+    parsed = events.from_event(event)
+    assert isinstance(parsed, events.RunSucceeded)
+    assert (parsed.smoke_only, parsed.smoke_job_name, parsed.training_job_name) == (
+        False,
+        None,
+        "forgeflow-x-train-1",
+    )

@@ -218,6 +218,24 @@ def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(stack: Any
     assert (row["status"], row["stage"], row["error_code"]) == ("FAILED", "smoke", "SmokeJobFailed")
 
 
+def test_a_smoke_only_run_publishes_run_succeeded_naming_the_smoke_job(stack: Any, invoke: Any) -> None:
+    upload_dataset_only(stack)
+    invoke("register_run", load_event("register_run"))
+    sample = load_event("publish_result-smoke-only")
+    assert invoke("publish_result", sample)["detail_type"] == "Run Succeeded"
+    succeeded = stack.results()[-1]
+    assert_valid_event(succeeded)
+    detail = succeeded["detail"]
+    assert (detail["smoke_only"], detail["smoke_job_name"]) == (True, sample["smoke"]["job"]["job_name"])
+    assert (detail["training_job_name"], detail["model_artifacts"], detail["evaluation"]) == (None, None, {})
+    assert stack.ledger(RUN_ID)["status"] == "SUCCEEDED"
+    # Without the option a missing training job is still an error, not a quiet smoke-only result.
+    sample["run"]["settings"]["smoke_only"] = False
+    sample["execution_arn"] += "-other"
+    with pytest.raises(Exception, match=r"needs \$\.training\.job"):
+        invoke("publish_result", sample)
+
+
 def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any) -> None:
     upload_dataset_only(stack)
     invoke("register_run", load_event("register_run"))

@@ -122,15 +122,18 @@ def _source(args: argparse.Namespace) -> RunSource:
         if args.stack or args.state_machine_arn or args.table or args.profile:
             raise InputError("--local reads saved local runs: drop the AWS options", code="USAGE")
         return LocalRuns(args.runs_dir)
-    from forgeflow.aws.runs import connect  # deferred: boto3 loads only for a deployed stack
+    # deferred: boto3 loads only for a deployed stack
+    from forgeflow.aws.runs import STACK_OUTPUT_STATE_MACHINE, STACK_OUTPUT_TABLE, connect
 
-    return connect(
-        profile=args.profile,
-        region=args.region,
-        stack=args.stack,
-        state_machine_arn=args.state_machine_arn,
-        table=args.table,
-    )
+    state_machine_arn, table = args.state_machine_arn, args.table
+    if args.stack:
+        # The lookup `forgeflow run --stack` uses: a missing stack is exit 2 naming the stack and region.
+        from forgeflow_tools.deployed import find_stack
+
+        outputs = find_stack(args.stack, profile=args.profile, region=args.region).outputs
+        state_machine_arn = state_machine_arn or outputs[STACK_OUTPUT_STATE_MACHINE]
+        table = table or outputs[STACK_OUTPUT_TABLE]
+    return connect(profile=args.profile, region=args.region, state_machine_arn=state_machine_arn, table=table)
 
 
 def _time(value: Any) -> dt.datetime:

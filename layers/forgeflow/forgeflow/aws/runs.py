@@ -12,12 +12,6 @@ STACK_OUTPUT_STATE_MACHINE = "PipelineStateMachineArn"
 STACK_OUTPUT_TABLE = "RunLedgerTableName"
 
 
-def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
-    """The outputs of a deployed stack, by key."""
-    stacks = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    return {str(o["OutputKey"]): str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
-
-
 class DeployedRuns:
     """The runs of one deployed pipeline: its state machine's executions and the ledger's rows."""
 
@@ -56,18 +50,14 @@ def connect(
     *,
     profile: str | None,
     region: str | None,
-    stack: str | None,
     state_machine_arn: str | None,
     table: str | None,
 ) -> DeployedRuns:
-    """The runs of a deployed stack, found by its outputs (`stack`) or named explicitly."""
+    """The runs of a deployed pipeline, named by its state machine and ledger table (the CLI reads them
+    from the stack's outputs, `STACK_OUTPUT_*`, when given `--stack`)."""
     import boto3  # deferred: the CLI's other commands must not pay for it
 
     session = boto3.session.Session(profile_name=profile, region_name=region)
-    if stack:
-        outputs = stack_outputs(session.client("cloudformation"), stack)
-        state_machine_arn = state_machine_arn or outputs.get(STACK_OUTPUT_STATE_MACHINE)
-        table = table or outputs.get(STACK_OUTPUT_TABLE)
     if not state_machine_arn or not table:
         raise InputError(
             "which stack? the state machine and the ledger table are unknown",

@@ -23,6 +23,7 @@ from forgeflow.dataset.rules import (
 )
 from forgeflow.dataset.walk import Walk, json_chars, type_name
 from forgeflow.nova import NovaModel
+from forgeflow.wording import a_or_an
 
 S3_URI = re.compile(r"s3://[A-Za-z0-9_\-/.]+")
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
@@ -85,11 +86,11 @@ class BlockRules:
     ) -> None:
         kind = path.rsplit("/", 1)[1]
         if candidate:
-            walk.add(path, "CANDIDATE_MEDIA", f"a {kind} in a DPO candidate")
+            walk.add(path, "CANDIDATE_MEDIA", f"{a_or_an(kind)} in a DPO candidate")
         elif role == "assistant":
-            walk.add(path, "MEDIA_IN_ASSISTANT", f"a {kind} in an assistant message")
+            walk.add(path, "MEDIA_IN_ASSISTANT", f"{a_or_an(kind)} in an assistant message")
         if self._model.text_only:
-            walk.add(path, "MEDIA_NOT_SUPPORTED", f"a {kind} in a dataset for text-only Nova Micro")
+            walk.add(path, "MEDIA_NOT_SUPPORTED", f"{a_or_an(kind)} in a dataset for text-only Nova Micro")
         if type(value) is not dict:
             walk.add(path, "WRONG_TYPE", f"{kind} is {type_name(value)}, expected an object")
             return

@@ -21,6 +21,7 @@ from forgeflow.dataset.rules import MAX_IMAGES_PER_MESSAGE
 from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts
 from forgeflow.dataset.walk import Issue, Walk, make_issue, may_hold_reserved, pointer_token, type_name
 from forgeflow.nova import Method, NovaModel
+from forgeflow.wording import plural
 
 TOP_KEYS = frozenset({"schemaVersion", "system", "messages", "toolConfig"})
 MESSAGE_KEYS = frozenset({"role", "content", "candidates"})
@@ -200,7 +201,9 @@ class RecordValidator:
         count = len(messages)
         if count < 2:
             walk.add(
-                "/messages", "TOO_FEW_MESSAGES", f"the record has {count} message(s), at least 2 are needed"
+                "/messages",
+                "TOO_FEW_MESSAGES",
+                f"the record has {plural(count, 'message')}, at least 2 are needed",
             )
         method = self.method
         if method is Method.DPO and not walk.is_dpo and count:
@@ -303,7 +306,9 @@ class RecordValidator:
             walk.add(path, "WRONG_TYPE", f"candidates is {type_name(candidates)}, expected an array")
             return
         if len(candidates) < 2:
-            walk.add(path, "TOO_FEW_CANDIDATES", f"{len(candidates)} candidate(s), at least 2 are needed")
+            walk.add(
+                path, "TOO_FEW_CANDIDATES", f"{plural(len(candidates), 'candidate')}, at least 2 are needed"
+            )
         labels: set[str] = set()
         all_labelled = True
         for index, candidate in enumerate(candidates):

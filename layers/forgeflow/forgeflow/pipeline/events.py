@@ -68,14 +68,20 @@ class SuiteResult(BaseModel):
 
 
 class RunSucceeded(_Detail):
-    """The run trained and evaluated a model; pointers to everything it wrote."""
+    """The run trained and evaluated a model, or (`smoke_only`) ran its smoke job; pointers to its outputs."""
 
     model: str
     technique: str
     outputs_uri: str = Field(description="s3://<bucket>/runs/<run_id>/")
     mix_report_uri: str
     recipe_uri: str
-    training_job_name: str
+    training_job_name: str | None = Field(description="null for a smoke-only run (no full training job)")
+    smoke_only: bool = Field(
+        default=False,
+        description="true when the run was asked to stop after its smoke job: training and evaluation "
+        "fields are null or empty",
+    )
+    smoke_job_name: str | None = Field(default=None, description="the smoke job that completed")
     model_artifacts: str | None
     evaluation_summary_uri: str | None
     evaluation: dict[str, SuiteResult] = Field(default_factory=dict)

@@ -66,6 +66,10 @@ class RunOptions(BaseModel):
     method: Method | None = Field(default=None, description="shorthand: the LoRA technique of this method")
     mix: dict[str, Any] | None = Field(default=None, description="a mix plan (MixPlan shape); null = default")
     eval_suites: list[EvalSuite] | None = None
+    smoke_only: bool | None = Field(
+        default=None,
+        description="stop after the smoke job (a first cheap run): no full training, no evaluation",
+    )
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
         default=None, ge=1, le=28 * 24 * 3600, description="each job's stopping condition (default 1 day)"
@@ -185,6 +189,7 @@ class ResolvedRun(BaseModel):
     # RenderRecipe turns them into the TrainingConfig with `training_config_for_run`.
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
+    smoke_only: bool = False
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -369,6 +374,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         mix=options.mix,
         training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
+        smoke_only=bool(options.smoke_only),
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )

@@ -24,6 +24,8 @@ class RunSettings(_State):
     # Ignored since jobs run through `createTrainingJob.sync` (no poll loop); kept because the request
     # contract (finetune-requested.v1.json) accepts `poll_seconds`.
     poll_seconds: int = Field(default=60, ge=0)
+    # The ASL state IsSmokeOnly reads `$.run.settings.smoke_only`: true ends the run after the smoke job.
+    smoke_only: bool = False
 
 
 class RunPointer(_State):

@@ -62,9 +62,19 @@ class TrainingConfig(BaseModel):
         return value
 
 
-# Keys of a run request that belong to other stages (dataset, mix, evaluation, polling): not training keys.
+# Keys of a run request that belong to other stages (dataset, mix, evaluation, polling, where the run
+# stops): not training keys.
 RUN_LEVEL_KEYS = frozenset(
-    {"schema_version", "request_id", "dataset_uri", "method", "mix", "eval_suites", "poll_seconds"}
+    {
+        "schema_version",
+        "request_id",
+        "dataset_uri",
+        "method",
+        "mix",
+        "eval_suites",
+        "poll_seconds",
+        "smoke_only",
+    }
 )
 
 

@@ -11,7 +11,15 @@ import orjson
 from forgeflow.errors import InputError
 from forgeflow.pipeline import events
 from forgeflow.pipeline.errors import JobFailed, RequestInvalid
-from forgeflow.pipeline.state import Failure, Published, PublishInput, RunPointer, StopJobsInput, StoppedJobs
+from forgeflow.pipeline.state import (
+    Failure,
+    JobOutcome,
+    Published,
+    PublishInput,
+    RunPointer,
+    StopJobsInput,
+    StoppedJobs,
+)
 from forgeflow.pipeline.steps.common import json_document, load_run
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.ports import LedgerRow
@@ -197,14 +205,25 @@ def _preflight_estimate(run: RunPointer, stage: str, services: Services) -> floa
     return float(usd) if isinstance(usd, int | float) else None
 
 
+def _completed_jobs(payload: PublishInput) -> tuple[JobOutcome | None, JobOutcome | None]:
+    """The smoke and training jobs a succeeded run completed; a smoke-only run has no training job."""
+    smoke_job = payload.smoke.job if payload.smoke else None
+    if payload.run.settings.smoke_only:
+        if smoke_job is None:
+            raise RequestInvalid("PublishResult (smoke only) needs $.smoke.job (the completed smoke job)")
+        return smoke_job, None
+    training_job = payload.training.job if payload.training else None
+    if training_job is None:
+        raise RequestInvalid("PublishResult (succeeded) needs $.training.job (the completed training job)")
+    return smoke_job, training_job
+
+
 def _publish_success(payload: PublishInput, services: Services, now: datetime) -> Published:
     run = payload.run
     run_id = run.require_id()
-    if payload.mix is None or payload.recipe is None or payload.training is None:
-        raise RequestInvalid("PublishResult (succeeded) needs $.mix, $.recipe and $.training")
-    training_job = payload.training.job
-    if training_job is None:
-        raise RequestInvalid("PublishResult (succeeded) needs $.training.job (the completed training job)")
+    if payload.mix is None or payload.recipe is None:
+        raise RequestInvalid("PublishResult (succeeded) needs $.mix and $.recipe")
+    smoke_job, training_job = _completed_jobs(payload)
     evaluation = payload.evaluation.result if payload.evaluation else None
     detail = events.RunSucceeded(
         run_id=run_id,
@@ -216,8 +235,10 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         outputs_uri=services.settings.run_prefix(run_id),
         mix_report_uri=payload.mix.report_uri,
         recipe_uri=payload.recipe.recipe_uri + "recipe.yaml",
-        training_job_name=training_job.job_name,
-        model_artifacts=training_job.model_artifacts,
+        training_job_name=training_job.job_name if training_job else None,
+        smoke_only=training_job is None,
+        smoke_job_name=smoke_job.job_name if smoke_job else None,
+        model_artifacts=training_job.model_artifacts if training_job else None,
         evaluation_summary_uri=evaluation.summary_uri if evaluation else None,
         evaluation={
             suite: events.SuiteResult.model_validate(headline)
