@@ -98,6 +98,10 @@ def forge_data_mixing(plan: MixPlan) -> dict[str, Any] | None:
                 }
             }
         },
+        # Both parts of the mix and who blends each (nova-forge-sft-datamix-smtj, smhp).
+        "mixed_by": "ForgeFlow blends the physically mixed sources into the uploaded train.jsonl "
+        f"({customer_percent} % of the training mix, Forge's customer data); Amazon mixes the Nova share "
+        "(nova_<category>_percent) into it at training time",
         "modality": "multimodal" if any(n in allowed["multimodal"] for n in names) else "text",
     }
 

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from forgeflow.errors import DataError
+from forgeflow.mixing.forge import Compute
 from forgeflow.nova import Method, NovaModel, Technique
 from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES, load_yaml, shape_problem
 from forgeflow.pipeline.errors import RequestInvalid
@@ -38,7 +39,7 @@ REQUEST_DETAIL_TYPE = "FineTune Requested"
 # (issue #9, finding 4). They come from the stack's tables only (recipes/data/prices.yaml, throughput.yaml).
 STACK_ONLY_TRAINING_KEYS = ("prices", "throughput_tokens_per_second")
 # Training keys the early stages need typed (validate and mix read the model; the jobs the runtime).
-TYPED_HERE = ("model", "technique", "max_runtime_seconds")
+TYPED_HERE = ("model", "technique", "max_runtime_seconds", "compute")
 
 
 class EvalSuite(StrEnum):
@@ -58,6 +59,9 @@ class RunOptions(BaseModel):
     method: Method | None = Field(default=None, description="shorthand: the LoRA technique of this method")
     mix: dict[str, Any] | None = Field(default=None, description="a mix plan (MixPlan shape); null = default")
     eval_suites: list[EvalSuite] | None = None
+    compute: Compute | None = Field(
+        default=None, description="serverful (instance jobs) or serverless (Forge data mixing); stack default"
+    )
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
         default=None, ge=1, le=28 * 24 * 3600, description="each job's stopping condition (default 1 day)"
@@ -82,6 +86,16 @@ class RunOptions(BaseModel):
         problem = shape_problem(value)
         if problem is not None:
             raise ValueError(f"too large: {problem}")
+        return value
+
+    @field_validator("compute")
+    @classmethod
+    def _pipeline_compute(cls, value: Compute | None) -> Compute | None:
+        # HyperPod needs a cluster this stack does not create; `forgeflow mix --compute hyperpod` renders it.
+        if value is Compute.HYPERPOD:
+            raise ValueError(
+                "compute must be serverful or serverless (the pipeline creates no HyperPod cluster)"
+            )
         return value
 
     @field_validator("training")
@@ -169,6 +183,8 @@ class ResolvedRun(BaseModel):
     # RenderRecipe turns them into the TrainingConfig with `training_config_for_run`.
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
+    # Runs stored before the option existed were serverful.
+    compute: Compute = Compute.SERVERFUL
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -346,6 +362,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         mix=options.mix,
         training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
+        compute=options.compute or settings.default_compute,
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )

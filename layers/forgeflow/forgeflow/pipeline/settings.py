@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import InputError
+from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
 
@@ -45,6 +46,9 @@ ENVIRONMENT = {
     "SMOKE_MAX_RUNTIME_SECONDS": "smoke_max_runtime_seconds",
     "EVAL_MAX_RUNTIME_SECONDS": "eval_max_runtime_seconds",
     "RESWEEP_SECONDS": "resweep_seconds",
+    "DEFAULT_COMPUTE": "default_compute",
+    "MODEL_PACKAGE_GROUP_ARN": "model_package_group_arn",
+    "BASE_MODEL_ARN_LITE_2": "base_model_arn_lite_2",
 }
 
 
@@ -81,6 +85,12 @@ class PipelineSettings(BaseModel):
     eval_max_runtime_seconds: int = Field(default=7200, ge=60, le=7200)
     # StopOrphanedJobs looks again after this long for a job created after its first sweep.
     resweep_seconds: float = Field(default=20.0, ge=0, le=300)
+    # Serverless training (forgeflow.jobs.serverless): the default compute of a run, the output model
+    # package group, and the SageMaker AI Hub base-model ARN of Nova 2 Lite (the one model
+    # nova-forge-sft-datamix-smtj documents for serverless Forge data mixing).
+    default_compute: Compute = Compute.SERVERFUL
+    model_package_group_arn: str = ""
+    base_model_arn_lite_2: str = ""
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod
