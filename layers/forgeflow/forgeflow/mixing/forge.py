@@ -25,6 +25,9 @@ from forgeflow.nova import Method, NovaModel
 
 # Percentages are rendered in hundredths of a percent: Forge checks that the category values sum to 100.
 _BASIS_POINTS = 10_000
+# Where the serverless restrictions are documented: "supported for Nova 2 Lite text-only SFT, with both
+# LoRA and full-rank fine-tuning".
+FORGE_SMTJ_PAGE = "Nova 2 user guide, 'Data mixing on SageMaker Training Jobs' (nova-forge-sft-datamix-smtj)"
 
 
 class Compute(StrEnum):
@@ -95,6 +98,10 @@ def forge_data_mixing(plan: MixPlan) -> dict[str, Any] | None:
                 }
             }
         },
+        # Both parts of the mix and who blends each (nova-forge-sft-datamix-smtj, smhp).
+        "mixed_by": "ForgeFlow blends the physically mixed sources into the uploaded train.jsonl "
+        f"({customer_percent} % of the training mix, Forge's customer data); Amazon mixes the Nova share "
+        "(nova_<category>_percent) into it at training time",
         "modality": "multimodal" if any(n in allowed["multimodal"] for n in names) else "text",
     }
 
@@ -119,19 +126,21 @@ def check_compute(plan: MixPlan, compute: Compute, *, method: Method, model: Nov
             f"the plan names Nova-managed categories ({named}) for a DPO dataset; Forge data mixing "
             "supports SFT (LoRA or full-rank) only",
             code="FORGE_METHOD_UNSUPPORTED",
-            hint="remove the nova: sources or blend curated DPO JSONL sources instead",
+            hint="remove the nova: sources or blend curated DPO JSONL sources instead "
+            f"(source: {FORGE_SMTJ_PAGE})",
         )
     if compute is Compute.SERVERLESS:
         if model is not NovaModel.LITE_2:
             raise DataError(
                 f"serverless Forge data mixing is available for Nova 2 Lite only (model is {model.value})",
                 code="FORGE_MODEL_UNSUPPORTED",
-                hint="use --model lite-2, or --compute hyperpod",
+                hint=f"use --model lite-2, or --compute hyperpod (source: {FORGE_SMTJ_PAGE})",
             )
         multimodal = [s.uri for s in nova if s.category in known_categories()["multimodal"]]
         if multimodal:
             raise DataError(
                 f"serverless Forge data mixing is text-only; {', '.join(multimodal)} are multimodal",
                 code="FORGE_MODALITY_UNSUPPORTED",
-                hint="use --compute hyperpod or remove the multimodal categories",
+                hint="use --compute hyperpod or remove the multimodal categories "
+                f"(source: {FORGE_SMTJ_PAGE})",
             )

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from forgeflow.errors import DataError
+from forgeflow.mixing.forge import Compute
 from forgeflow.nova import Method, NovaModel, Technique
 from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES, load_yaml, shape_problem
 from forgeflow.pipeline.errors import RequestInvalid
@@ -46,7 +47,7 @@ REQUEST_DETAIL_TYPE = "FineTune Requested"
 # (issue #9, finding 4). They come from the stack's tables only (recipes/data/prices.yaml, throughput.yaml).
 STACK_ONLY_TRAINING_KEYS = ("prices", "throughput_tokens_per_second")
 # Training keys the early stages need typed (validate and mix read the model; the jobs the runtime).
-TYPED_HERE = ("model", "technique", "max_runtime_seconds")
+TYPED_HERE = ("model", "technique", "max_runtime_seconds", "compute")
 
 
 class EvalSuite(StrEnum):
@@ -69,6 +70,9 @@ class RunOptions(BaseModel):
     smoke_only: bool | None = Field(
         default=None,
         description="stop after the smoke job (a first cheap run): no full training, no evaluation",
+    )
+    compute: Compute | None = Field(
+        default=None, description="serverful (instance jobs) or serverless (Forge data mixing); stack default"
     )
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
@@ -94,6 +98,16 @@ class RunOptions(BaseModel):
         problem = shape_problem(value)
         if problem is not None:
             raise ValueError(f"too large: {problem}")
+        return value
+
+    @field_validator("compute")
+    @classmethod
+    def _pipeline_compute(cls, value: Compute | None) -> Compute | None:
+        # HyperPod needs a cluster this stack does not create; `forgeflow mix --compute hyperpod` renders it.
+        if value is Compute.HYPERPOD:
+            raise ValueError(
+                "compute must be serverful or serverless (the pipeline creates no HyperPod cluster)"
+            )
         return value
 
     @field_validator("training")
@@ -190,6 +204,8 @@ class ResolvedRun(BaseModel):
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
     smoke_only: bool = False
+    # Runs stored before the option existed were serverful.
+    compute: Compute = Compute.SERVERFUL
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -375,6 +391,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
         smoke_only=bool(options.smoke_only),
+        compute=options.compute or settings.default_compute,
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import InputError
+from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
 
@@ -46,6 +47,9 @@ ENVIRONMENT = {
     "EVAL_MAX_RUNTIME_SECONDS": "eval_max_runtime_seconds",
     "RESWEEP_SECONDS": "resweep_seconds",
     "STATE_MACHINE_ARN": "state_machine_arn",
+    "DEFAULT_COMPUTE": "default_compute",
+    "MODEL_PACKAGE_GROUP_ARN": "model_package_group_arn",
+    "BASE_MODEL_ARN_LITE_2": "base_model_arn_lite_2",
 }
 
 
@@ -84,6 +88,12 @@ class PipelineSettings(BaseModel):
     resweep_seconds: float = Field(default=20.0, ge=0, le=300)
     # Only the launcher starts executions (LaunchRunFunction); the state machine's own functions lack it.
     state_machine_arn: str = ""
+    # Serverless training (forgeflow.jobs.serverless): the default compute of a run, the output model
+    # package group, and the SageMaker AI Hub base-model ARN of Nova 2 Lite (the one model
+    # nova-forge-sft-datamix-smtj documents for serverless Forge data mixing).
+    default_compute: Compute = Compute.SERVERFUL
+    model_package_group_arn: str = ""
+    base_model_arn_lite_2: str = ""
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

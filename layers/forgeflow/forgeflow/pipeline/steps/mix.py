@@ -80,7 +80,7 @@ def mix_data(payload: StageInput, services: Services) -> MixResult:
         _require_curated(document["sources"][1]["uri"], services)
     with reraise_as(MixPlanInvalid, missing=True):
         plan = load_plan(document)
-        report = run_mix(plan, out_uri, services.storage, method=method, model=run.model)
+        report = run_mix(plan, out_uri, services.storage, method=method, model=run.model, compute=run.compute)
     return MixResult(
         train_uri=report.train.uri,
         # No held-out records (validation_fraction 0): no validation channel, no domain evaluation.

@@ -11,7 +11,10 @@ from typing import Any
 import orjson
 
 from forgeflow.jobs.requests import JobSettings
+from forgeflow.jobs.serverless import ServerlessSettings, refusals
 from forgeflow.jobs.smoke import needs_subset, smoke_recipe, smoke_subset_size, write_smoke_subset
+from forgeflow.mixing.forge import Compute
+from forgeflow.nova import NovaModel
 from forgeflow.pipeline.errors import PreflightRefused, RecipeInvalid, RequestInvalid
 from forgeflow.pipeline.request import ResolvedRun
 from forgeflow.pipeline.state import RecipeResult, StageInput
@@ -48,6 +51,8 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
         raise RequestInvalid("RenderRecipe needs $.mix")
     enter_stage(services, run.run_id, "recipe")
     config = training_config(run, payload, services)
+    if run.compute is Compute.SERVERLESS:
+        _serverless_preflight(run, config, services)
     with reraise_as(RecipeInvalid):
         rendered = render(config)
         smoke = smoke_recipe(rendered)
@@ -81,6 +86,25 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
         preflight_uri=preflight_uri,
         estimate_usd=float(usd) if isinstance(usd, int | float) else None,
         max_runtime_seconds=max_runtime(run),
+    )
+
+
+def serverless_settings(services: Services) -> ServerlessSettings:
+    settings = services.settings
+    arns = {NovaModel.LITE_2: settings.base_model_arn_lite_2} if settings.base_model_arn_lite_2 else {}
+    return ServerlessSettings(model_package_group_arn=settings.model_package_group_arn, base_model_arns=arns)
+
+
+def _serverless_preflight(run: ResolvedRun, config: TrainingConfig, services: Services) -> None:
+    """Refuse a serverless run its job could not run as, with every reason and where it is documented."""
+    problems = refusals(config.model, config.technique, serverless_settings(services))
+    if problems:
+        raise PreflightRefused(f"run {run.run_id} on serverless training: " + "; ".join(problems))
+    # The requests are built and checked (forgeflow.jobs.serverless), but the createTrainingJob.sync
+    # states do not yet pass ServerlessJobConfig/ModelPackageConfig (docs/mixing.md): refuse before spend.
+    raise PreflightRefused(
+        f"run {run.run_id}: serverless training jobs are not started by this state machine yet",
+        hint="use compute: serverful, or create the job from forgeflow.jobs.serverless's request",
     )
 
 
