@@ -48,6 +48,10 @@ class EvalSuite(StrEnum):
     GEN_QA = "gen_qa"
 
 
+# The domain task (forgeflow.evaluation.classification): `auto` detects a label set in the training data.
+DomainTask = Literal["auto", "classification", "free_text"]
+
+
 class RunOptions(BaseModel):
     """How to fine-tune: every field optional, defaults come from the stack. The sidecar YAML shape."""
 
@@ -58,6 +62,9 @@ class RunOptions(BaseModel):
     method: Method | None = Field(default=None, description="shorthand: the LoRA technique of this method")
     mix: dict[str, Any] | None = Field(default=None, description="a mix plan (MixPlan shape); null = default")
     eval_suites: list[EvalSuite] | None = None
+    domain_task: DomainTask | None = Field(
+        default=None, description="classification adds macro/micro F1 to gen_qa (default auto-detected)"
+    )
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
         default=None, ge=1, le=28 * 24 * 3600, description="each job's stopping condition (default 1 day)"
@@ -169,6 +176,7 @@ class ResolvedRun(BaseModel):
     # RenderRecipe turns them into the TrainingConfig with `training_config_for_run`.
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
+    domain_task: DomainTask = "auto"
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -346,6 +354,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         mix=options.mix,
         training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
+        domain_task=options.domain_task or "auto",
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )
