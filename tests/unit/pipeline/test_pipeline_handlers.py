@@ -190,6 +190,8 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         "note": "not measured: no MMLU data offline (emulated job)",
     }
     assert result["emulated"] is True
+    # MMLU and the general suite unmeasured (listed, not passed); the domain macro-F1 gain passes.
+    assert (result["verdict"], result["failed_gates"]) == ("promoted", [])
 
     publish = load_event("publish_result", run_id)
     # What the state machine passes on: CollectEvaluation's result, `emulated` included.

@@ -207,6 +207,8 @@ class EvaluationSummary:
     domain_task: str = "free_text"
     # base/trained → `classification_metrics` of the gen_qa answers, for a classification task.
     classification: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # forgeflow.evaluation.gate.verdict of the headlines.
+    gate: dict[str, Any] = field(default_factory=dict)
 
     @property
     def emulated(self) -> bool:
@@ -223,5 +225,6 @@ class EvaluationSummary:
             "domain_task": self.domain_task,
             "suites": {comparison.suite: comparison.to_dict() for comparison in self.suites},
             "classification": self.classification,
+            "gate": self.gate,
             "jobs": self.jobs,
         }

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from forgeflow.errors import DataError
+from forgeflow.evaluation.gate import gates_for
 from forgeflow.nova import Method, NovaModel, Technique
 from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES, load_yaml, shape_problem
 from forgeflow.pipeline.errors import RequestInvalid
@@ -64,6 +65,10 @@ class RunOptions(BaseModel):
     eval_suites: list[EvalSuite] | None = None
     domain_task: DomainTask | None = Field(
         default=None, description="classification adds macro/micro F1 to gen_qa (default auto-detected)"
+    )
+    gates: dict[str, float] | None = Field(
+        default=None,
+        description="gate thresholds in points (forgeflow.evaluation.gate; default the documented)",
     )
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
@@ -177,6 +182,7 @@ class ResolvedRun(BaseModel):
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
     domain_task: DomainTask = "auto"
+    gates: dict[str, float] = Field(default_factory=dict)
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -336,6 +342,10 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         options = RunOptions.model_validate(merged)
     except ValidationError as error:
         raise RequestInvalid(_describe(error, "run options"), hint="see docs/pipeline.md") from error
+    try:
+        gates_for(options.gates)
+    except ValueError as error:
+        raise RequestInvalid(str(error), hint="see docs/pipeline.md (evaluation gates)") from error
     technique, method = options.technique, options.method
     if technique is not None and method is not None and technique.method is not method:
         raise RequestInvalid(
@@ -355,6 +365,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
         domain_task=options.domain_task or "auto",
+        gates=options.gates or {},
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )

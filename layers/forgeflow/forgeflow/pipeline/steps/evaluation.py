@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from forgeflow.evaluation.classification import classification_of, detect_classification
+from forgeflow.evaluation.gate import gates_for, verdict
 from forgeflow.evaluation.results import (
     CLASSIFICATION_SCORES,
     EvalResults,
@@ -117,9 +118,16 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
     if "gen_qa" in suites and _is_classification(run, services):
         summary.domain_task = "classification"
         _add_classification(summary, suites["gen_qa"], run.run_id, services)
+    summary.gate = verdict(summary.headlines(), gates_for(run.gates))
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"
     services.storage.write_bytes(summary_uri, json_document(summary.to_dict()))
-    return EvaluationResult(summary_uri=summary_uri, suites=summary.headlines(), emulated=summary.emulated)
+    return EvaluationResult(
+        summary_uri=summary_uri,
+        suites=summary.headlines(),
+        emulated=summary.emulated,
+        verdict=summary.gate["verdict"],
+        failed_gates=summary.gate["failed"],
+    )
 
 
 def _results_of(job_name: str, run_id: str, services: Services) -> EvalResults:
