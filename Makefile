@@ -86,6 +86,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/validate.py
 	$(BIN)/python bench/mix.py
 	$(BIN)/python bench/cold_imports.py
+	$(BIN)/python bench/metrics.py
 
 ## test-sdk: opt-in, not part of `make test`: ForgeFlow's job requests against the SageMaker SDK's, offline.
 ## Own venv and lock (constraints-sdk.txt): the SDK is large and its dependency tree conflicts with constraints.txt.

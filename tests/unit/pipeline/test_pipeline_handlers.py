@@ -61,9 +61,16 @@ def upload_examples(stack: Any, tmp_path: Path) -> dict[str, Any]:
     return answer
 
 
-def eval_results(stack: Any, metric: str, value: float, task: str) -> bytes:
+def eval_results(stack: Any, metric: str, value: float, task: str, answers: list[str] | None = None) -> bytes:
     document = {"results": {task: {metric: value, f"{metric}_stderr": 0.01}}}
-    return stack.tar_gz({"run/eval_results/results_2026-11-23T12-00-00.json": json.dumps(document).encode()})
+    files = {"run/eval_results/results_2026-11-23T12-00-00.json": json.dumps(document).encode()}
+    if answers is not None:
+        # The per-record outputs classification metrics are computed from (gold: billing, refund).
+        files["run/eval_results/inference_output.jsonl"] = "\n".join(
+            json.dumps({"prompt": "p", "inference": inference, "gold": gold})
+            for inference, gold in zip(answers, ["billing", "refund"], strict=True)
+        ).encode()
+    return stack.tar_gz(files)
 
 
 def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_path: Path) -> None:
@@ -162,11 +169,12 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
 
     # gen_qa as a real job reports it; mmlu as the local emulator does: no numbers, and why.
     scores = {"base": 0.41, "trained": 0.53}
+    answers = {"base": ["", "billing"], "trained": ["Billing ", "refund"]}
     unmeasured = {"results": {}, "emulated": True, "not_measured": "no MMLU data offline (emulated job)"}
     for suite, targets in suites.items():
         for target, name in targets.items():
             archive = (
-                eval_results(stack, "f1_score", scores[target], "custom|gen_qa_gen_qa|0")
+                eval_results(stack, "f1_score", scores[target], "custom|gen_qa_gen_qa|0", answers[target])
                 if suite == "gen_qa"
                 else stack.tar_gz({"run/eval_results/results_1.json": json.dumps(unmeasured).encode()})
             )
@@ -176,6 +184,12 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
     )
     assert result["suites"]["gen_qa"]["delta"] == pytest.approx(0.12)
     assert result["suites"]["gen_qa"]["note"] is None
+    # The sample's answers are labels, so the task is auto-detected as classification.
+    assert result["suites"]["classification"]["metric"] == "macro_f1"
+    assert (result["suites"]["classification"]["base"], result["suites"]["classification"]["trained"]) == (
+        0.0,
+        1.0,
+    )
     assert result["suites"]["mmlu"] == {
         "metric": "accuracy",
         "base": None,
@@ -184,6 +198,8 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         "note": "not measured: no MMLU data offline (emulated job)",
     }
     assert result["emulated"] is True
+    # MMLU and the general suite unmeasured (listed, not passed); the domain macro-F1 gain passes.
+    assert (result["verdict"], result["failed_gates"]) == ("promoted", [])
 
     publish = load_event("publish_result", run_id)
     # What the state machine passes on: CollectEvaluation's result, `emulated` included.

@@ -198,15 +198,19 @@ class LocalRuntime:
     def __exit__(
         self, kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
     ) -> None:
-        # Let running executions reach a state boundary before moto's backends are torn down.
-        for execution in self.executions():
-            if execution["status"] == "RUNNING":
-                self.client("stepfunctions").stop_execution(executionArn=execution["executionArn"])
-        self.deliveries.wait_idle(timeout=10)
-        assert self._exit is not None
-        self._exit.close()
-        self._exit = None
-        self._clients.clear()
+        # Let running executions reach a state boundary before moto's backends are torn down; tear them
+        # down even when a stop fails (moto races a stop right after a start), or the next runtime in this
+        # process finds the old stack's IAM roles.
+        try:
+            for execution in self.executions():
+                if execution["status"] == "RUNNING":
+                    self.client("stepfunctions").stop_execution(executionArn=execution["executionArn"])
+            self.deliveries.wait_idle(timeout=10)
+        finally:
+            assert self._exit is not None
+            self._exit.close()
+            self._exit = None
+            self._clients.clear()
 
     def client(self, service: str) -> Any:
         if service not in self._clients:

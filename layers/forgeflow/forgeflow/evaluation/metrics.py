@@ -16,6 +16,17 @@ job may differ in tokenisation details):
   tokeniser of Google's rouge-score, without stemming). Two texts without tokens score 1, one scores 0.
 
 `bleu`, which Nova also reports, is not computed.
+
+Classification (`classification_metrics`), for a domain task whose answers are labels:
+
+- Labels are normalised before counting: surrounding whitespace stripped and case folded
+  (`str.strip().casefold()`), so " Billing" and "billing" are one class; inner whitespace is kept.
+- The classes are the labels that occur in the references. A prediction outside that set is simply
+  wrong: it counts against accuracy and micro F1 but adds no class to the macro average.
+- Per label: precision = TP / predictions of that label, recall = TP / support; a ratio with a zero
+  denominator is 0 (scikit-learn's `zero_division=0`). macro F1 is the unweighted mean over the reference
+  labels, weighted F1 the support-weighted mean, micro F1 the F1 of all decisions pooled (for one label per
+  record it equals accuracy, out-of-set predictions being false positives of no class).
 """
 
 from __future__ import annotations
@@ -24,6 +35,9 @@ import re
 import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
+
+from forgeflow.errors import DataError
 
 GEN_QA_METRICS = (
     "exact_match",
@@ -141,3 +155,66 @@ def gen_qa_scores(pairs: Iterable[tuple[str, str]]) -> dict[str, float]:
     if count == 0:
         return {}
     return {name: round(total / count, 6) for name, total in totals.items()}
+
+
+def normalize_label(label: str) -> str:
+    """The class a label names: surrounding whitespace stripped, case folded."""
+    return label.strip().casefold()
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else 0.0
+
+
+def _harmonic(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+
+
+def classification_metrics(
+    references: Sequence[str], predictions: Sequence[str], *, top: int = 10
+) -> dict[str, Any]:
+    """Accuracy, macro/micro/weighted F1, per-label precision/recall/F1/support and the `top` most
+    frequent confusions of predictions against references (one label each, same order)."""
+    if len(references) != len(predictions):
+        raise DataError(
+            f"{len(references)} references but {len(predictions)} predictions",
+            hint="score one prediction per reference, in the same order",
+        )
+    if not references:
+        raise DataError("no reference labels to score", hint="the evaluation set holds no record")
+    gold = [normalize_label(label) for label in references]
+    guessed = [normalize_label(label) for label in predictions]
+    pairs = Counter(zip(gold, guessed, strict=True))
+    support = Counter(gold)
+    predicted = Counter(guessed)
+    per_label: dict[str, dict[str, float]] = {}
+    correct = 0
+    for label in sorted(support):
+        hits = pairs.get((label, label), 0)
+        correct += hits
+        precision, recall = _ratio(hits, predicted[label]), _ratio(hits, support[label])
+        per_label[label] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": _harmonic(precision, recall),
+            "support": support[label],
+        }
+    confusions = sorted(
+        ((count, ref, pred) for (ref, pred), count in pairs.items() if ref != pred),
+        key=lambda item: (-item[0], item[1], item[2]),
+    )[:top]
+    records = len(gold)
+    return {
+        "records": records,
+        "labels": len(support),
+        "out_of_set_predictions": sum(count for label, count in predicted.items() if label not in support),
+        "accuracy": correct / records,
+        "macro_f1": sum(item["f1"] for item in per_label.values()) / len(per_label),
+        # One decision per record: pooled precision and recall are both correct / records.
+        "micro_f1": correct / records,
+        "weighted_f1": sum(item["f1"] * item["support"] for item in per_label.values()) / records,
+        "per_label": per_label,
+        "top_confusions": [
+            {"reference": ref, "prediction": pred, "count": count} for count, ref, pred in confusions
+        ],
+    }

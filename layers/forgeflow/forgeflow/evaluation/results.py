@@ -25,7 +25,9 @@ from forgeflow.errors import DataError
 
 _RESULTS_NAME = re.compile(r"(^|/)results_[^/]*\.json$")
 # The metric each suite is judged by; the others are kept in the summary for people.
-HEADLINE_METRICS = {"mmlu": "accuracy", "gen_qa": "f1_score"}
+HEADLINE_METRICS = {"mmlu": "accuracy", "gen_qa": "f1_score", "classification": "macro_f1"}
+# The classification numbers a suite comparison carries (the per-label rows stay in the summary).
+CLASSIFICATION_SCORES = ("macro_f1", "micro_f1", "weighted_f1", "accuracy")
 
 
 def _members(archive: bytes, source: str) -> tarfile.TarFile:
@@ -87,6 +89,21 @@ def read_results(archive: bytes, source: str = "output.tar.gz") -> EvalResults:
         if isinstance(value, int | float) and not isinstance(value, bool)
     }
     return EvalResults(metrics=metrics, emulated=emulated)
+
+
+def read_inference(archive: bytes, source: str = "output.tar.gz") -> bytes:
+    """The per-record outputs (`inference_output.jsonl`) of a gen_qa job's output archive."""
+    with _members(archive, source) as tar:
+        member = next(
+            (m for m in tar.getmembers() if m.isfile() and m.name.endswith("inference_output.jsonl")), None
+        )
+        handle = tar.extractfile(member) if member is not None else None
+        if handle is None:
+            raise DataError(
+                f"{source} holds no inference_output.jsonl",
+                hint="classification metrics need the gen_qa job's per-record outputs",
+            )
+        return handle.read()
 
 
 def parse_results(archive: bytes, source: str = "output.tar.gz") -> dict[str, float]:
@@ -187,6 +204,11 @@ class EvaluationSummary:
     run_id: str
     suites: list[SuiteComparison] = field(default_factory=list)
     jobs: dict[str, dict[str, str]] = field(default_factory=dict)
+    domain_task: str = "free_text"
+    # base/trained → `classification_metrics` of the gen_qa answers, for a classification task.
+    classification: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # forgeflow.evaluation.gate.verdict of the headlines.
+    gate: dict[str, Any] = field(default_factory=dict)
 
     @property
     def emulated(self) -> bool:
@@ -200,6 +222,9 @@ class EvaluationSummary:
         return {
             "run_id": self.run_id,
             "emulated": self.emulated,
+            "domain_task": self.domain_task,
             "suites": {comparison.suite: comparison.to_dict() for comparison in self.suites},
+            "classification": self.classification,
+            "gate": self.gate,
             "jobs": self.jobs,
         }

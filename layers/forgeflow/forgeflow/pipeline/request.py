@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from forgeflow.errors import DataError
+from forgeflow.evaluation.gate import gates_for
 from forgeflow.mixing.forge import Compute
 from forgeflow.nova import Method, NovaModel, Technique
 from forgeflow.pipeline.bounds import MAX_SIDECAR_BYTES, load_yaml, shape_problem
@@ -57,6 +58,10 @@ class EvalSuite(StrEnum):
     GEN_QA = "gen_qa"
 
 
+# The domain task (forgeflow.evaluation.classification): `auto` detects a label set in the training data.
+DomainTask = Literal["auto", "classification", "free_text"]
+
+
 class RunOptions(BaseModel):
     """How to fine-tune: every field optional, defaults come from the stack. The sidecar YAML shape."""
 
@@ -73,6 +78,13 @@ class RunOptions(BaseModel):
     )
     compute: Compute | None = Field(
         default=None, description="serverful (instance jobs) or serverless (Forge data mixing); stack default"
+    )
+    domain_task: DomainTask | None = Field(
+        default=None, description="classification adds macro/micro F1 to gen_qa (default auto-detected)"
+    )
+    gates: dict[str, float] | None = Field(
+        default=None,
+        description="gate thresholds in points (forgeflow.evaluation.gate; default the documented)",
     )
     poll_seconds: int | None = Field(default=None, ge=0, le=3600)
     max_runtime_seconds: int | None = Field(
@@ -206,6 +218,8 @@ class ResolvedRun(BaseModel):
     smoke_only: bool = False
     # Runs stored before the option existed were serverful.
     compute: Compute = Compute.SERVERFUL
+    domain_task: DomainTask = "auto"
+    gates: dict[str, float] = Field(default_factory=dict)
     poll_seconds: int
     max_runtime_seconds: int | None
 
@@ -372,6 +386,10 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         options = RunOptions.model_validate(merged)
     except ValidationError as error:
         raise RequestInvalid(_describe(error, "run options"), hint="see docs/pipeline.md") from error
+    try:
+        gates_for(options.gates)
+    except ValueError as error:
+        raise RequestInvalid(str(error), hint="see docs/pipeline.md (evaluation gates)") from error
     technique, method = options.technique, options.method
     if technique is not None and method is not None and technique.method is not method:
         raise RequestInvalid(
@@ -392,6 +410,8 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
         smoke_only=bool(options.smoke_only),
         compute=options.compute or settings.default_compute,
+        domain_task=options.domain_task or "auto",
+        gates=options.gates or {},
         poll_seconds=options.poll_seconds if options.poll_seconds is not None else settings.poll_seconds,
         max_runtime_seconds=options.max_runtime_seconds,
     )

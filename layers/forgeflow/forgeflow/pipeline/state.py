@@ -159,6 +159,8 @@ class EvaluationResult(_State):
     summary_uri: str
     suites: dict[str, dict[str, Any]]
     emulated: bool = Field(default=False, description="a results file came from an emulated job")
+    verdict: str | None = Field(default=None, description="promoted | regressed (forgeflow.evaluation.gate)")
+    failed_gates: list[str] = Field(default_factory=list, description="each failed gate, value, threshold")
 
 
 class EvaluationPointer(_State):

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from forgeflow.evaluation.results import EvalResults, EvaluationSummary, compare, read_results
+from forgeflow.evaluation.classification import classification_of, detect_classification
+from forgeflow.evaluation.gate import gates_for, verdict
+from forgeflow.evaluation.results import (
+    CLASSIFICATION_SCORES,
+    EvalResults,
+    EvaluationSummary,
+    compare,
+    read_inference,
+    read_results,
+)
 from forgeflow.jobs.evaluation import (
     checkpoint_uri_from_manifest,
     manifest_from_output_archive,
@@ -106,9 +115,19 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
     for suite, targets in suites.items():
         results = {target: _results_of(name, run.run_id, services) for target, name in targets.items()}
         summary.suites.append(compare(suite, results.get("base", {}), results.get("trained", {})))
+    if "gen_qa" in suites and _is_classification(run, services):
+        summary.domain_task = "classification"
+        _add_classification(summary, suites["gen_qa"], run.run_id, services)
+    summary.gate = verdict(summary.headlines(), gates_for(run.gates))
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"
     services.storage.write_bytes(summary_uri, json_document(summary.to_dict()))
-    return EvaluationResult(summary_uri=summary_uri, suites=summary.headlines(), emulated=summary.emulated)
+    return EvaluationResult(
+        summary_uri=summary_uri,
+        suites=summary.headlines(),
+        emulated=summary.emulated,
+        verdict=summary.gate["verdict"],
+        failed_gates=summary.gate["failed"],
+    )
 
 
 def _results_of(job_name: str, run_id: str, services: Services) -> EvalResults:
@@ -121,3 +140,37 @@ def _output_archive(job_name: str, run_id: str, services: Services) -> str:
     """Where a job's `output.tar.gz` is: under its own output path, else the run's jobs prefix."""
     output = services.jobs.describe(job_name).output_uri or services.settings.run_prefix(run_id) + "jobs/"
     return output_archive_uri(output, job_name)
+
+
+def _is_classification(run: ResolvedRun, services: Services) -> bool:
+    """The run's domain task: as requested, else the label-set rule over the customer's dataset (the
+    uploaded object, read until the rule breaks; train.jsonl also holds free-text general data)."""
+    if run.domain_task != "auto":
+        return run.domain_task == "classification"
+    with (
+        reraise_as(EvaluationInvalid, missing=f"cannot read {run.dataset_uri}"),
+        services.storage.open_input(run.dataset_uri) as stream,
+    ):
+        return detect_classification(stream)
+
+
+def _add_classification(
+    summary: EvaluationSummary, targets: dict[str, str], run_id: str, services: Services
+) -> None:
+    """Classification metrics of each gen_qa job's answers, and their comparison as one more suite."""
+    for target, name in targets.items():
+        archive_uri = _output_archive(name, run_id, services)
+        with reraise_as(EvaluationInvalid, missing=f"evaluation job {name} left no output"):
+            data = read_inference(services.storage.read_bytes(archive_uri), archive_uri)
+            summary.classification[target] = classification_of(data, f"{archive_uri} inference_output.jsonl")
+    scores = {
+        target: {key: metrics[key] for key in CLASSIFICATION_SCORES}
+        for target, metrics in summary.classification.items()
+    }
+    gen_qa = next(comparison for comparison in summary.suites if comparison.suite == "gen_qa")
+    summary.suites.append(
+        replace(
+            compare("classification", scores.get("base", {}), scores.get("trained", {})),
+            emulated=gen_qa.emulated,
+        )
+    )
