@@ -59,7 +59,7 @@ def test_a_prefix_of_every_record_is_all(tmp_path: Path) -> None:
 
 
 def test_no_target_selects_nothing(tmp_path: Path) -> None:
-    index = _index(tmp_path, [(0, 1), (BIN, 1)])
+    index = _index(tmp_path, [(5, 1), (BIN, 1)])
     pool = rank_prefix(index, 2)
     assert token_prefix(index, pool, Fraction(0)) == Prefix(NONE, 0, 0)
 
@@ -83,7 +83,8 @@ def test_a_record_that_would_overshoot_by_exactly_half_is_left_out(tmp_path: Pat
 def test_a_token_prefix_never_goes_past_its_pool(tmp_path: Path) -> None:
     index = _index(tmp_path, [(b * BIN, 1) for b in range(1, 11)])
     pool = rank_prefix(index, 3)
-    assert token_prefix(index, pool, Fraction(6)) == pool
+    # 11/2 tokens would stop at 5 records of the whole index; the pool holds 3.
+    assert token_prefix(index, pool, Fraction(11, 2)) == pool
 
 
 def test_identical_records_cut_in_the_middle_keep_their_tie_count(tmp_path: Path) -> None:
