@@ -83,6 +83,7 @@ def test_a_record_that_would_overshoot_by_exactly_half_is_left_out(tmp_path: Pat
 def test_a_token_prefix_never_goes_past_its_pool(tmp_path: Path) -> None:
     index = _index(tmp_path, [(b * BIN, 1) for b in range(1, 11)])
     pool = rank_prefix(index, 3)
+    assert pool == Prefix(Threshold(3 * BIN, 1), 3, 3)
     # 11/2 tokens would stop at 5 records of the whole index; the pool holds 3.
     assert token_prefix(index, pool, Fraction(11, 2)) == pool
 
@@ -106,3 +107,13 @@ def test_a_bin_taken_whole_by_the_greedy_step_does_not_admit_the_next_bins_first
     taken = token_prefix(index, pool, Fraction(2))  # bin 0's 2 tokens are not < 2: the greedy step runs
     assert (taken.records, taken.tokens) == (2, 2)
     assert _admitted(taken.threshold, ps) == [BIN - 2, BIN - 1]
+
+
+def test_a_pool_cut_among_identical_records_bounds_a_token_prefix_that_wants_more(tmp_path: Path) -> None:
+    p = 2 * BIN + 1
+    index = _index(tmp_path, [(p, 1)] * 5)
+    pool = rank_prefix(index, 3)
+    assert pool == Prefix(Threshold(p, 3), 3, 3)
+    taken = token_prefix(index, pool, Fraction(100))
+    assert taken == pool
+    assert _admitted(taken.threshold, [p] * 5) == [p] * 3
