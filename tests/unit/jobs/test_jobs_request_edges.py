@@ -227,3 +227,23 @@ def test_uris_are_joined_with_one_slash_and_nothing_else_stripped() -> None:
     assert request["CheckpointConfig"] == {"S3Uri": "s3://b/CKPTX/forgeflow-r-train-1/"}
     # Traffic between the nodes of a job inside the customer's VPC is encrypted.
     assert request["EnableInterContainerTrafficEncryption"] is True
+
+
+def test_a_recipe_of_the_wrong_variant_points_to_the_recipes_doc() -> None:
+    for call in (lambda: _train(stage="smoke"), lambda: _train(rendered=smoke_recipe(FULL))):
+        with pytest.raises(DataError) as caught:
+            call()
+        assert caught.value.hint == "see docs/recipes.md"
+
+
+def test_one_unknown_channel_is_named_in_the_singular() -> None:
+    with pytest.raises(DataError) as caught:
+        _train(channels={**TRAIN, "test": "s3://b/x"})
+    assert (
+        caught.value.message == "unknown data channel test: Nova jobs read exactly 'train' and 'validation'"
+    )
+
+
+def test_a_hashed_name_keeps_a_trailing_letter_at_the_cut() -> None:
+    run_id = "a" * 32 + "X" + "b" * 20  # the cut at 33 characters ends on the X: only dashes are stripped
+    assert job_name(run_id, "train") == f"forgeflow-{'a' * 32}X--{_digest(run_id)}-train-1"
