@@ -186,3 +186,12 @@ def test_moto_interpreter_parses_the_definition() -> None:
 
     program, _ = AmazonStateLanguageParser.parse(substitute(ASL_PATH.read_text()))
     assert len(program.states.states) == len(json.loads(substitute(ASL_PATH.read_text()))["States"])
+
+
+def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definition: dict[str, Any]) -> None:
+    from forgeflow.pipeline.steps.jobs import SYNC_FIELDS
+
+    for name, state in _all_states(definition).items():
+        if state.get("Resource") == SYNC:
+            passed = {key.removesuffix(".$") for key in state["Parameters"]}
+            assert passed == SYNC_FIELDS, name

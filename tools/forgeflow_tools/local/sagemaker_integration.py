@@ -20,25 +20,16 @@ from unittest import mock
 
 from forgeflow_tools.local.sagemaker import EmulatedApiError, TrainingJobEmulator
 
-# The CreateTrainingJob members the pipeline's ASL passes (statemachine/pipeline.asl.json).
-SUPPORTED_PARAMETERS = frozenset(
-    {
-        "TrainingJobName",
-        "RoleArn",
-        "AlgorithmSpecification",
-        "HyperParameters",
-        "InputDataConfig",
-        "OutputDataConfig",
-        "ResourceConfig",
-        "StoppingCondition",
-        "ProfilerConfig",
-        "TensorBoardOutputConfig",
-        "VpcConfig",
-        "CheckpointConfig",
-        "EnableInterContainerTrafficEncryption",
-        "Tags",
-    }
-)
+
+def _create_training_job_members() -> set[str]:
+    """What the integration accepts: every CreateTrainingJob member in botocore's SageMaker model (the
+    same model the real service validates against), never a hand-kept list."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return set(model.operation_model("CreateTrainingJob").input_shape.members)
+
+
 # How often the emulated integration describes the job (it adds no history events).
 POLL_INTERVAL_SECONDS = 0.01
 _ENDED = frozenset({"Completed", "Failed", "Stopped"})
@@ -91,7 +82,7 @@ def _service_class(emulator: TrainingJobEmulator) -> type[Any]:
         def _get_supported_parameters(self) -> set[str] | None:
             if self.resource.api_action.lower() != "createtrainingjob":
                 return None
-            return set(SUPPORTED_PARAMETERS)
+            return _create_training_job_members()
 
         def _eval_service_task(
             self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
