@@ -204,13 +204,27 @@ class LocalRuntime:
         try:
             for execution in self.executions():
                 if execution["status"] == "RUNNING":
-                    self.client("stepfunctions").stop_execution(executionArn=execution["executionArn"])
+                    self._stop_at_teardown(execution["executionArn"])
             self.deliveries.wait_idle(timeout=10)
         finally:
             assert self._exit is not None
             self._exit.close()
             self._exit = None
             self._clients.clear()
+
+    def _stop_at_teardown(self, execution_arn: str, attempts: int = 40) -> None:
+        """Stop a still-running execution, waiting out moto's start race.
+
+        moto's StopExecution fails (AttributeError on the worker's environment) when it comes before the
+        execution's worker thread has built that environment, which a loaded machine makes likely right
+        after a start. Retry for up to ~2 s; past that the execution is left to the teardown below.
+        """
+        for _ in range(attempts):
+            try:
+                self.client("stepfunctions").stop_execution(executionArn=execution_arn)
+                return
+            except AttributeError:
+                time.sleep(0.05)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
