@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "statemachine" / "pipeline.asl.json"
-NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds"}
+NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds", "ApprovalTimeoutSeconds"}
 SYNC = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 
@@ -177,6 +177,8 @@ def test_task_results_are_selected_pointers_under_named_keys(definition: dict[st
     for name, state in _all_states(definition).items():
         if state["Type"] == "Task":
             assert state["ResultPath"].startswith("$."), name
+            if state["Resource"].endswith(".waitForTaskToken"):
+                continue  # the approver's answer, kept whole (test_approval_waits_on_a_task_token_…)
             prefix = "$.Payload." if state["Resource"].endswith("lambda:invoke") else "$."
             assert all(value.startswith(prefix) for value in state["ResultSelector"].values()), name
 
@@ -195,3 +197,56 @@ def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definiti
         if state.get("Resource") == SYNC:
             passed = {key.removesuffix(".$") for key in state["Parameters"]}
             assert passed == SYNC_FIELDS, name
+
+
+# --- issue #15, approval before the full job --------------------------------------------------------------
+WAIT_FOR_TOKEN = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+
+
+def test_approval_waits_on_a_task_token_between_the_smoke_job_and_the_full_job(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    assert states["IsSmokeOnly"]["Default"] == "IsApprovalRequired"
+    (choice,) = states["IsApprovalRequired"]["Choices"]
+    assert (choice["Variable"], choice["BooleanEquals"], choice["Next"]) == (
+        "$.run.settings.require_approval",
+        True,
+        "AwaitApproval",
+    )
+    assert states["IsApprovalRequired"]["Default"] == "BuildTrainingJob"
+    waiting = {n for n, s in _all_states(definition).items() if s.get("Resource") == WAIT_FOR_TOKEN}
+    assert waiting == {"AwaitApproval"}
+    wait = states["AwaitApproval"]
+    assert wait["Next"] == "BuildTrainingJob"
+    assert wait["TimeoutSeconds"] == 3  # ${ApprovalTimeoutSeconds}
+    assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert wait["Parameters"]["FunctionName"].endswith(":RequestApprovalFunction")
+    # Whatever an approver sends (the console allows any JSON) is kept whole: a ResultSelector path the
+    # output lacks would fail the execution with States.Runtime, which no Catch catches.
+    assert wait["ResultSelector"] == {"decision.$": "$"}
+
+
+def test_a_rejection_or_a_timeout_is_never_retried_and_fails_the_run_at_approval(
+    definition: dict[str, Any],
+) -> None:
+    from forgeflow.pipeline.errors import APPROVAL_TIMED_OUT, ApprovalRejected
+
+    states = definition["States"]
+    wait = states["AwaitApproval"]
+    final, broad = wait["Retry"]
+    # A retry would invoke RequestApproval again: a new token, a second Approval Requested.
+    assert final["MaxAttempts"] == 0
+    assert set(final["ErrorEquals"]) == FINAL_ERRORS | {ApprovalRejected.default_code, APPROVAL_TIMED_OUT}
+    assert broad["ErrorEquals"] == ["States.ALL"]
+    (catch,) = wait["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    failed = states[catch["Next"]]
+    assert failed["Parameters"]["stage"] == "approval"
+    path, name = [], catch["Next"]
+    while "Next" in states[name]:
+        path.append(name)
+        name = states[name]["Next"]
+    assert "BuildTrainingJob" not in path
+    assert "TrainingJob" not in path
+    assert name == "Failed"

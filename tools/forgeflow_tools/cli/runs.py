@@ -58,6 +58,9 @@ def register(subparsers: Any) -> None:
         command.add_argument("--output", choices=("text", "json"), default="text")
     listing.set_defaults(func=list_command)
     show.set_defaults(func=show_command)
+    from forgeflow_tools.cli.approve import register_commands  # approve / reject (issue #15)
+
+    register_commands(commands)
 
 
 class RunSource(Protocol):

@@ -337,14 +337,18 @@ class LocalRuntime:
         execution_arn: str,
         timeout: float = 120.0,
         on_progress: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Block until the execution ends and every delivery it caused is done; returns DescribeExecution."""
+        """Block until the execution ends and every delivery it caused is done; returns DescribeExecution.
+        `on_progress` gets the history at each look, `on_tick` (cheaper: no history) is only called."""
         client = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
             described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
             if on_progress is not None:
                 on_progress(self.history(execution_arn))
+            if on_tick is not None:
+                on_tick()
             if described["status"] in TERMINAL:
                 break
             if time.monotonic() > deadline:

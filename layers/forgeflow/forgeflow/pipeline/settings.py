@@ -21,6 +21,8 @@ RUNS_PREFIX = "runs/"
 # template.yaml's MaxDatasetBytes default (docs/pipeline.md, "Spend and confinement").
 DEFAULT_MAX_DATASET_BYTES = 2 * 1024**3
 DEFAULT_MAX_CONCURRENT_RUNS = 2
+# template.yaml's ApprovalTimeoutSeconds default: a day to approve a run's full job.
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 86400
 
 # Environment variable → field. One table so the template, the docs and this parser agree.
 ENVIRONMENT = {
@@ -50,6 +52,10 @@ ENVIRONMENT = {
     "DEFAULT_COMPUTE": "default_compute",
     "MODEL_PACKAGE_GROUP_ARN": "model_package_group_arn",
     "BASE_MODEL_ARN_LITE_2": "base_model_arn_lite_2",
+    "REQUIRE_APPROVAL": "require_approval",
+    "APPROVAL_TIMEOUT_SECONDS": "approval_timeout_seconds",
+    "APPROVER_ARNS": "approver_arns",
+    "STACK_NAME": "stack_name",
 }
 
 
@@ -94,6 +100,13 @@ class PipelineSettings(BaseModel):
     default_compute: Compute = Compute.SERVERFUL
     model_package_group_arn: str = ""
     base_model_arn_lite_2: str = ""
+    # Approval before the full job (docs/pipeline.md, "Approval"): the default of a run's
+    # `require_approval`, how long AwaitApproval waits (template.yaml's ApprovalTimeoutSeconds default),
+    # who may approve (ApproverArns, comma-separated) and the stack the approve command names.
+    require_approval: bool = False
+    approval_timeout_seconds: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_SECONDS, ge=1)
+    approver_arns: str = ""
+    stack_name: str = ""
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod
