@@ -155,15 +155,27 @@ def test_a_failed_smoke_job_never_reaches_the_training_job(definition: dict[str,
     assert name == "Failed"
 
 
-def test_the_only_waits_are_attempt_backoffs(definition: dict[str, Any]) -> None:
-    # Issue #9 finding 2: no poll loop (each poll added 9 history events).
+def test_the_only_waits_are_attempt_backoffs_and_the_bounded_serverless_poll(
+    definition: dict[str, Any],
+) -> None:
+    # Issue #9 finding 2: no poll loop for .sync jobs (each poll added 9 history events). Issue #16: a
+    # serverless job cannot run through .sync, so its one poll loop is bounded by MAX_SERVERLESS_POLLS.
+    from forgeflow.pipeline.steps.serverless import MAX_SERVERLESS_POLLS
+
     waits = {n: s for n, s in _all_states(definition).items() if s["Type"] == "Wait"}
-    assert set(waits) == {
-        "WaitForSmokeJobAttempt",
-        "WaitForTrainingJobAttempt",
-        "WaitForEvaluationJobAttempt",
-    }
-    assert all(state["SecondsPath"].endswith(".wait_seconds") for state in waits.values())
+    backoffs = {"WaitForSmokeJobAttempt", "WaitForTrainingJobAttempt", "WaitForEvaluationJobAttempt"}
+    assert set(waits) == backoffs | {"WaitForServerlessTrainingJob"}
+    assert all(waits[name]["SecondsPath"].endswith(".wait_seconds") for name in backoffs)
+    assert waits["WaitForServerlessTrainingJob"]["SecondsPath"] == "$.run.settings.poll_seconds"
+    status = definition["States"]["ServerlessTrainingJobStatus"]
+    bound = [c for c in status["Choices"] if c.get("Variable") == "$.training.poll.count"]
+    assert bound == [
+        {
+            "Variable": "$.training.poll.count",
+            "NumericGreaterThanEquals": MAX_SERVERLESS_POLLS,
+            "Next": "ServerlessTrainingJobOverdue",
+        }
+    ]
 
 
 def test_evaluation_jobs_run_in_parallel(definition: dict[str, Any]) -> None:
@@ -178,6 +190,8 @@ def test_task_results_are_selected_pointers_under_named_keys(definition: dict[st
         if state["Type"] == "Task":
             assert state["ResultPath"].startswith("$."), name
             prefix = "$.Payload." if state["Resource"].endswith("lambda:invoke") else "$."
+            if name == "DescribeServerlessTrainingJob":
+                continue  # keeps the whole output: FailureReason (optional) is a failure's cause
             assert all(value.startswith(prefix) for value in state["ResultSelector"].values()), name
 
 
@@ -186,6 +200,21 @@ def test_moto_interpreter_parses_the_definition() -> None:
 
     program, _ = AmazonStateLanguageParser.parse(substitute(ASL_PATH.read_text()))
     assert len(program.states.states) == len(json.loads(substitute(ASL_PATH.read_text()))["States"])
+
+
+def test_serverless_job_requests_are_built_with_exactly_the_members_the_asl_passes(
+    definition: dict[str, Any],
+) -> None:
+    from forgeflow.pipeline.steps.serverless import SERVERLESS_FIELDS
+
+    creates = {
+        name: state
+        for name, state in _all_states(definition).items()
+        if state.get("Resource") == "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob"
+    }
+    assert set(creates) == {"ServerlessTrainingJob"}
+    for name, state in creates.items():
+        assert {key.removesuffix(".$") for key in state["Parameters"]} == SERVERLESS_FIELDS, name
 
 
 def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definition: dict[str, Any]) -> None:

@@ -61,6 +61,11 @@ def refusals(model: NovaModel, technique: Technique, serverless: ServerlessSetti
             "no model package group is configured: set the stack parameter ModelPackageGroupArn "
             f"(the output model package's group) [{FORGE_SMTJ_SOURCE}]"
         )
+    if not serverless.accept_eula:
+        problems.append(
+            "the base model's EULA is not accepted: set the stack parameter AcceptBaseModelEula to true "
+            "(ServerlessJobConfig.AcceptEula must be true, botocore's SageMaker model)"
+        )
     return problems
 
 

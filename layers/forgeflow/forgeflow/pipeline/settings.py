@@ -50,6 +50,7 @@ ENVIRONMENT = {
     "DEFAULT_COMPUTE": "default_compute",
     "MODEL_PACKAGE_GROUP_ARN": "model_package_group_arn",
     "BASE_MODEL_ARN_LITE_2": "base_model_arn_lite_2",
+    "ACCEPT_BASE_MODEL_EULA": "accept_base_model_eula",
 }
 
 
@@ -94,6 +95,8 @@ class PipelineSettings(BaseModel):
     default_compute: Compute = Compute.SERVERFUL
     model_package_group_arn: str = ""
     base_model_arn_lite_2: str = ""
+    # ServerlessJobConfig.AcceptEula: the operator accepts the base model's EULA (stack AcceptBaseModelEula).
+    accept_base_model_eula: bool = False
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod
