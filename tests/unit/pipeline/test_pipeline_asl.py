@@ -160,7 +160,7 @@ def test_the_only_waits_are_attempt_backoffs_and_the_bounded_serverless_poll(
 ) -> None:
     # Issue #9 finding 2: no poll loop for .sync jobs (each poll added 9 history events). Issue #16: a
     # serverless job cannot run through .sync, so its one poll loop is bounded by MAX_SERVERLESS_POLLS.
-    from forgeflow.pipeline.steps.serverless import MAX_SERVERLESS_POLLS
+    from forgeflow.jobs.serverless import MAX_SERVERLESS_POLLS
 
     waits = {n: s for n, s in _all_states(definition).items() if s["Type"] == "Wait"}
     backoffs = {"WaitForSmokeJobAttempt", "WaitForTrainingJobAttempt", "WaitForEvaluationJobAttempt"}

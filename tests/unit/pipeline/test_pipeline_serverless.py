@@ -157,3 +157,12 @@ def test_serverless_refuses_smoke_only_and_an_unaccepted_eula(
         _rendered(serverless_stack, invoke, tmp_path, plan)
     assert "AcceptBaseModelEula" in str(refused.value)
     assert "smoke_only cannot run on serverless" in str(refused.value)
+
+
+def test_serverless_refuses_a_poll_window_shorter_than_the_job_may_run(
+    serverless_stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    # 2000 polls × 10 s = 20,000 s < 1 day: the loop would call the job overdue while it still trains.
+    plan = PLAN.format(compute="serverless") + "poll_seconds: 10\nmax_runtime_seconds: 86400\n"
+    with pytest.raises(PreflightRefused, match="set poll_seconds to at least 44"):
+        _rendered(serverless_stack, invoke, tmp_path, plan)

@@ -28,6 +28,9 @@ FORGE_SMTJ_SOURCE = FORGE_SMTJ_PAGE
 # botocore ServerlessJobConfig.SequenceLength: pattern \d+K, "an integer value from 1K to 1024K".
 _MIN_SEQUENCE_K = 1
 _MAX_SEQUENCE_K = 1024
+# The most DescribeTrainingJob polls of one attempt (the ASL's ServerlessTrainingJobStatus): about ten
+# history events a poll keeps an execution well inside the 25,000-event quota (Step Functions quotas).
+MAX_SERVERLESS_POLLS = 2000
 
 
 class ServerlessSettings(BaseModel):

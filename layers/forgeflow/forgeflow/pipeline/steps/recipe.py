@@ -113,6 +113,8 @@ def _serverless_recipe(
         serverless_settings(services),
         smoke_only=run.smoke_only,
         budget_usd=services.settings.budget_usd,
+        poll_seconds=run.poll_seconds,
+        max_runtime_seconds=max_runtime(run),
     )
     prefix = services.settings.run_prefix(run.run_id) + "recipe/"
     preflight_uri = prefix + "preflight.json"

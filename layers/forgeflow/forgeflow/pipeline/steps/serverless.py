@@ -37,9 +37,6 @@ SERVERLESS_FIELDS = frozenset(
         "Tags",
     }
 )
-# The most DescribeTrainingJob polls of one attempt (the ASL's ServerlessTrainingJobStatus): about ten
-# history events a poll keeps an execution well inside the 25,000-event quota (Step Functions quotas).
-MAX_SERVERLESS_POLLS = 2000
 
 
 def forge_hyperparameters(report_uri: str, services: Services) -> dict[str, str] | None:
