@@ -437,3 +437,13 @@ def test_a_serverless_job_fails_on_a_train_channel_that_is_not_converse(s3: Any)
         described = emulator.describe_training_job(request["TrainingJobName"])
     assert described["TrainingJobStatus"] == "Failed"
     assert "ClientError" in described["FailureReason"]
+
+
+def test_the_emulator_accepts_the_serverless_benchmark_evaluation_requests(s3: Any) -> None:
+    from pathlib import Path
+
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    golden = Path(__file__).resolve().parents[2] / "tests/unit/jobs/golden"
+    for target in ("base", "trained"):
+        request = orjson.loads((golden / f"serverless_eval_lite-2_mmlu_{target}.json").read_bytes())
+        assert emulator.create_training_job(request)["TrainingJobArn"].endswith(target + "-1")
