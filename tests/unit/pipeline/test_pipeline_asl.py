@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "statemachine" / "pipeline.asl.json"
-NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds"}
+NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds", "ServerlessMaxPolls"}
 SYNC = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 
@@ -159,7 +159,10 @@ def test_the_only_waits_are_attempt_backoffs_and_the_bounded_serverless_poll(
     definition: dict[str, Any],
 ) -> None:
     # Issue #9 finding 2: no poll loop for .sync jobs (each poll added 9 history events). Issue #16: a
-    # serverless job cannot run through .sync, so its one poll loop is bounded by MAX_SERVERLESS_POLLS.
+    # serverless job cannot run through .sync, so its one poll loop is bounded by the stack's
+    # ServerlessMaxPolls (at most MAX_SERVERLESS_POLLS, the history-quota bound pre-flight also uses).
+    from cfnlint.decode import decode
+
     from forgeflow.jobs.serverless import MAX_SERVERLESS_POLLS
 
     waits = {n: s for n, s in _all_states(definition).items() if s["Type"] == "Wait"}
@@ -172,10 +175,15 @@ def test_the_only_waits_are_attempt_backoffs_and_the_bounded_serverless_poll(
     assert bound == [
         {
             "Variable": "$.training.poll.count",
-            "NumericGreaterThanEquals": MAX_SERVERLESS_POLLS,
+            "NumericGreaterThanEquals": 3,  # the ${ServerlessMaxPolls} substitution (NUMERIC)
             "Next": "ServerlessTrainingJobOverdue",
         }
     ]
+    assert "${ServerlessMaxPolls}" in ASL_PATH.read_text()
+    template, _ = decode(str(ASL_PATH.parents[1] / "template.yaml"))
+    parameters = template["Parameters"]
+    assert parameters["ServerlessMaxPolls"]["MaxValue"] == MAX_SERVERLESS_POLLS
+    assert parameters["ServerlessMaxPolls"]["Default"] == MAX_SERVERLESS_POLLS
 
 
 def test_evaluation_jobs_run_in_parallel(definition: dict[str, Any]) -> None:

@@ -75,11 +75,12 @@ def serverless_preflight(
     budget_usd: float | None = None,
     poll_seconds: int = 60,
     max_runtime_seconds: int | None = None,
+    max_polls: int = MAX_SERVERLESS_POLLS,
 ) -> ServerlessVerdict:
     """The verdict for a serverless run of `rendered` on a dataset with these validator `stats`."""
     verdict = ServerlessVerdict(recipe=_summary(rendered))
     if max_runtime_seconds is not None:
-        _check_poll_window(poll_seconds, max_runtime_seconds, verdict)
+        _check_poll_window(poll_seconds, max_runtime_seconds, max_polls, verdict)
     for message in refusals(rendered.model, rendered.technique, serverless):
         verdict.problems.append(PreflightProblem("SERVERLESS_UNSUPPORTED", message))
     try:
@@ -109,24 +110,26 @@ def serverless_preflight(
     return verdict
 
 
-def _check_poll_window(poll_seconds: int, max_runtime_seconds: int, verdict: ServerlessVerdict) -> None:
-    """The state machine polls a serverless job at most MAX_SERVERLESS_POLLS times, poll_seconds apart:
-    a job allowed to run longer would be stopped as overdue while still training."""
-    window = MAX_SERVERLESS_POLLS * poll_seconds
+def _check_poll_window(
+    poll_seconds: int, max_runtime_seconds: int, max_polls: int, verdict: ServerlessVerdict
+) -> None:
+    """The state machine polls a serverless job at most `max_polls` times, poll_seconds apart: a job
+    allowed to run longer would be stopped as overdue while still training."""
+    window = max_polls * poll_seconds
     if poll_seconds == 0:
         verdict.warnings.append(
             PreflightProblem(
                 "POLL_WITHOUT_WAIT",
-                f"poll_seconds 0: the job is polled without waiting, at most {MAX_SERVERLESS_POLLS} times "
+                f"poll_seconds 0: the job is polled without waiting, at most {max_polls} times "
                 "(for the local emulator and tests; a real job outlasts that)",
             )
         )
     elif window < max_runtime_seconds:
-        needed = -(-max_runtime_seconds // MAX_SERVERLESS_POLLS)
+        needed = -(-max_runtime_seconds // max_polls)
         verdict.problems.append(
             PreflightProblem(
                 "POLL_WINDOW_TOO_SHORT",
-                f"{MAX_SERVERLESS_POLLS} polls × poll_seconds {poll_seconds} = {window:,} s is shorter than "
+                f"{max_polls} polls × poll_seconds {poll_seconds} = {window:,} s is shorter than "
                 f"max_runtime_seconds {max_runtime_seconds:,}: set poll_seconds to at least {needed} or "
                 "lower max_runtime_seconds",
             )

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import InputError
+from forgeflow.jobs.serverless import MAX_SERVERLESS_POLLS
 from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
@@ -51,6 +52,7 @@ ENVIRONMENT = {
     "MODEL_PACKAGE_GROUP_ARN": "model_package_group_arn",
     "BASE_MODEL_ARN_LITE_2": "base_model_arn_lite_2",
     "ACCEPT_BASE_MODEL_EULA": "accept_base_model_eula",
+    "SERVERLESS_MAX_POLLS": "serverless_max_polls",
 }
 
 
@@ -97,6 +99,8 @@ class PipelineSettings(BaseModel):
     base_model_arn_lite_2: str = ""
     # ServerlessJobConfig.AcceptEula: the operator accepts the base model's EULA (stack AcceptBaseModelEula).
     accept_base_model_eula: bool = False
+    # The ASL's bound on one serverless attempt's polls (stack ServerlessMaxPolls, ≤ MAX_SERVERLESS_POLLS).
+    serverless_max_polls: int = Field(default=MAX_SERVERLESS_POLLS, ge=1, le=MAX_SERVERLESS_POLLS)
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

@@ -115,6 +115,7 @@ def _serverless_recipe(
         budget_usd=services.settings.budget_usd,
         poll_seconds=run.poll_seconds,
         max_runtime_seconds=max_runtime(run),
+        max_polls=services.settings.serverless_max_polls,
     )
     prefix = services.settings.run_prefix(run.run_id) + "recipe/"
     preflight_uri = prefix + "preflight.json"
