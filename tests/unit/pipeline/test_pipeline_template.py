@@ -384,3 +384,43 @@ def test_only_request_approval_writes_the_token_and_approvers_may_only_answer_an
     for name, properties in functions(template).items():
         for statement in statements(properties.get("Policies")):
             assert not any(a.startswith("states:SendTask") for a in actions(statement)), name
+
+
+@pytest.mark.parametrize(
+    ("arn", "valid"),
+    [
+        ("", True),
+        (
+            "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2",
+            True,
+        ),
+        ("arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-lite-v2/1.0.0", True),
+        ("arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/nova-lite-v2", False),
+        ("arn:aws:sagemaker:us-east-1:aws:hub-content/Hub/Model/nova/latest", False),
+    ],
+)
+def test_base_model_arn_parameter_accepts_what_botocore_accepts(
+    template: dict[str, Any], arn: str, valid: bool
+) -> None:
+    # A base-model ARN the template admits must pass botocore's ServerlessJobConfig.BaseModelArn pattern,
+    # so a mistyped stack parameter fails at deploy, not at the first serverless run.
+    from botocore.session import get_session
+
+    pattern = template["Parameters"]["BaseModelArnLite2"]["AllowedPattern"]
+    shape = get_session().get_service_model("sagemaker").shape_for("ServerlessJobConfig")
+    botocore_pattern = shape.members["BaseModelArn"].metadata["pattern"]
+    assert (re.fullmatch(pattern, arn) is not None) == valid
+    if arn:
+        assert (re.fullmatch(botocore_pattern, arn) is not None) == valid
+
+
+def test_forge_buckets_and_model_packages_are_granted_only_when_configured(template: dict[str, Any]) -> None:
+    policies = template["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"]
+    conditional = {p["Fn::If"][0]: p["Fn::If"][1]["PolicyName"] for p in policies if "Fn::If" in p}
+    assert conditional["HasForgeDataBuckets"] == "forgeflow-forge-data"
+    assert conditional["HasModelPackageGroup"] == "forgeflow-model-packages"
+    forge = next(
+        p["Fn::If"][1] for p in policies if "Fn::If" in p and p["Fn::If"][0] == "HasForgeDataBuckets"
+    )
+    actions = {s["Action"] for s in forge["PolicyDocument"]["Statement"]}
+    assert actions == {"s3:GetObject", "s3:ListBucket"}  # read only

@@ -37,6 +37,13 @@ LOCAL_PARAMETER_DEFAULTS = {
     "ThrottleRetrySeconds": "1",
     "JobRetrySeconds": "0",
     "ResweepSeconds": "0",
+    # Serverless runs need a model package group, a base-model ARN and the EULA accepted: emulated
+    # stand-ins, named so (no such group or hub content exists outside this emulation).
+    "ModelPackageGroupArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/forgeflow-emulated",
+    "BaseModelArnLite2": (
+        "arn:aws:sagemaker:us-east-1:aws:hub-content/ForgeFlowEmulatedHub/Model/nova-textgeneration-lite-v2/1.0.0"
+    ),
+    "AcceptBaseModelEula": "true",
 }
 # Logical ids fixed by docs/design/pipeline-contract.md.
 DATA_BUCKET = "DataBucket"

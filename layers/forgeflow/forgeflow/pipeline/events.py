@@ -83,6 +83,11 @@ class RunSucceeded(_Detail):
         "fields are null or empty",
     )
     smoke_job_name: str | None = Field(default=None, description="the smoke job that completed")
+    smoke_skipped: str | None = Field(
+        default=None,
+        description="why the run had no smoke job (serverless: no smallest run is documented); null when "
+        "it ran one",
+    )
     model_artifacts: str | None
     evaluation_summary_uri: str | None
     evaluation: dict[str, SuiteResult] = Field(default_factory=dict)

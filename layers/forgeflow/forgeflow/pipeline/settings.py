@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import InputError
+from forgeflow.jobs.serverless import MAX_SERVERLESS_POLLS
 from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
@@ -56,6 +57,8 @@ ENVIRONMENT = {
     "APPROVAL_TIMEOUT_SECONDS": "approval_timeout_seconds",
     "APPROVER_ARNS": "approver_arns",
     "STACK_NAME": "stack_name",
+    "ACCEPT_BASE_MODEL_EULA": "accept_base_model_eula",
+    "SERVERLESS_MAX_POLLS": "serverless_max_polls",
 }
 
 
@@ -107,6 +110,10 @@ class PipelineSettings(BaseModel):
     approval_timeout_seconds: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_SECONDS, ge=1)
     approver_arns: str = ""
     stack_name: str = ""
+    # ServerlessJobConfig.AcceptEula: the operator accepts the base model's EULA (stack AcceptBaseModelEula).
+    accept_base_model_eula: bool = False
+    # The ASL's bound on one serverless attempt's polls (stack ServerlessMaxPolls, ≤ MAX_SERVERLESS_POLLS).
+    serverless_max_polls: int = Field(default=MAX_SERVERLESS_POLLS, ge=1, le=MAX_SERVERLESS_POLLS)
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

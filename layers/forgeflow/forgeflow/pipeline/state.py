@@ -87,6 +87,8 @@ class RecipeResult(_State):
     preflight_uri: str
     estimate_usd: float | None = None
     max_runtime_seconds: int
+    # The ASL state IsSmokeSkipped reads it: a reason (serverless runs) skips the smoke stage.
+    smoke_skipped: str | None = None
 
 
 class StageInput(_State):

@@ -252,6 +252,7 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         training_job_name=training_job.job_name if training_job else None,
         smoke_only=training_job is None,
         smoke_job_name=smoke_job.job_name if smoke_job else None,
+        smoke_skipped=payload.recipe.smoke_skipped,
         model_artifacts=training_job.model_artifacts if training_job else None,
         evaluation_summary_uri=evaluation.summary_uri if evaluation else None,
         evaluation={
