@@ -116,3 +116,15 @@ def test_an_empty_task_token_is_refused() -> None:
 def test_an_approval_failure_says_what_happened(caught: dict[str, str], expected: str) -> None:
     failure = Failure(stage="approval", error=caught["Error"], cause=json.dumps(caught))
     assert expected in failure_message(failure)
+
+
+def test_a_run_whose_smoke_stage_was_skipped_is_still_held_and_the_event_says_why() -> None:
+    # A serverless run has no smoke job (RenderRecipe's smoke_skipped): approval must still hold its full
+    # job, and the approver reads why there are no smoke results.
+    services, ledger, bus = _services()
+    reason = "serverless: no documented smallest run"
+    payload = {**SAMPLE, "smoke": None, "recipe": {**SAMPLE["recipe"], "smoke_skipped": reason}}
+    request_approval(ApprovalInput.model_validate(payload), services)
+    assert ledger.rows[RUN_ID].approval_token == SAMPLE["task_token"]
+    detail = events.ApprovalRequested.model_validate_json(bus.entries[0]["Detail"])
+    assert (detail.smoke, detail.smoke_skipped) == (None, reason)

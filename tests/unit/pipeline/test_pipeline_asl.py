@@ -245,6 +245,9 @@ def test_approval_waits_on_a_task_token_between_the_smoke_job_and_the_full_job(
 ) -> None:
     states = definition["States"]
     assert states["IsSmokeOnly"]["Default"] == "IsApprovalRequired"
+    # A run without a smoke stage (serverless) is held all the same before its full job.
+    (skipped,) = states["IsSmokeSkipped"]["Choices"]
+    assert skipped["Next"] == "IsApprovalRequired"
     (choice,) = states["IsApprovalRequired"]["Choices"]
     assert (choice["Variable"], choice["BooleanEquals"], choice["Next"]) == (
         "$.run.settings.require_approval",

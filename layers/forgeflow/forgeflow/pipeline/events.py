@@ -143,9 +143,12 @@ class SmokeResult(BaseModel):
 
 
 class ApprovalRequested(_Detail):
-    """The smoke job succeeded and the run waits for a person before its full (p5) job."""
+    """The smoke job succeeded (or was skipped) and the run waits for a person before its full job."""
 
-    smoke: SmokeResult
+    smoke: SmokeResult | None = Field(description="the smoke job; null when the smoke stage was skipped")
+    smoke_skipped: str | None = Field(
+        default=None, description="why the run had no smoke job (serverless: no documented smallest run)"
+    )
     estimated_cost_usd: float | None = Field(
         description="the pre-flight estimate for the smoke and full training jobs (USD); null when no price "
         "is known"

@@ -227,12 +227,12 @@ class Published(_State):
 
 
 class ApprovalInput(_State):
-    """AwaitApproval's payload: the run, its estimate, the completed smoke job and the task token
-    (`$$.Task.Token`) the execution waits on."""
+    """AwaitApproval's payload: the run, its estimate, the completed smoke job (None when the recipe skipped
+    the smoke stage) and the task token (`$$.Task.Token`) the execution waits on."""
 
     run: RunPointer
     recipe: RecipeResult
-    smoke: TrainingPointer
+    smoke: TrainingPointer | None = None
     task_token: str = Field(min_length=1)
     execution_arn: str
 

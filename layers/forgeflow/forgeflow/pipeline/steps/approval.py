@@ -27,8 +27,9 @@ def approve_command(run_id: str, stack_name: str) -> str:
 def request_approval(payload: ApprovalInput, services: Services) -> ApprovalPending:
     """Store the task token in the run's row (conditional on this execution owning it), then publish."""
     run_id = payload.run.require_id()
-    job = payload.smoke.job
-    if job is None:
+    skipped = payload.recipe.smoke_skipped
+    job = payload.smoke.job if payload.smoke is not None else None
+    if job is None and skipped is None:
         raise InputMissing("RequestApproval needs $.smoke.job: the completed smoke job the approver judges")
     # Token first: an approver who reacts to the event at once must find it.
     if not services.ledger.hold_for_approval(run_id, payload.execution_arn, payload.task_token):
@@ -44,12 +45,15 @@ def request_approval(payload: ApprovalInput, services: Services) -> ApprovalPend
         execution_arn=payload.execution_arn,
         request_id=payload.run.request_id,
         dataset_uri=payload.run.dataset_uri or "",
-        smoke=events.SmokeResult(
+        smoke=None
+        if job is None
+        else events.SmokeResult(
             job_name=job.job_name,
             status=job.status,
             model_artifacts=job.model_artifacts,
             outputs_uri=f"{prefix}jobs/",
         ),
+        smoke_skipped=skipped,
         estimated_cost_usd=payload.recipe.estimate_usd,
         preflight_uri=payload.recipe.preflight_uri,
         approvers=[arn.strip() for arn in settings.approver_arns.split(",") if arn.strip()],
