@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from forgeflow.errors import InputError
+from forgeflow_tools.cli.run_report import add_report_command, evaluation_lines, show_evaluation
 
 if TYPE_CHECKING:
     from forgeflow_tools.local.records import RunRecord
@@ -58,6 +59,7 @@ def register(subparsers: Any) -> None:
         command.add_argument("--output", choices=("text", "json"), default="text")
     listing.set_defaults(func=list_command)
     show.set_defaults(func=show_command)
+    add_report_command(commands, DEFAULT_LOCAL_RUNS)
 
 
 class RunSource(Protocol):
@@ -301,6 +303,7 @@ def show_command(args: argparse.Namespace) -> int:
         "error": execution.get("error"),
         "ledger": row,
         "states": [asdict(state) for state in states],
+        "evaluation": show_evaluation(args, row.get("run_id") if row else None),
     }
     if args.output == "json":
         _emit(summary)
@@ -319,4 +322,5 @@ def show_command(args: argparse.Namespace) -> int:
     out.write("\nhistory\n")
     body = [(s.state, s.start, _seconds(s.duration_s), s.visits, s.outcome, s.error) for s in states]
     out.write(_table(("STATE", "START", "DURATION", "VISITS", "OUTCOME", "ERROR"), body) + "\n")
+    out.write("\n" + "".join(line + "\n" for line in evaluation_lines(summary["evaluation"])))
     return 0
