@@ -35,15 +35,15 @@ def _cli(argv: list[str]) -> tuple[int, str, str]:
 def saved_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("report-run")
     data = _labelled(folder / "tickets.jsonl", 60)
-    runs = folder / "runs"
+    runs, mlruns = folder / "runs", folder / "mlruns"
     code, out, _ = _cli(
         ["local", "run", str(data), "--no-curated", "--template", str(TEMPLATE), "--outputs-dir", str(runs),
-         "--output", "json"]
+         "--tracking-uri", str(mlruns), "--output", "json"]
     )  # fmt: skip
     document = json.loads(out)
     assert code == 0, document
     outputs = Path(document["outputs_dir"])
-    return {"runs": runs, "outputs": outputs, "run_id": outputs.name}
+    return {"runs": runs, "outputs": outputs, "run_id": outputs.name, "mlruns": mlruns}
 
 
 def _prefix(saved_run: dict[str, Any]) -> Path:
@@ -127,3 +127,21 @@ def test_runs_show_prints_the_verdict_and_each_suites_delta(saved_run: dict[str,
          "--output", "json"]
     )  # fmt: skip
     assert json.loads(stdout)["evaluation"]["suites"]["classification"]["delta"] == classification["delta"]
+
+
+def test_the_local_run_is_an_mlflow_run_in_the_file_store(saved_run: dict[str, Any]) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=saved_run["mlruns"].as_uri())
+    experiment = client.get_experiment_by_name("forgeflow")
+    assert experiment is not None
+    (run,) = client.search_runs([experiment.experiment_id])
+    report = json.loads((_prefix(saved_run) / "report" / "report.json").read_text(encoding="utf-8"))
+    classification = next(s for s in report["suites"] if s["suite"] == "classification")
+    assert run.data.tags["forgeflow.run_id"] == saved_run["run_id"]
+    assert run.data.tags["forgeflow.verdict"] == report["verdict"]["verdict"]
+    assert run.data.metrics["classification.delta"] == classification["delta"]
+    assert run.data.params["technique"] == "sft-lora"
+    assert {"model", "plan", "recipe", "seed"} <= set(run.data.params)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"mix_report.json", "recipe.yaml", "report.json", "report.html"}
