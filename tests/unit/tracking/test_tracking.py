@@ -106,3 +106,52 @@ def test_logging_writes_one_mlflow_run_and_a_second_delivery_finds_it(tmp_path: 
     assert data.params["technique"] == "sft-lora"
     assert data.tags["forgeflow.verdict"] == "promoted"
     assert {a.path for a in client.list_artifacts(first)} == set(record.artifacts)
+
+
+def test_the_track_function_logs_the_event_s_run_from_s3_with_links_not_uploads(tmp_path: Path) -> None:
+    import boto3
+    from mlflow.tracking import MlflowClient
+    from moto import mock_aws
+
+    from forgeflow.aws.s3 import S3Objects
+    from forgeflow.pipeline.settings import PipelineSettings
+    from forgeflow.pipeline.steps.track import track_run
+
+    folder = Path(_run_folder(tmp_path))
+    store = (tmp_path / "mlruns").as_uri()
+    settings = PipelineSettings(data_bucket="forgeflow-track", mlflow_tracking_arn=store)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="us-east-1")
+        s3.create_bucket(Bucket="forgeflow-track")
+        for path in folder.rglob("*"):
+            if path.is_file():
+                key = f"runs/tickets-0123456789ab/{path.relative_to(folder)}"
+                s3.put_object(Bucket="forgeflow-track", Key=key, Body=path.read_bytes())
+        event = {"detail": {"run_id": "tickets-0123456789ab", "technique": "sft-lora"}}
+        result = track_run(event, settings, Storage(S3Objects(s3)))
+    client = MlflowClient(tracking_uri=store)
+    run = client.get_run(result["mlflow_run_id"])
+    assert run.data.metrics["gen_qa.delta"] == 0.4
+    assert run.data.tags["forgeflow.artifact.report.html"] == (
+        "s3://forgeflow-track/runs/tickets-0123456789ab/report/report.html"
+    )
+    assert client.list_artifacts(result["mlflow_run_id"]) == []
+
+
+@pytest.mark.parametrize("detail", [{}, {"run_id": "x' or '1'='1"}, {"run_id": None}])
+def test_an_event_without_a_valid_run_id_is_refused(detail: dict[str, Any]) -> None:
+    from forgeflow.pipeline.errors import RequestInvalid
+    from forgeflow.pipeline.settings import PipelineSettings
+    from forgeflow.pipeline.steps.track import track_run
+
+    with pytest.raises(RequestInvalid, match="no valid run id"):
+        track_run({"detail": detail}, PipelineSettings(data_bucket="b", mlflow_tracking_arn="arn"), Storage())
+
+
+def test_tracking_off_is_refused_not_silently_skipped() -> None:
+    from forgeflow.pipeline.errors import RequestInvalid
+    from forgeflow.pipeline.settings import PipelineSettings
+    from forgeflow.pipeline.steps.track import track_run
+
+    with pytest.raises(RequestInvalid, match="tracking is off"):
+        track_run({"detail": {"run_id": "r-1"}}, PipelineSettings(data_bucket="b"), Storage())
