@@ -58,10 +58,13 @@ def _resolve_run_id(args: argparse.Namespace) -> str:
     return str(row["run_id"])
 
 
-def _local_files(runs_dir: Path, run_id: str) -> dict[str, bytes]:
+REPORT_FILES = (REPORT_JSON, REPORT_HTML)
+
+
+def _local_files(runs_dir: Path, run_id: str, names: tuple[str, ...]) -> dict[str, bytes]:
     folder = runs_dir / run_id / "s3" / REPORT_KEY.format(run_id=run_id)
     files = {}
-    for name in (REPORT_JSON, REPORT_HTML):
+    for name in names:
         path = folder / name
         if not path.is_file():
             raise InputError(
@@ -71,26 +74,32 @@ def _local_files(runs_dir: Path, run_id: str) -> dict[str, bytes]:
     return files
 
 
-def _deployed_files(args: argparse.Namespace, run_id: str) -> dict[str, bytes]:
-    from forgeflow_tools.deployed import find_stack  # deferred: boto3 loads only for a deployed stack
+def _deployed_files(args: argparse.Namespace, run_id: str, names: tuple[str, ...]) -> dict[str, bytes]:
+    from botocore.exceptions import ClientError  # deferred: boto3 loads only for a deployed stack
+
+    from forgeflow_tools.deployed import find_stack
 
     stack = find_stack(args.stack, profile=args.profile, region=args.region)
     s3 = stack.client("s3")
     files = {}
-    for name in (REPORT_JSON, REPORT_HTML):
-        key = REPORT_KEY.format(run_id=run_id) + name
+    for name in names:
+        uri = f"s3://{stack.bucket}/{REPORT_KEY.format(run_id=run_id)}{name}"
         try:
-            files[name] = s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read()
+            files[name] = s3.get_object(Bucket=stack.bucket, Key=uri.split("/", 3)[3])["Body"].read()
         except s3.exceptions.NoSuchKey:
-            raise InputError(
-                f"run {run_id} has no s3://{stack.bucket}/{key}", code="NO_REPORT", hint=NO_REPORT_HINT
-            ) from None
+            raise InputError(f"run {run_id} has no {uri}", code="NO_REPORT", hint=NO_REPORT_HINT) from None
+        except ClientError as error:  # AccessDenied and the like: say which object could not be read
+            raise InputError(f"cannot read {uri}: {error}", code="AWS_ERROR") from error
     return files
 
 
-def report_files(args: argparse.Namespace, run_id: str) -> dict[str, bytes]:
-    """report.json and report.html of the run, as the pipeline wrote them."""
-    return _local_files(args.runs_dir, run_id) if args.local else _deployed_files(args, run_id)
+def report_files(
+    args: argparse.Namespace, run_id: str, names: tuple[str, ...] = REPORT_FILES
+) -> dict[str, bytes]:
+    """The run's report files (report.json and report.html by default), as the pipeline wrote them."""
+    if args.local:
+        return _local_files(args.runs_dir, run_id, names)
+    return _deployed_files(args, run_id, names)
 
 
 def _check_source(args: argparse.Namespace) -> None:
@@ -182,10 +191,11 @@ def evaluation_lines(results: dict[str, Any] | None) -> list[str]:
 
 def show_evaluation(args: argparse.Namespace, run_id: str | None) -> dict[str, Any] | None:
     """The key results of the run's report for `runs show` (None: no report, or no bucket to read it in)."""
-    if run_id is None or not (args.local or args.stack):
+    # A caller's namespace may lack the source flags (a test's, a future command's): no source, no report.
+    if run_id is None or not (getattr(args, "local", False) or getattr(args, "stack", None)):
         return None
     try:
-        document = orjson.loads(report_files(args, run_id)[REPORT_JSON])
+        document = orjson.loads(report_files(args, run_id, (REPORT_JSON,))[REPORT_JSON])
     except (InputError, orjson.JSONDecodeError):
         return None
     return key_results(document) if isinstance(document, dict) else None
