@@ -23,6 +23,8 @@ for _name, _value in {
 }.items():
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
+# `forgeflow local run` logs each run to MLflow by default; tests that track name their own store.
+os.environ["FORGEFLOW_TRACKING_URI"] = "off"
 
 # Hypothesis: no per-example deadline (CI machines are shared and slow); a bounded budget per test. On CI
 # the examples are derandomized so that a red build is reproducible; developers' runs keep exploring.

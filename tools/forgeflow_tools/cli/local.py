@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from forgeflow.errors import InputError
+from forgeflow_tools.cli.local_tracking import add_tracking_arguments, track_saved_run
 
 STAGES = ("smoke", "train", "eval")
 APPROVE_MODES = ("auto", "reject", "prompt")
@@ -189,6 +190,7 @@ def _add_stack_arguments(run: argparse.ArgumentParser) -> None:
         "--outputs-dir", type=Path, default=DEFAULT_OUTPUTS, help=f"where runs are saved ({DEFAULT_OUTPUTS})"
     )
     run.add_argument("--timeout", type=float, default=300.0, help="give up after this many seconds")
+    add_tracking_arguments(run)
 
 
 def _fault_injection(args: argparse.Namespace, template: Path) -> dict[str, Any]:
@@ -317,6 +319,7 @@ def run_command(args: argparse.Namespace) -> int:
             outcome = _follow(runtime, arn, args.timeout, approve_mode, text)
             outputs = runtime.save_run(arn, outcome.run_id, (args.outputs_dir / outcome.run_id).resolve())
     described, events, status = outcome.execution, outcome.events, outcome.status
+    track_saved_run(args, outputs, outcome.run_id, events)
     if text:
         _print_text(described, events, outputs, time.monotonic() - started)
     else:

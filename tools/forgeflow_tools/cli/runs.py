@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from forgeflow.errors import InputError
+from forgeflow_tools.cli.run_report import add_report_command, evaluation_lines, show_evaluation
 
 if TYPE_CHECKING:
     from forgeflow_tools.local.records import RunRecord
@@ -61,6 +62,7 @@ def register(subparsers: Any) -> None:
     from forgeflow_tools.cli.approve import register_commands  # approve / reject (issue #15)
 
     register_commands(commands)
+    add_report_command(commands, DEFAULT_LOCAL_RUNS)
 
 
 class RunSource(Protocol):
@@ -304,6 +306,7 @@ def show_command(args: argparse.Namespace) -> int:
         "error": execution.get("error"),
         "ledger": row,
         "states": [asdict(state) for state in states],
+        "evaluation": show_evaluation(args, row.get("run_id") if row else None),
     }
     if args.output == "json":
         _emit(summary)
@@ -322,4 +325,5 @@ def show_command(args: argparse.Namespace) -> int:
     out.write("\nhistory\n")
     body = [(s.state, s.start, _seconds(s.duration_s), s.visits, s.outcome, s.error) for s in states]
     out.write(_table(("STATE", "START", "DURATION", "VISITS", "OUTCOME", "ERROR"), body) + "\n")
+    out.write("\n" + "".join(line + "\n" for line in evaluation_lines(summary["evaluation"])))
     return 0

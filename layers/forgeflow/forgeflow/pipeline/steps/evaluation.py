@@ -27,6 +27,7 @@ from forgeflow.pipeline.state import EvaluationInput, EvaluationJobs, Evaluation
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
 from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, sync_request
 from forgeflow.pipeline.steps.recipe import training_config
+from forgeflow.pipeline.steps.report import write_report
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.evaluation import EvalTarget
@@ -121,6 +122,7 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
     summary.gate = verdict(summary.headlines(), gates_for(run.gates))
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"
     services.storage.write_bytes(summary_uri, json_document(summary.to_dict()))
+    write_report(summary.to_dict(), summary_uri, payload, services)
     return EvaluationResult(
         summary_uri=summary_uri,
         suites=summary.headlines(),

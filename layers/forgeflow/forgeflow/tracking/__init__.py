@@ -1,0 +1,1 @@
+"""Experiment tracking: each run as an MLflow run (docs/tracking.md)."""
