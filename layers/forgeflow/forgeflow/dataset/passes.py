@@ -4,20 +4,20 @@ The pass reads whole chunks (`lines.iter_blocks`) and scans each chunk once for 
 (`fast.unclear_lines`). A plain line of a chunk (`{…}`, within the cap, not the first record) takes the
 inline fast path: parse, `RecordValidator.fast_counts`, `ReportBuilder.fast_valid`, no outcome object.
 Every other line (the first record, BOM, CRLF, blank, over-long, unterminated, a fast-path refusal) takes
-the general path, which alone makes findings. `parallel.py` runs one pass per byte range; `line_offset`
-and `first_record` make a range's findings those of the whole file.
+the general path, which alone makes findings. `parallel.py` runs one pass per byte range (numbering
+its lines from 1; `file_start` and `first_record` False past the first range) and shifts the line
+numbers when it merges.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
 
 import orjson
 
 from forgeflow.dataset.fast import unclear_lines
-from forgeflow.dataset.lines import BOM, LineBlock, iter_blocks
+from forgeflow.dataset.lines import BOM, CHUNK_BYTES, LineBlock, Readable, iter_blocks
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.report import ReportBuilder
 from forgeflow.dataset.walk import make_issue
@@ -27,8 +27,10 @@ PROGRESS_BYTES = 1 << 24
 
 @dataclass(slots=True)
 class LineTally:
-    """What a pass leaves besides the builder: bytes read, CRLF lines, whether a JSON array stopped it."""
+    """What a pass leaves besides the builder: lines and bytes read, CRLF lines, whether a JSON array
+    stopped it."""
 
+    lines: int = 0
     consumed: int = 0
     crlf_lines: int = 0
     first_crlf: int = 0
@@ -44,28 +46,32 @@ class LinePass:
         builder: ReportBuilder,
         *,
         progress: Callable[[int], None] | None = None,
-        line_offset: int = 0,
-        first_record: bool = True,
+        file_start: bool = True,
+        first_record: bool | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.validator = validator
         self.builder = builder
         self.cap = builder.options.max_line_bytes
         self.progress = progress
-        self.offset = line_offset  # lines before this stream's first (a byte range of a larger file)
-        self.first_record = first_record  # the next record is the file's first (the JSON-array check)
+        self.file_start = file_start  # the stream starts the file (the BOM check)
+        # The next record is the file's first (the JSON-array check): by default, when the stream starts it.
+        self.first_record = file_start if first_record is None else first_record
+        self.chunk_bytes = chunk_bytes
         self.tally = LineTally()
         self._next_progress = PROGRESS_BYTES
 
-    def run(self, stream: IO[bytes]) -> LineTally:
+    def run(self, stream: Readable) -> LineTally:
         tally = self.tally
-        for item in iter_blocks(stream, max_line_bytes=self.cap):
+        for item in iter_blocks(stream, max_line_bytes=self.cap, chunk_bytes=self.chunk_bytes):
             if isinstance(item, LineBlock):
                 if not self.block(item):
                     break
             else:
                 number, data, size, terminated = item
+                tally.lines = number
                 tally.consumed += size + 1
-                if not self.line(number + self.offset, data, size, terminated):
+                if not self.line(number, data, size, terminated):
                     break
             if self.progress is not None and tally.consumed >= self._next_progress:
                 self.progress(tally.consumed)
@@ -75,11 +81,12 @@ class LinePass:
     def block(self, block: LineBlock) -> bool:
         """The lines of one chunk; False when the pass must stop (a JSON array file)."""
         self.tally.consumed += len(block.body) + 1
+        self.tally.lines = block.number + len(block.lines) - 1
         unclear = unclear_lines(block.body)
         validator, builder, cap = self.validator, self.builder, self.cap
         report = builder.report
         loads, fast_counts, fast_valid = orjson.loads, validator.fast_counts, builder.fast_valid
-        number = block.number + self.offset - 1
+        number = block.number - 1
         for index, data in enumerate(block.lines):
             number += 1
             if self.first_record or len(data) > cap or not data.endswith(b"}"):
@@ -109,7 +116,7 @@ class LinePass:
             detail = f"line of {size:,} bytes, over the {self.cap:,}-byte cap"
             builder.issue(make_issue(number, "", "LINE_TOO_LONG", detail))
             return True
-        if number == 1 and data.startswith(BOM):
+        if number == 1 and self.file_start and data.startswith(BOM):
             data = data[len(BOM) :]
             builder.issue(make_issue(1, "", "BOM", "the file starts with a UTF-8 byte-order mark"))
         if data.endswith(b"\r"):

@@ -7,7 +7,9 @@ the builders of byte ranges into one, in line order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -87,11 +89,14 @@ class ValidationReport:
 class ReportBuilder:
     """Accumulates line findings and record outcomes into a report: counts, duplicates, statistics."""
 
-    def __init__(self, options: ValidationOptions, source: str) -> None:
+    def __init__(self, options: ValidationOptions, source: str, *, stable_keys: bool = False) -> None:
         self.options = options
         self.report = ValidationReport(source=source, options=options)
         self.stats = StatsCollector()
         self._duplicates = DuplicateCounter()  # bounded memory: sorted runs spill to temporary files
+        # hash() is salted per process (PYTHONHASHSEED): builders whose keys meet (parallel ranges) need a
+        # digest that is the same in every process.
+        self._key: Callable[[bytes], int] = _stable_key if stable_keys else hash
         self.first_image_line = 0  # the first record (valid or not) holding an image, and a video
         self.first_video_line = 0
 
@@ -131,7 +136,7 @@ class ReportBuilder:
         if counts.images or counts.videos:
             self._media_lines(number, counts)
         self.report.valid_records += 1
-        self._duplicates.add(hash(dump))
+        self._duplicates.add(self._key(dump))
         self.stats.add(number, counts, tokens)
 
     def _media_lines(self, number: int, counts: RecordCounts) -> None:
@@ -139,6 +144,38 @@ class ReportBuilder:
             self.first_image_line = number
         if counts.videos and not self.first_video_line:
             self.first_video_line = number
+
+    def merge(self, part: ReportBuilder, shift: int) -> None:
+        """Appends the findings and counts of `part`, a builder of the lines after this one's, `shift`
+        lines further into the file (its line numbers start at 1)."""
+        mine, theirs = self.report, part.report
+        mine.records += theirs.records
+        mine.valid_records += theirs.valid_records
+        limit = self.options.max_error_details
+        for issues, more in ((mine.errors, theirs.errors), (mine.warnings, theirs.warnings)):
+            issues += [replace(issue, line=issue.line + shift) for issue in more[: limit - len(issues)]]
+        mine.error_count += theirs.error_count
+        mine.warning_count += theirs.warning_count
+        for codes, more_codes in (
+            (mine.error_codes, theirs.error_codes),
+            (mine.warning_codes, theirs.warning_codes),
+        ):
+            for code, count in more_codes.items():
+                codes[code] = codes.get(code, 0) + count
+        self.stats.merge(part.stats, shift)
+        self._duplicates.adopt(part.export_duplicates())
+        if part.first_image_line and not self.first_image_line:
+            self.first_image_line = part.first_image_line + shift
+        if part.first_video_line and not self.first_video_line:
+            self.first_video_line = part.first_video_line + shift
+
+    def export_duplicates(self) -> list[tuple[str, int, int]]:
+        """The duplicate keys' sorted runs (in files), handed over: to ship the builder to another process."""
+        return self._duplicates.export()
+
+    def adopt_duplicates(self, runs: list[tuple[str, int, int]]) -> None:
+        """Takes the runs `export_duplicates` handed over (and removes their files when done)."""
+        self._duplicates.adopt(runs)
 
     def crlf(self, lines: int, first: int) -> None:
         """The one CRLF_LINE_ENDING warning for `lines` lines ending with CRLF, the first at line `first`."""
@@ -178,3 +215,7 @@ def _dataset_checks(report: ValidationReport, options: ValidationOptions, method
     elif report.records > BEDROCK_MAX_RECORDS:
         detail = f"{report.records} records, Bedrock accepts at most {BEDROCK_MAX_RECORDS:,}"
         report.add(make_issue(0, "", "TOO_MANY_RECORDS", detail))
+
+
+def _stable_key(dump: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(dump, digest_size=8).digest(), "little", signed=True)

@@ -15,9 +15,12 @@ one tight pass); the full walk in `record.py` checks the rest and alone builds f
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO
 
+from forgeflow.dataset.lines import GZIP_MAGIC
 from forgeflow.dataset.options import MediaProbe, Platform, ValidationOptions
+from forgeflow.dataset.parallel import validate_file, worker_count
 from forgeflow.dataset.passes import LinePass
 from forgeflow.dataset.record import RecordOutcome, RecordValidator
 from forgeflow.dataset.report import ReportBuilder, ValidationReport
@@ -70,15 +73,34 @@ def validate_uri(
     options: ValidationOptions | None = None,
     *,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = 1,
 ) -> ValidationReport:
     """Validates the file at a local path or s3:// URI (InputError when it cannot be read).
 
     With `options.check_media`, every referenced media object is looked up (HEAD) through `storage`.
+    `workers`: processes for a plain local file (None: one per CPU above `parallel.PARALLEL_MIN_BYTES`;
+    1: this process); the report is the same whatever the count.
     """
     options = options or ValidationOptions()
+    local = _splittable(uri, options)
+    if local is not None and workers != 1:
+        count = worker_count(workers, local.stat().st_size)
+        if count > 1:
+            return validate_file(local, options, uri, count, progress=progress)
     probe = storage_media_probe(storage) if options.check_media else None
     with storage.open_input(uri) as stream:
         return validate_stream(stream, options, source=uri, progress=progress, media_probe=probe)
+
+
+def _splittable(uri: str, options: ValidationOptions) -> Path | None:
+    """The local file `uri` names when byte ranges of it can be validated apart (not gzip, no probe)."""
+    if options.check_media or uri.startswith("s3://"):
+        return None
+    path = parse_uri(uri).path
+    if path is None or not path.is_file():
+        return None
+    with path.open("rb") as head:
+        return None if head.read(len(GZIP_MAGIC)) == GZIP_MAGIC else path
 
 
 def storage_media_probe(storage: Storage) -> MediaProbe:
