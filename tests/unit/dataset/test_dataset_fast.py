@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forgeflow.dataset.fast import raw_clear
+from forgeflow.dataset.fast import raw_clear, unclear_lines
 from forgeflow.dataset.record import RecordOutcome, RecordValidator
 from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
 from forgeflow.dataset.validation import ValidationOptions, validate_stream
@@ -169,6 +169,23 @@ def test_a_raw_line_is_cleared_only_when_no_text_holds_a_reserved_string(texts: 
     for line in _lines(record):
         if held:
             assert not raw_clear(line), line
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(reserved_text, max_size=12), escaped=st.booleans())
+def test_a_whole_chunk_scan_marks_exactly_the_lines_raw_clear_does_not_clear(
+    texts: list[str], escaped: bool
+) -> None:
+    lines = [
+        json.dumps({"text": text}).encode()  # escapes every non-ASCII character as \\u
+        if escaped
+        else orjson.dumps({"messages": [{"role": "user", "content": [{"text": text}]}]})  # raw UTF-8
+        for text in texts
+    ]
+    body = b"\n".join(lines)
+    assert unclear_lines(body) == {
+        index for index, line in enumerate(body.split(b"\n")) if not raw_clear(line)
+    }
 
 
 def test_an_escaped_reserved_string_is_not_cleared() -> None:

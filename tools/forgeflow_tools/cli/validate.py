@@ -43,6 +43,13 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help="error details kept in the report (default 100)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes for a large local file (default: one per CPU above 32 MiB; 1: one process); "
+        "the report is the same",
+    )
     add_output_argument(parser, what="the JSON report")
     parser.set_defaults(func=run)
 
@@ -95,6 +102,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.max_errors < 0:
         raise InputError("--max-errors must be 0 or more", code="USAGE")
+    if args.workers is not None and args.workers < 1:
+        raise InputError(
+            f"--workers must be 1 or more, not {args.workers}",
+            code="USAGE",
+            hint="omit it for one process per CPU, or pass --workers 1 for one process",
+        )
     options = ValidationOptions(
         method=Method(args.method) if args.method else None,
         model=NovaModel(args.model),
@@ -108,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if storage.progress is not None:
         storage.progress.total = input_size(storage, args.path)
     try:
-        report = validate_uri(storage, args.path, options).to_dict()
+        report = validate_uri(storage, args.path, options, workers=args.workers).to_dict()
     finally:
         if storage.progress is not None:
             storage.progress.finish()

@@ -35,9 +35,33 @@ class Line(NamedTuple):
     terminated: bool  # False only for a last line without `\n`
 
 
+class LineBlock(NamedTuple):
+    """The complete lines of one read chunk, for consumers that work on many lines at once."""
+
+    number: int  # the 1-based number of lines[0]
+    body: bytes  # the lines joined by `\n` (without the last one): what a whole-chunk scan reads
+    lines: list[bytes]  # body.split(b"\n"); their sizes are not checked against the cap
+
+
 def iter_lines(
     stream: Readable, *, max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = CHUNK_BYTES
 ) -> Iterator[Line]:
+    for item in iter_blocks(stream, max_line_bytes=max_line_bytes, chunk_bytes=chunk_bytes):
+        if not isinstance(item, LineBlock):
+            yield item
+            continue
+        number = item.number
+        for piece in item.lines:
+            size = len(piece)
+            yield _new(Line, (number, None if size > max_line_bytes else piece, size, True))
+            number += 1
+
+
+def iter_blocks(
+    stream: Readable, *, max_line_bytes: int = MAX_LINE_BYTES, chunk_bytes: int = CHUNK_BYTES
+) -> Iterator[Line | LineBlock]:
+    """Each chunk's complete lines as one LineBlock; a line spanning chunks, or the unterminated last
+    line, as a Line (with the cap applied)."""
     number = 0
     pending: list[bytes] = []
     pending_size = 0
@@ -63,18 +87,19 @@ def iter_lines(
                 yield Line(number, b"".join(pending), pending_size, True)
             pending, pending_size, overflow = [], 0, False
             start = end + 1
-        pieces = (chunk[start:] if start else chunk).split(b"\n")
-        tail = pieces.pop()
-        for piece in pieces:
-            number += 1
-            size = len(piece)
-            yield _new(Line, (number, None if size > max_line_bytes else piece, size, True))
-        if tail:
-            pending_size = len(tail)
+        last = chunk.rfind(b"\n")
+        if last >= start:
+            body = chunk[start:last]
+            lines = body.split(b"\n")
+            yield LineBlock(number + 1, body, lines)
+            number += len(lines)
+            start = last + 1
+        if start < len(chunk):
+            pending_size = len(chunk) - start
             if pending_size > max_line_bytes:
                 overflow = True
             else:
-                pending = [tail]
+                pending = [chunk[start:]]
     if pending or overflow:
         yield Line(number + 1, None if overflow else b"".join(pending), pending_size, False)
 

@@ -62,6 +62,16 @@ def _fast_outcome(record: dict[str, Any], method: Method, counts: RecordCounts) 
     )
 
 
+def _dpo_shaped(messages: Any) -> bool:
+    """Whether the record's messages end with a candidates message (a DPO record)."""
+    return (
+        type(messages) is list
+        and len(messages) > 0
+        and type(messages[-1]) is dict
+        and "candidates" in messages[-1]
+    )
+
+
 class RecordValidator:
     """Checks one line at a time against the options; remembers the method of the first record."""
 
@@ -115,22 +125,34 @@ class RecordValidator:
             )
         return make_issue(line, "", "JSON_PARSE", f"not valid JSON: {error}")
 
-    def _check_object(self, line_number: int, record: dict[str, Any], clear: bool = False) -> RecordOutcome:
-        """The outcome of one record; `clear`: its raw line holds no reserved string (`fast.raw_clear`)."""
+    def fast_counts(self, record: dict[str, Any], clear: bool) -> RecordCounts | None:
+        """The counts of a common-shaped record breaking no rule (`fast.FastPath`), else None.
+
+        Remembers the method of the first record, like every check; `clear`: its raw line holds no
+        reserved string (`fast.raw_clear`). None asks for `check_record_walk`, which alone makes findings.
+        """
         messages = record.get("messages")
-        is_dpo = (
-            type(messages) is list
-            and len(messages) > 0
-            and type(messages[-1]) is dict
-            and "candidates" in messages[-1]
-        )
+        is_dpo = _dpo_shaped(messages)
         record_method = Method.DPO if is_dpo else Method.SFT
         if self.method is None and type(messages) is list:
             self.method = record_method
         if record_method is self.method and not (is_dpo and self.options.model is NovaModel.LITE_2):
-            counts = self._fast.counts(record, is_dpo, clear)
-            if counts is not None:  # a common shape breaking no rule: no walk, no findings
-                return _fast_outcome(record, record_method, counts)
+            return self._fast.counts(record, is_dpo, clear)
+        return None
+
+    def _check_object(self, line_number: int, record: dict[str, Any], clear: bool = False) -> RecordOutcome:
+        """The outcome of one record; `clear`: its raw line holds no reserved string (`fast.raw_clear`)."""
+        counts = self.fast_counts(record, clear)
+        if counts is not None:  # a common shape breaking no rule: no walk, no findings
+            assert self.method is not None  # fast_counts answers only for records of the dataset's method
+            return _fast_outcome(record, self.method, counts)
+        return self.check_record_walk(line_number, record, clear)
+
+    def check_record_walk(self, line_number: int, record: dict[str, Any], clear: bool) -> RecordOutcome:
+        """The full walk of one record (after `fast_counts` answered None): every finding, with pointers."""
+        messages = record.get("messages")
+        is_dpo = _dpo_shaped(messages)
+        record_method = Method.DPO if is_dpo else Method.SFT
         walk = Walk(is_dpo, clear)
         self._record(record, walk)
         if walk.documents > 1:

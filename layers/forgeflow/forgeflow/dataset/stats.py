@@ -132,6 +132,24 @@ class StatsCollector:
                 if est_tokens > limit:
                     self._over[index] += 1
 
+    def merge(self, other: StatsCollector, shift: int) -> None:
+        """Adds the counts of `other`, a collector of later lines numbered from 1, `shift` lines on."""
+        self.records += other.records
+        self.turns += other.turns
+        self.max_turns = max(self.max_turns, other.max_turns)
+        self.images += other.images
+        self.videos += other.videos
+        self.documents += other.documents
+        self.characters += other.characters
+        self.tokens += other.tokens
+        longest = other.longest
+        if longest is not None and (other.max_tokens > self.max_tokens or self.longest is None):
+            self.max_tokens = other.max_tokens  # the first record of the largest estimate, as in add()
+            self.longest = {**longest, "line": longest["line"] + shift}
+        self._over = [mine + theirs for mine, theirs in zip(self._over, other._over, strict=True)]
+        self.duplicates += other.duplicates
+        self.blank_lines += other.blank_lines
+
     def result(self) -> ValidationStats:
         multimodal = self.images or self.videos or self.documents
         longest = self.longest
