@@ -31,14 +31,19 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "dataset/walk.py": ("tests/unit/dataset",),
     "dataset/rules.py": ("tests/unit/dataset",),
     "dataset/validation.py": ("tests/unit/dataset",),
+    "dataset/options.py": ("tests/unit/dataset",),
     "mixing/apportion.py": ("tests/unit/mixing",),
     "mixing/selection.py": ("tests/unit/mixing",),
     "mixing/allocate.py": ("tests/unit/mixing",),
     "recipes/bounds.py": ("tests/unit/recipes",),
     "recipes/limits.py": ("tests/unit/recipes",),
     "jobs/requests.py": ("tests/unit/jobs",),
-    "pipeline/steps/register.py": ("tests/unit/pipeline",),
-    "pipeline/steps/outcome.py": ("tests/unit/pipeline",),
+    # The steps on fakes only: the handler tests on moto reach them too, at seconds per mutant.
+    "pipeline/steps/register.py": ("tests/unit/pipeline/test_pipeline_register.py",),
+    "pipeline/steps/outcome.py": (
+        "tests/unit/pipeline/test_pipeline_outcome.py",
+        "tests/unit/pipeline/test_pipeline_steps.py",
+    ),
     "evaluation/metrics.py": ("tests/unit/pipeline", "tests/unit/jobs"),
 }
 
