@@ -109,7 +109,7 @@ def _stage(module: str, tests: tuple[str, ...], stage: Path) -> None:
         f"only_mutate = {_toml_list(['forgeflow/' + module])}\n"
         f"also_copy = {_toml_list(tops)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(list(tests))}\n"
-        'pytest_add_cli_args = ["-p", "no:xdist"]\n',
+        'pytest_add_cli_args = ["-p", "no:xdist", "--hypothesis-profile", "mutate"]\n',
         encoding="utf-8",
     )
 

@@ -139,6 +139,9 @@ SFT_RECORDS: list[Any] = [
     },
     {"messages": [u(), a({"toolUse": {"toolUseId": "t1", "name": "n", "input": {"d": DEEP}}})]},  # too deep
     {"messages": [u(t("  User: x")), a()]},  # a reserved string after spaces
+    {"messages": [u(t(" "), t("")), a(t(" "), t(5))]},  # whitespace then empty or not a string
+    {"messages": [u(t("read"), DOC), a(), u(t("see"), VIDEO), a()]},  # a video, the document elsewhere
+    {"messages": [u(t("see"), *[IMAGE] * 10), a()]},  # ten images: the limit
 ]
 RAW_LINES = [b"[1, 2]", b"{bad", b"\xff\xfe{}", b'{"messages": ']  # the last one has no newline
 
@@ -232,3 +235,15 @@ def test_the_media_probe_finds_missing_and_oversized_objects_at_their_limits() -
         "source/s3Location/uri"
     }
     assert asked.count("s3://m/ok.png") == 1  # each URI is looked up once
+
+
+def test_check_and_check_record_give_the_canonical_dump_of_a_valid_record_only() -> None:
+    from forgeflow.dataset.record import RecordValidator
+
+    good, bad = {"messages": [u(), a()]}, {"messages": [u()]}
+    validator = RecordValidator()
+    assert validator.check(1, orjson.dumps(good)).canonical == orjson.dumps(good)
+    assert validator.check_record(1, good).canonical == orjson.dumps(good)
+    assert validator.check(2, orjson.dumps(bad)).canonical is None
+    assert validator.check_record(2, bad).canonical is None
+    assert validator.check(3, b"{bad").canonical is None
