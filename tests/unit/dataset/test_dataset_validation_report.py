@@ -10,8 +10,10 @@ import io
 from typing import Any
 
 import orjson
+import pytest
 from fakes.s3 import MemoryS3
 
+from forgeflow.dataset import validation
 from forgeflow.dataset.validation import (
     BEDROCK_MAX_RECORDS,
     ValidationOptions,
@@ -57,13 +59,18 @@ def test_crlf_counts_every_line_and_names_the_first(sft_record: dict[str, Any]) 
     assert _message(one, "CRLF_LINE_ENDING", warning=True) == "1 line ends with CRLF, the first is line 2"
 
 
-def test_bedrock_accepts_exactly_its_maximum_record_count(sft_record: dict[str, Any]) -> None:
+def test_bedrock_accepts_exactly_its_maximum_record_count(
+    sft_record: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bedrock's documented maximum is 20,000 records (validation.py); a cap of 1,000 keeps the edge fast.
+    assert BEDROCK_MAX_RECORDS == 20_000
+    monkeypatch.setattr(validation, "BEDROCK_MAX_RECORDS", 1_000)
     bedrock = ValidationOptions(platform="bedrock")
     line = orjson.dumps(sft_record) + b"\n"
-    at_max = validate_stream(io.BytesIO(line * BEDROCK_MAX_RECORDS), bedrock)
+    at_max = validate_stream(io.BytesIO(line * 1_000), bedrock)
     assert "TOO_MANY_RECORDS" not in at_max.error_codes
-    over = validate_stream(io.BytesIO(line * (BEDROCK_MAX_RECORDS + 1)), bedrock)
-    assert _message(over, "TOO_MANY_RECORDS") == "20001 records, Bedrock accepts at most 20,000"
+    over = validate_stream(io.BytesIO(line * 1_001), bedrock)
+    assert _message(over, "TOO_MANY_RECORDS") == "1001 records, Bedrock accepts at most 1,000"
     assert (over.errors[-1].line, over.errors[-1].path) == (0, "")
 
 
