@@ -325,3 +325,38 @@ def test_max_concurrent_runs_refuses_a_new_run_when_full() -> None:
     with pytest.raises(RunsAtCapacity):
         _register(_s3_event(), services)
     assert len(_bus_details(services)) == 0
+
+
+def test_an_invalid_sidecar_is_refused_naming_the_sidecar() -> None:
+    services, store = _world()
+    store.put(BUCKET, "incoming/support_sft.forgeflow.yaml", b"- a list\n")
+    with pytest.raises(
+        RequestInvalid, match=r"^s3://data/incoming/support_sft\.forgeflow\.yaml must be a mapping"
+    ):
+        _register(_s3_event(), services)
+
+
+def test_a_head_without_etag_or_size_pins_no_etag_and_counts_as_empty() -> None:
+    class Bare(MemoryS3):
+        def head(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+            found = super().head(bucket, key, version_id)
+            return None if found is None else {"VersionId": found.get("VersionId")}
+
+    s3 = Bare()
+    s3.put(BUCKET, KEY, b"{}\n", version_id="v1")
+    services, _ = _world(s3)
+    run = _register(_request(), services)
+    assert _row(services, run.run_id).dataset_etag is None
+    assert _bus_details(services)[0]["dataset_etag"] is None
+
+
+def test_the_size_error_says_why_the_cap_exists() -> None:
+    s3 = MemoryS3()
+    s3.put(BUCKET, KEY, b"{}\n", version_id="v1", size=101)
+    services, _ = _world(s3, settings=SETTINGS.model_copy(update={"max_dataset_bytes": 100}))
+    with pytest.raises(DatasetTooLarge) as caught:
+        _register(_s3_event(), services)
+    assert caught.value.args[0].endswith(
+        "(MaxDatasetBytes = 100): Validate reads it within a 15-minute Lambda and Mix spills it "
+        "to 10 GiB of /tmp"
+    )
