@@ -31,7 +31,6 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "dataset/walk.py": ("tests/unit/dataset",),
     "dataset/rules.py": ("tests/unit/dataset",),
     "dataset/validation.py": ("tests/unit/dataset",),
-    "dataset/options.py": ("tests/unit/dataset",),
     "mixing/apportion.py": ("tests/unit/mixing",),
     "mixing/selection.py": ("tests/unit/mixing",),
     "mixing/allocate.py": ("tests/unit/mixing",),

@@ -158,3 +158,20 @@ def test_the_media_probe_takes_a_head_without_a_size_as_empty() -> None:
             return {"ETag": '"e"'}
 
     assert storage_media_probe(Storage(Sizeless()))("s3://media/a.png") == 0
+
+
+def test_the_options_default_to_sagemaker_lite_and_refuse_impossible_caps() -> None:
+    from pydantic import ValidationError
+
+    defaults = ValidationOptions()
+    assert (defaults.method, defaults.model, defaults.platform, defaults.strict) == (
+        None,
+        NovaModel.LITE,
+        "sagemaker",
+        False,
+    )
+    assert (defaults.max_error_details, defaults.check_media) == (100, False)
+    assert ValidationOptions(max_error_details=0, max_line_bytes=1).max_error_details == 0
+    for bad in ({"max_error_details": -1}, {"max_line_bytes": 0}, {"platform": "azure"}, {"colour": 1}):
+        with pytest.raises(ValidationError):
+            ValidationOptions(**bad)
