@@ -26,12 +26,14 @@ from forgeflow.pipeline.state import (
     RecipeResult,
     RegisterInput,
     RunPointer,
+    StopJobsInput,
     TrainingPointer,
 )
 from forgeflow.pipeline.steps import Services
 from forgeflow.pipeline.steps.outcome import (
     failure_message,
     publish_result,
+    stop_jobs,
     stop_orphaned_jobs,
     stop_run_jobs,
 )
@@ -539,3 +541,76 @@ def test_a_smoke_only_success_without_its_smoke_job_is_refused() -> None:
         match=r"^PublishResult \(smoke only\) needs \$\.smoke\.job \(the completed smoke job\)$",
     ):
         publish_result(_succeeded(run, smoke=False), services)
+
+
+# -- edges found by the mutation run (docs/mutation.md) ------------------------------------------------
+
+
+def test_a_job_the_ledger_names_is_stopped_even_when_sagemaker_s_list_misses_it() -> None:
+    class Unlisted(FakeJobs):
+        def list_active(self, name_contains: str) -> list[str]:
+            return []  # ListTrainingJobs is eventually consistent
+
+    jobs = Unlisted({"forgeflow-r1-train-1": "InProgress"})
+    services, _ = _services(FakeLedger.of({"run_id": "r1", "job_names": ["forgeflow-r1-train-1"]}), jobs)
+    answer = stop_jobs(StopJobsInput(run=RUN), services)
+    assert (answer.run_id, answer.stopped) == ("r1", ["forgeflow-r1-train-1"])
+
+
+@pytest.mark.parametrize("run", [RunPointer(registered=True), RunPointer(registered=False, run_id="r1")])
+def test_stop_jobs_needs_a_registered_run_with_an_id(run: RunPointer) -> None:
+    jobs = FakeJobs({"forgeflow-r1-train-1": "InProgress"})
+    services, _ = _services(FakeLedger.of({"run_id": "r1", "job_names": ["forgeflow-r1-train-1"]}), jobs)
+    answer = stop_jobs(StopJobsInput(run=run), services)
+    assert (answer.run_id, answer.stopped, jobs.stopped) == (None, [], [])
+
+
+def test_the_sweeper_refuses_an_event_without_an_execution_arn_saying_so() -> None:
+    services, _ = _services()
+    with pytest.raises(RequestInvalid, match=r"^the execution status event has no detail\.executionArn$"):
+        stop_orphaned_jobs({"detail": {}}, services)
+
+
+def test_the_sweeper_lists_every_job_it_stopped() -> None:
+    jobs = FakeJobs({"forgeflow-r1-smoke-1": "InProgress", "forgeflow-r1-train-1": "InProgress"})
+    services, _ = _services(jobs=jobs)
+    stop_orphaned_jobs(_ended("ABORTED"), services)
+    assert _detail(services)["message"].endswith("stopped jobs: forgeflow-r1-smoke-1, forgeflow-r1-train-1")
+
+
+def test_a_retried_failed_publish_returns_run_failed() -> None:
+    ledger = FakeLedger.of(
+        {"run_id": "r1", "status": "FAILED", "execution_arn": ARN, "outcome_event_id": "e0"}
+    )
+    services, _ = _services(ledger)
+    published = publish_result(_failed("mix"), services)
+    assert (published.detail_type, published.event_id) == ("Run Failed", "e0")
+
+
+def test_an_unregistered_pointer_neither_finds_an_earlier_publish_nor_reads_the_run_s_documents() -> None:
+    ledger = FakeLedger.of(
+        {"run_id": "r1", "status": "FAILED", "execution_arn": ARN, "outcome_event_id": "e0"}
+    )
+    services, s3 = _services(ledger)
+    s3.put(BUCKET, "runs/r1/recipe/preflight.json", orjson.dumps({"estimate": {"total_usd": 5}}))
+    published = publish_result(_failed("recipe", run=RunPointer(registered=False, run_id="r1")), services)
+    assert published.event_id == "event-1"
+    detail = _detail(services)
+    assert (detail["report_uri"], detail["estimated_cost_usd"]) == (None, None)
+
+
+def test_a_failure_without_details_closes_the_ledger_at_the_publish_stage() -> None:
+    services, _ = _services()
+    publish_result(PublishInput(outcome="failed", run=RUN), services)
+    row = services.ledger.get("r1")
+    assert row is not None
+    assert (row.stage, row.error_code) == ("publish", "Unknown")
+
+
+def test_a_success_without_mix_names_what_is_missing_and_one_without_a_dataset_uri_says_empty() -> None:
+    services, s3 = _services(FakeLedger())
+    run = _registered(services, s3)
+    with pytest.raises(RequestInvalid, match=r"^PublishResult \(succeeded\) needs \$\.mix and \$\.recipe$"):
+        publish_result(_succeeded(run).model_copy(update={"mix": None}), services)
+    publish_result(_succeeded(run.model_copy(update={"dataset_uri": None})), services)
+    assert json.loads(_entries(services)[-1]["Detail"])["dataset_uri"] == ""
