@@ -162,6 +162,8 @@ DPO_RECORDS: list[Any] = [
             {"role": "assistant", "candidates": [cand(), cand(label="non-preferred")]},
         ]
     },
+    dpo("x", cand(), cand()),  # the two that are objects agree, but one candidate is no object
+    dpo({"preferenceLabel": "preferred"}, cand(label="worst")),  # no content, then a bad label
 ]
 
 LITE_2_RECORDS: list[Any] = [
