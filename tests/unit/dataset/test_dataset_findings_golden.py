@@ -140,8 +140,10 @@ SFT_RECORDS: list[Any] = [
     {"messages": [u(), a({"toolUse": {"toolUseId": "t1", "name": "n", "input": {"d": DEEP}}})]},  # too deep
     {"messages": [u(t("  User: x")), a()]},  # a reserved string after spaces
     {"messages": [u(t(" "), t("")), a(t(" "), t(5))]},  # whitespace then empty or not a string
-    {"messages": [u(t("read"), DOC), a(), u(t("see"), VIDEO), a()]},  # a video, the document elsewhere
-    {"messages": [u(t("see"), *[IMAGE] * 10), a()]},  # ten images: the limit
+    # Valid records take the fast path (fast.py); an unknown key sends these edges through the walk.
+    {"x": 1, "messages": [u(t("read"), DOC), a(), u(t("see"), VIDEO), a()]},  # the document elsewhere
+    {"x": 1, "messages": [u(t("see"), *[IMAGE] * 10), a()]},  # ten images: the limit
+    {"messages": [u(["text"]), a()]},  # a block that is an array holding the string "text"
 ]
 RAW_LINES = [b"[1, 2]", b"{bad", b"\xff\xfe{}", b'{"messages": ']  # the last one has no newline
 
@@ -164,6 +166,10 @@ DPO_RECORDS: list[Any] = [
     },
     dpo("x", cand(), cand()),  # the two that are objects agree, but one candidate is no object
     dpo({"preferenceLabel": "preferred"}, cand(label="worst")),  # no content, then a bad label
+    dpo(
+        {"content": "x", "preferenceLabel": "preferred"}, cand(label="worst")
+    ),  # content not an array, then a bad label
+    dpo(cand(t("ok"), RESULT), cand(label="non-preferred")),  # a candidate speaks as the assistant
 ]
 
 LITE_2_RECORDS: list[Any] = [
