@@ -144,6 +144,11 @@ SFT_RECORDS: list[Any] = [
     {"x": 1, "messages": [u(t("read"), DOC), a(), u(t("see"), VIDEO), a()]},  # the document elsewhere
     {"x": 1, "messages": [u(t("see"), *[IMAGE] * 10), a()]},  # ten images: the limit
     {"messages": [u(["text"]), a()]},  # a block that is an array holding the string "text"
+    # A text block with another key takes the general path of the content walk.
+    {"messages": [u({"text": "hello", "x": 1}), a()]},  # its only text is written
+    {"messages": [u({"text": 5, "x": 1}), a()]},  # not a string
+    {"messages": [u({"text": "", "x": 1}), a()]},  # empty
+    {"messages": [u(t(" "), {"text": "", "x": 1}), a()]},  # whitespace before it: not empty
 ]
 RAW_LINES = [b"[1, 2]", b"{bad", b"\xff\xfe{}", b'{"messages": ']  # the last one has no newline
 
