@@ -149,6 +149,7 @@ SFT_RECORDS: list[Any] = [
     {"messages": [u({"text": 5, "x": 1}), a()]},  # not a string
     {"messages": [u({"text": "", "x": 1}), a()]},  # empty
     {"messages": [u(t(" "), {"text": "", "x": 1}), a()]},  # whitespace before it: not empty
+    {"messages": [u({"text": "see", "image": {"format": "bmp"}}), a()]},  # the kind after the text checked
 ]
 RAW_LINES = [b"[1, 2]", b"{bad", b"\xff\xfe{}", b'{"messages": ']  # the last one has no newline
 
