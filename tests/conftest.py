@@ -35,4 +35,7 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
     derandomize=os.environ.get("CI", "").lower() in {"1", "true", "yes"},
 )
+# `make mutate` (tools/mutate.py) runs each mutant's tests with `--hypothesis-profile mutate`: a property
+# test then tries 10 examples, not 100, so a module's hundreds of mutants fit the machine.
+settings.register_profile("mutate", parent=settings.get_profile("forgeflow"), max_examples=10)
 settings.load_profile("forgeflow")

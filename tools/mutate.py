@@ -37,8 +37,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "recipes/bounds.py": ("tests/unit/recipes",),
     "recipes/limits.py": ("tests/unit/recipes",),
     "jobs/requests.py": ("tests/unit/jobs",),
-    "pipeline/steps/register.py": ("tests/unit/pipeline",),
-    "pipeline/steps/outcome.py": ("tests/unit/pipeline",),
+    # The steps on fakes only: the handler tests on moto reach them too, at seconds per mutant.
+    "pipeline/steps/register.py": ("tests/unit/pipeline/test_pipeline_register.py",),
+    "pipeline/steps/outcome.py": (
+        "tests/unit/pipeline/test_pipeline_outcome.py",
+        "tests/unit/pipeline/test_pipeline_steps.py",
+    ),
     "evaluation/metrics.py": ("tests/unit/pipeline", "tests/unit/jobs"),
 }
 
@@ -104,7 +108,7 @@ def _stage(module: str, tests: tuple[str, ...], stage: Path) -> None:
         f"only_mutate = {_toml_list(['forgeflow/' + module])}\n"
         f"also_copy = {_toml_list(tops)}\n"
         f"pytest_add_cli_args_test_selection = {_toml_list(list(tests))}\n"
-        'pytest_add_cli_args = ["-p", "no:xdist"]\n',
+        'pytest_add_cli_args = ["-p", "no:xdist", "--hypothesis-profile", "mutate"]\n',
         encoding="utf-8",
     )
 

@@ -1,0 +1,122 @@
+"""The allocation's refusals, word for word: which source is short, by how much, and the fixes that fit.
+
+Mutation testing (docs/mutation.md) found the shortfall message and its suggested fixes pinned only in
+part; each case here is computed by hand in its comment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forgeflow.errors import DataError
+from forgeflow.mixing.engine import run_mix
+from forgeflow.mixing.plan import parse_plan
+from forgeflow.storage import Storage
+
+
+def _source(root: Path, name: str, weight: float, **extra: Any) -> dict[str, Any]:
+    role = "customer" if name == "customer" else "curated"
+    return {"name": name, "role": role, "uri": str(root / name), "weight": weight, **extra}
+
+
+def _refusal(root: Path, plan: dict[str, Any]) -> DataError:
+    with pytest.raises(DataError) as caught:
+        run_mix(parse_plan(plan), str(root / "out"), Storage())
+    assert not (root / "out").exists()
+    return caught.value
+
+
+def test_a_capped_curated_source_short_of_a_fixed_total(tmp_path: Path, mixdata: Any) -> None:
+    # 30 % of 1,000 needs 300 of a pool capped at 100. Weight: max share 100/1000 = 0.1 of the mix, so
+    # w/(0.7 + w) = 0.1 gives w = 0.07778; total: 100 / 0.3 = 333; 300 / 100 = 3.00 passes.
+    mixdata.write(tmp_path, "customer", 700)
+    mixdata.write(tmp_path, "general", 120)
+    plan = {
+        "total": 1000,
+        "sources": [_source(tmp_path, "customer", 0.7), _source(tmp_path, "general", 0.3, max_records=100)],
+    }
+    error = _refusal(tmp_path, plan)
+    assert (error.code, error.args[0]) == (
+        "SOURCE_TOO_SMALL",
+        "curated source 'general' has 100 records (max_records: 100); 30.0 % of a 1,000-record mix needs 300",
+    )
+    assert error.hint == (
+        "lower its weight to ≤ 0.07778 (now 0.3; that is ≤ 10.0 % of train.jsonl with the other weights "
+        "unchanged), lower total to ≤ 333, add data, or set allow_upsample: true (it would be repeated 3.00×)"
+    )
+
+
+def test_a_customer_short_of_its_share_after_the_hold_out(tmp_path: Path, mixdata: Any) -> None:
+    # 10 records, a 20 % hold-out (by content hash) keeps 9; 50 % of 100 needs 50. Max share 9/100, so
+    # w/(0.5 + w) = 0.09 gives w = 0.04945; total: 9 / 0.5 = 18; 50 / 9 = 5.56 passes.
+    mixdata.write(tmp_path, "customer", 10)
+    mixdata.write(tmp_path, "general", 500)
+    plan = {
+        "total": 100,
+        "validation_fraction": 0.2,
+        "sources": [_source(tmp_path, "customer", 0.5), _source(tmp_path, "general", 0.5)],
+    }
+    error = _refusal(tmp_path, plan)
+    assert error.args[0] == (
+        "customer source 'customer' has 9 records, after holding out 1 for validation; "
+        "50.0 % of a 100-record mix needs 50"
+    )
+    assert error.hint == (
+        "lower its weight to ≤ 0.04945 (now 0.5; that is ≤ 9.0 % of train.jsonl with the other weights "
+        "unchanged), lower total to ≤ 18, add data, or set allow_upsample: true (it would be repeated 5.56×)"
+    )
+
+
+def test_a_curated_source_short_when_every_customer_record_is_kept_once(tmp_path: Path, mixdata: Any) -> None:
+    # No total: 600 customer records at 60 % make a 1,000-record mix; general needs 40 % = 400 of 150. The
+    # customer amount is fixed, so general's weight may be at most 0.6 × 150 / 600 = 0.15 (share 0.2).
+    mixdata.write(tmp_path, "customer", 600)
+    mixdata.write(tmp_path, "general", 150)
+    plan = {"sources": [_source(tmp_path, "customer", 0.6), _source(tmp_path, "general", 0.4)]}
+    error = _refusal(tmp_path, plan)
+    assert error.args[0] == "curated source 'general' has 150 records; 40.0 % of a 1,000-record mix needs 400"
+    assert error.hint == (
+        "lower its weight to ≤ 0.15 (now 0.4; that is ≤ 20.0 % of train.jsonl with the other weights "
+        "unchanged), add data, or set allow_upsample: true (it would be repeated 2.67×)"
+    )
+
+
+def test_a_single_source_has_no_weight_to_lower(tmp_path: Path, mixdata: Any) -> None:
+    mixdata.write(tmp_path, "customer", 5)
+    error = _refusal(tmp_path, {"total": 9, "sources": [_source(tmp_path, "customer", 1)]})
+    assert error.args[0] == "customer source 'customer' has 5 records; 100.0 % of a 9-record mix needs 9"
+    assert (
+        error.hint == "lower total to ≤ 5, add data, or set allow_upsample: true (it would be repeated 1.80×)"
+    )
+
+
+def test_a_token_mix_counts_estimated_tokens(tmp_path: Path, mixdata: Any) -> None:
+    mixdata.write(tmp_path, "customer", 20)
+    mixdata.write(tmp_path, "general", 2)
+    plan = {
+        "unit": "tokens",
+        "sources": [_source(tmp_path, "customer", 0.5), _source(tmp_path, "general", 0.5)],
+    }
+    error = _refusal(tmp_path, plan)
+    assert error.code == "SOURCE_TOO_SMALL"
+    assert "estimated tokens;" in error.args[0]
+    assert "-token mix needs" in error.args[0]
+
+
+def test_an_empty_customer_after_the_hold_out_says_how_many_were_held_out(
+    tmp_path: Path, mixdata: Any
+) -> None:
+    mixdata.write(tmp_path, "customer", 1)
+    mixdata.write(tmp_path, "general", 10)
+    plan = {
+        "seed": 2,  # the hold-out is by content hash and seed: seed 2 holds this one record out
+        "validation_fraction": 0.5,
+        "sources": [_source(tmp_path, "customer", 0.5), _source(tmp_path, "general", 0.5)],
+    }
+    error = _refusal(tmp_path, plan)
+    assert error.code == "EMPTY_CUSTOMER_SOURCE"
+    assert error.args[0] == "customer source 'customer' has no training records (1 held out for validation)"
+    assert error.hint == "add records, or lower validation_fraction"
