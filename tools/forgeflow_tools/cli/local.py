@@ -67,7 +67,8 @@ def _add_input_arguments(run: argparse.ArgumentParser) -> None:
     curated.add_argument(
         "--no-curated",
         action="store_true",
-        help="upload no curated data: the run trains on the dataset alone (unmixed)",
+        help="mix no curated data: the run trains on the dataset alone (unmixed); the shipped general sets "
+        "are still uploaded for the evaluation (general suite, base stand-in)",
     )
 
 

@@ -67,6 +67,10 @@ class TrainingJobEmulator:
         self.create_calls = 0
         self.rejected_creates: list[str] = []
 
+    def know_base_pool(self, uri: str) -> None:
+        """The curated pool (s3:// prefix) the base model's stand-in knows (StandInEvaluation)."""
+        self._evaluation.base_pool = uri
+
     # --- API operations -------------------------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
