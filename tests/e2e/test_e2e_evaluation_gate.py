@@ -56,7 +56,9 @@ def summary_of(runtime: LocalRuntime, outcome: RunOutcome) -> dict[str, Any]:
     return document
 
 
-UNMIXED = {"mix": {"sources": [{"name": "customer", "role": "customer", "weight": 1.0}]}}
+UNMIXED = {
+    "mix": {"validation_fraction": 0.1, "sources": [{"name": "customer", "role": "customer", "weight": 1.0}]}
+}
 
 
 def test_the_general_slice_is_scored_and_never_reaches_train(runtime: LocalRuntime, data) -> None:
@@ -93,3 +95,150 @@ def test_a_customer_only_run_loses_general_ability_and_a_mixed_run_keeps_more(ru
     assert unmixed["trained"] < mixed["trained"]
     assert unmixed["delta"] < mixed["delta"] <= 0
     assert unmixed["trained"] < 0.1 * unmixed["base"]  # trained on support tickets alone: it forgot
+
+
+def whole_pool(runtime: LocalRuntime) -> dict[str, Any]:
+    """A plan whose curated share takes in the whole pool (every record outside the general slice)."""
+    curated = f"s3://{runtime.bucket}/{runtime.curated_prefix}sft/"
+    return {
+        "mix": {
+            "validation_fraction": 0.1,
+            "allow_upsample": True,
+            "sources": [
+                {"name": "customer", "role": "customer", "weight": 0.3},
+                {"name": "curated", "uri": curated, "weight": 0.7},
+            ],
+        }
+    }
+
+
+def outcome_event(outcome: RunOutcome) -> dict[str, Any]:
+    ended = [
+        e for e in outcome.events if e["detail-type"] in ("Run Succeeded", "Run Regressed", "Run Failed")
+    ]
+    assert len(ended) == 1, [e["detail-type"] for e in outcome.events]
+    return ended[0]
+
+
+def test_a_run_that_keeps_general_ability_is_promoted_with_its_actual_cost(runtime, data) -> None:
+    outcome = drop(runtime, data["support"], whole_pool(runtime))
+    event = outcome_event(outcome)
+    assert event["detail-type"] == "Run Succeeded", event["detail"]
+    detail = event["detail"]
+    assert detail["verdict"] == "promoted"
+    assert detail["evaluation"]["general"]["delta"] >= -0.02  # within the 2.0-point gate
+    summary = summary_of(runtime, outcome)
+    assert summary["gate"]["verdict"] == "promoted"
+    mmlu = next(row for row in summary["gate"]["gates"] if row["gate"] == "mmlu_max_drop")
+    assert (mmlu["status"], mmlu["value"]) == ("not_measured", None)  # offline: neither pass nor fail
+    # Cost: every job the run ran, billable seconds from DescribeTrainingJob × the stack's prices.
+    cost = summary["cost"]
+    names = {job.name for job in runtime.emulator.jobs() if outcome.run_id in job.name}
+    assert {job["name"] for job in cost["jobs"]} == names
+    for job in cost["jobs"]:
+        described = runtime.client("sagemaker").describe_training_job(TrainingJobName=job["name"])
+        assert job["billable_seconds"] == described["BillableTimeInSeconds"]
+        assert job["instance_type"] == described["ResourceConfig"]["InstanceType"]
+    priced = [job["usd"] for job in cost["jobs"] if job["usd"] is not None]
+    assert cost["actual_usd"] == pytest.approx(sum(priced))
+    assert cost["estimate_usd"] == detail["estimated_cost_usd"]
+    assert detail["cost"] == cost
+    assert detail["actual_cost_usd"] == cost["actual_usd"]
+    assert outcome.ledger is not None
+    assert (outcome.ledger["verdict"], float(outcome.ledger["actual_cost_usd"])) == (
+        "promoted",
+        pytest.approx(cost["actual_usd"]),
+    )
+
+
+def test_a_customer_only_run_is_regressed_with_its_deltas_and_failed_gate(runtime, data) -> None:
+    outcome = drop(runtime, data["support"], UNMIXED)
+    assert outcome.status == "SUCCEEDED"
+    event = outcome_event(outcome)
+    assert event["detail-type"] == "Run Regressed"
+    detail = event["detail"]
+    assert detail["verdict"] == "regressed"
+    assert detail["evaluation"]["general"]["delta"] < -0.02
+    assert len(detail["failed_gates"]) == 1
+    assert detail["failed_gates"][0].startswith("general_max_drop: ")
+    assert detail["failed_gates"][0].endswith("points (threshold 2.0)")
+    assert outcome.ledger is not None
+    assert (outcome.ledger["status"], outcome.ledger["verdict"]) == ("SUCCEEDED", "regressed")
+
+
+def test_the_gate_threshold_comes_from_the_stack_and_the_run_config_overrides_it(data) -> None:
+    with LocalRuntime(TEMPLATE, parameter_overrides={"GateGeneralMaxDrop": "100"}) as runtime:
+        runtime.put_object(f"{runtime.curated_prefix}sft/general_sft.jsonl", data["general"].read_bytes())
+        assert outcome_event(drop(runtime, data["support"], UNMIXED))["detail-type"] == "Run Succeeded"
+        strict = {**UNMIXED, "gates": {"general_max_drop": 2.0}}
+        assert outcome_event(drop(runtime, data["support"], strict))["detail-type"] == "Run Regressed"
+
+
+def base_jobs(runtime: LocalRuntime, run_id: str) -> list[str]:
+    return [job.name for job in runtime.emulator.jobs() if run_id in job.name and job.name.count("-base-")]
+
+
+def test_the_second_run_on_the_same_eval_set_reuses_the_baseline(runtime, data) -> None:
+    first = drop(runtime, data["support"])
+    created = runtime.emulator.create_calls
+    second = drop(runtime, data["support"])
+    assert first.run_id != second.run_id
+    assert sorted(base_jobs(runtime, first.run_id)) == sorted(
+        f"forgeflow-{first.run_id}-eval-{suite}-base-1" for suite in ("mmlu", "genqa", "general")
+    )
+    assert base_jobs(runtime, second.run_id) == []  # no base eval job started
+    # smoke, train and the three trained evaluations: nothing else was created.
+    assert runtime.emulator.create_calls - created == 5
+    one, two = summary_of(runtime, first), summary_of(runtime, second)
+    for suite in ("mmlu", "gen_qa", "general"):
+        assert two["baseline"][suite]["cached"] is True
+        assert two["baseline"][suite]["job_name"] == one["baseline"][suite]["job_name"]
+        assert two["suites"][suite]["base"] == one["suites"][suite]["base"]
+    entry = orjson.loads(runtime.read(one["baseline"]["general"]["entry"].split("/", 3)[3]))
+    assert entry["job_name"] == f"forgeflow-{first.run_id}-eval-general-base-1"
+    assert entry["run_id"] == first.run_id
+
+
+def test_a_failed_evaluation_job_fails_the_run_at_evaluate(data) -> None:
+    with LocalRuntime(TEMPLATE, failures=FailureInjection(fail_stages=frozenset({"eval"}))) as runtime:
+        runtime.put_object(f"{runtime.curated_prefix}sft/general_sft.jsonl", data["general"].read_bytes())
+        outcome = drop(runtime, data["support"])
+    assert outcome.status == "FAILED"
+    event = outcome_event(outcome)
+    assert (event["detail-type"], event["detail"]["stage"]) == ("Run Failed", "evaluate")
+    assert "AlgorithmError" in event["detail"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"), [("malformed", "is not valid JSON"), ("missing", "holds no results_*.json")]
+)
+def test_a_bad_results_file_fails_the_run_at_evaluate_with_the_reason(data, fault: str, reason: str) -> None:
+    with LocalRuntime(TEMPLATE, failures=FailureInjection(bad_results=fault)) as runtime:  # type: ignore[arg-type]
+        runtime.put_object(f"{runtime.curated_prefix}sft/general_sft.jsonl", data["general"].read_bytes())
+        outcome = drop(runtime, data["support"])
+        assert not runtime.list_keys("baseline/")  # a bad results file never becomes a baseline
+    assert outcome.status == "FAILED"
+    event = outcome_event(outcome)
+    assert (event["detail-type"], event["detail"]["stage"]) == ("Run Failed", "evaluate")
+    assert event["detail"]["error_code"] == "EvaluationInvalid"
+    assert reason in event["detail"]["message"]
+    assert "output.tar.gz" in event["detail"]["message"]
+
+
+def test_local_run_exits_3_when_regressed_and_0_when_the_run_config_allows_the_drop(
+    data, tmp_path, capsys
+) -> None:
+    from forgeflow_tools.cli.main import main
+
+    common = ["--template", str(TEMPLATE), "--outputs-dir", str(tmp_path / "runs"), "--output", "json"]
+    code = main(["local", "run", str(data["support"]), "--no-curated", *common])
+    document = orjson.loads(capsys.readouterr().out)
+    assert code == 3, document
+    assert document["status"] == "SUCCEEDED"
+    assert [e["detail-type"] for e in document["events"]][-1] == "Run Regressed"
+    config = tmp_path / "run.yaml"
+    config.write_text("gates: {general_max_drop: 100.0}\n", encoding="utf-8")
+    code = main(["local", "run", str(data["support"]), "--no-curated", "--config", str(config), *common])
+    document = orjson.loads(capsys.readouterr().out)
+    assert code == 0, document
+    assert document["events"][-1]["detail"]["verdict"] == "promoted"

@@ -23,7 +23,7 @@ SOURCE = REQUEST_SOURCE
 RUN_STARTED = "Run Started"
 RUN_SUCCEEDED = "Run Succeeded"
 RUN_FAILED = "Run Failed"
-# Reserved for the evaluation gate (a later issue): the trained model scores below its baseline.
+# The forgetting gate failed (forgeflow.evaluation.gate): the run trained, but is not promoted.
 RUN_REGRESSED = "Run Regressed"
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -67,8 +67,32 @@ class SuiteResult(BaseModel):
     )
 
 
-class RunSucceeded(_Detail):
-    """The run trained and evaluated a model, or (`smoke_only`) ran its smoke job; pointers to its outputs."""
+class JobCost(BaseModel):
+    """One job's actual cost: billable seconds × instance count × the stack's hourly price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    stage: str
+    instance_type: str | None
+    instance_count: int
+    billable_seconds: int | None
+    usd: float | None = Field(description="null: not billed yet, or no price for the instance type")
+
+
+class RunCost(BaseModel):
+    """The pre-flight estimate next to the actual cost of every job of the run (forgeflow.jobs.billing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimate_usd: float | None
+    actual_usd: float | None
+    jobs: list[JobCost]
+    unpriced: list[str] = Field(default_factory=list, description="jobs with no billable time or price")
+
+
+class _Trained(_Detail):
+    """What a run that trained (or ran its smoke job) reports, whatever the verdict."""
 
     model: str
     technique: str
@@ -94,7 +118,28 @@ class RunSucceeded(_Detail):
         description="the pre-flight estimate for the smoke and full training jobs (USD); null when the run "
         "did not get that far or no price is known",
     )
+    actual_cost_usd: float | None = Field(
+        default=None, description="billable seconds of every job × the stack's prices (USD); see `cost`"
+    )
+    cost: RunCost | None = Field(default=None, description="null for a smoke-only run (no evaluation)")
     finished_at: datetime
+
+
+class RunSucceeded(_Trained):
+    """The run trained and evaluated a model that passed the gate, or (`smoke_only`) ran its smoke job."""
+
+    verdict: Literal["promoted"] | None = Field(
+        default=None, description="the forgetting gate's verdict; null for a smoke-only run (no evaluation)"
+    )
+
+
+class RunRegressed(_Trained):
+    """The run trained and evaluated a model that failed the forgetting gate: not promoted."""
+
+    verdict: Literal["regressed"] = "regressed"
+    failed_gates: list[str] = Field(
+        min_length=1, description="each failed gate: '<gate>: <value> points (threshold <t>)'"
+    )
 
 
 Stage = Literal["register", "validate", "mix", "recipe", "smoke", "train", "evaluate", "publish"]
@@ -126,12 +171,13 @@ class RunFailed(BaseModel):
 DETAIL_TYPES: dict[str, type[BaseModel]] = {
     RUN_STARTED: RunStarted,
     RUN_SUCCEEDED: RunSucceeded,
+    RUN_REGRESSED: RunRegressed,
     RUN_FAILED: RunFailed,
 }
 # Events ForgeFlow consumes (validated the same way): the upstream request.
 INBOUND_DETAIL_TYPES: dict[str, type[BaseModel]] = {REQUEST_DETAIL_TYPE: RunRequest}
 
-ResultDetail = RunStarted | RunSucceeded | RunFailed
+ResultDetail = RunStarted | RunSucceeded | RunRegressed | RunFailed
 
 
 def detail_type_of(detail: BaseModel) -> str:

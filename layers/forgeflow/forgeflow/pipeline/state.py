@@ -208,7 +208,7 @@ class Failure(_State):
 
 
 class PublishInput(_State):
-    outcome: Literal["succeeded", "failed"]
+    outcome: Literal["succeeded", "regressed", "failed"]
     execution_arn: str | None = None
     event: dict[str, Any] = Field(default_factory=dict)
     run: RunPointer

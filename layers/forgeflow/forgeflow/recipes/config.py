@@ -74,6 +74,9 @@ RUN_LEVEL_KEYS = frozenset(
         "eval_suites",
         "poll_seconds",
         "smoke_only",
+        # Evaluation options (forgeflow.evaluation): read by the pipeline, never training keys.
+        "gates",
+        "domain_task",
     }
 )
 

@@ -218,7 +218,7 @@ class TrainingJobEmulator:
         elif step == "Training":
             self._advance_training(job)
         elif step == "Uploading":
-            write_outputs(self._objects, job, self.escrow_uri(job))
+            write_outputs(self._objects, job, self.escrow_uri(job), self.failures.bad_results)
             self._finish(job, "Completed", "Completed", "Training job completed (emulated)")
 
     def _advance_training(self, job: EmulatedJob) -> None:

@@ -38,7 +38,7 @@ from forgeflow.pipeline.state import (
     JobRequest,
 )
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
-from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, sync_request
+from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, run_cost, sync_request
 from forgeflow.pipeline.steps.mix import curated_uri
 from forgeflow.pipeline.steps.recipe import training_config
 from forgeflow.pipeline.steps.services import Services
@@ -204,6 +204,7 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
         gates = gates_for(run.gates, services.settings.gate_defaults())
     summary.gate = verdict(summary.headlines(), gates)
     summary.baseline = _record_baselines(evaluation, archives, run.run_id, services)
+    summary.cost = run_cost(run.run_id, payload.recipe.estimate_usd if payload.recipe else None, services)
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"
     services.storage.write_bytes(summary_uri, json_document(summary.to_dict()))
     return EvaluationResult(
@@ -212,6 +213,7 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
         emulated=summary.emulated,
         verdict=summary.gate["verdict"],
         failed_gates=summary.gate["failed"],
+        cost=summary.cost,
     )
 
 
