@@ -103,7 +103,6 @@ SCENARIOS = [
         ],
         "SUCCEEDED",
         failures=FailureInjection(limit_creates=1),
-        sidecar={"gates": {"general_max_drop": 100.0}},  # promoted whatever the stand-in's general suite
     ),
     Scenario(
         "regressed: customer data alone, the general suite falls below the gate",
@@ -119,7 +118,8 @@ SCENARIOS = [
         ],
         "SUCCEEDED",
         sidecar={
-            "mix": {"validation_fraction": 0.1, "sources": [{"name": "c", "role": "customer", "weight": 1}]}
+            "mix": {"validation_fraction": 0.1, "sources": [{"name": "c", "role": "customer", "weight": 1}]},
+            "gates": {"general_max_drop": 2.0},  # the scenario stack opens the gate; the run config closes it
         },
     ),
     Scenario(
