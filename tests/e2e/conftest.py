@@ -34,6 +34,7 @@ def example_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 Factory = Callable[..., LocalRuntime]
+OPEN_GATE = {"GateGeneralMaxDrop": "100"}
 
 
 @pytest.fixture
@@ -42,7 +43,12 @@ def local_stack(example_data: dict[str, Path]) -> Iterator[Factory]:
     opened: list[LocalRuntime] = []
 
     def start(failures: FailureInjection | None = None, **options: Any) -> LocalRuntime:
-        runtime = LocalRuntime(TEMPLATE, failures=failures, **options).__enter__()
+        # These scenarios are about orchestration: on their tiny slices the stand-in's general suite is a
+        # handful of queries, so its gate is opened wide here; test_e2e_evaluation_gate.py tests the gate.
+        parameters = {**OPEN_GATE, **options.pop("parameter_overrides", {})}
+        runtime = LocalRuntime(
+            TEMPLATE, failures=failures, parameter_overrides=parameters, **options
+        ).__enter__()
         opened.append(runtime)
         general = example_data["general"]
         runtime.put_object(f"{runtime.curated_prefix}sft/{general.name}", general.read_bytes())

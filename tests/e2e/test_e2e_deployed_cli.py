@@ -18,7 +18,7 @@ import pytest
 from forgeflow_tools.cli.main import main
 from forgeflow_tools.local.runtime import LocalRuntime
 
-from .conftest import TEMPLATE
+from .conftest import OPEN_GATE, TEMPLATE
 
 STACK = "forgeflow-e2e"
 FAST = ["--poll", "0.05", "--timeout", "60", "--start-timeout", "20"]
@@ -39,7 +39,7 @@ def deployed(monkeypatch: pytest.MonkeyPatch, example_data: dict[str, Path]) -> 
 
     # werkzeug logs every request from its threads, to streams pytest may have closed by then.
     monkeypatch.setattr(logging.getLogger("werkzeug"), "disabled", True)
-    with LocalRuntime(TEMPLATE) as runtime:
+    with LocalRuntime(TEMPLATE, parameter_overrides=OPEN_GATE) as runtime:  # see conftest.OPEN_GATE
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()

@@ -35,7 +35,8 @@ def test_a_labelled_dataset_is_scored_as_classification_from_the_answers(tmp_pat
          str(tmp_path / "runs"), "--output", "json"]
     )  # fmt: skip
     document = json.loads(capsys.readouterr().out)
-    assert code == 0, document
+    # Customer data alone: the stand-in forgets the general suite, so the run is regressed (exit 3).
+    assert code == 3, document
     summary_path = next(Path(document["outputs_dir"]).glob("s3/runs/*/evaluation/summary.json"))
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     assert summary["domain_task"] == "classification"

@@ -447,3 +447,24 @@ def test_the_emulator_accepts_the_serverless_benchmark_evaluation_requests(s3: A
     for target in ("base", "trained"):
         request = orjson.loads((golden / f"serverless_eval_lite-2_mmlu_{target}.json").read_bytes())
         assert emulator.create_training_job(request)["TrainingJobArn"].endswith(target + "-1")
+
+
+def test_the_base_stand_in_knows_the_curated_pool_except_the_general_slice(s3: Any) -> None:
+    from forgeflow.dataset.canonical import record_hash
+    from forgeflow.evaluation.general import in_general_holdout
+
+    pool = [_converse(f"what is {n} plus {n}", f"{2 * n}") for n in range(60)]
+    held = [line for line in pool if in_general_holdout(record_hash(orjson.loads(line)))]
+    assert 0 < len(held) < len(pool)
+    s3.put_object(Bucket=BUCKET, Key="curated/sft/general.jsonl", Body=b"\n".join(pool) + b"\n")
+    question = orjson.loads(held[0])["messages"][0]["content"][0]["text"]
+    s3.put_object(
+        Bucket=BUCKET, Key="g/gen_qa.jsonl", Body=orjson.dumps({"query": question, "response": "x"})
+    )
+    emulator = _emulator(s3)
+    emulator.know_base_pool(f"s3://{BUCKET}/curated/")
+    base = _gen_qa_results(s3, emulator, "forgeflow-run1-eval-general-base-1", "nova-lite/prod")
+    assert base["results"]["stand_in"]["memory_records"] == len(pool) - len(held)
+    assert "curated general pool" in base["results"]["stand_in"]["memory_source"]
+    (answer,) = [orjson.loads(line)["inference"] for line in base["inference"].splitlines()]
+    assert answer != orjson.loads(held[0])["messages"][1]["content"][0]["text"]  # the slice is unseen

@@ -122,9 +122,36 @@ class Scenario:
 SCENARIOS = [
     Scenario(
         "happy path, a new smoke attempt after ResourceLimitExceeded",
-        [*HEAD, *SMOKE_RETRIED, *TRAIN, *EVAL_DONE, "CollectEvaluation", "Publish", "Succeeded"],
+        [
+            *HEAD,
+            *SMOKE_RETRIED,
+            *TRAIN,
+            *EVAL_DONE,
+            "CollectEvaluation",
+            "IsRegressed",
+            "Publish",
+            "Succeeded",
+        ],
         "SUCCEEDED",
         failures=FailureInjection(limit_creates=1),
+    ),
+    Scenario(
+        "regressed: customer data alone, the general suite falls below the gate",
+        [
+            *HEAD,
+            *SMOKE,
+            *TRAIN,
+            *EVAL_DONE,
+            "CollectEvaluation",
+            "IsRegressed",
+            "PublishRegressed",
+            "Regressed",
+        ],
+        "SUCCEEDED",
+        sidecar={
+            "mix": {"validation_fraction": 0.1, "sources": [{"name": "c", "role": "customer", "weight": 1}]},
+            "gates": {"general_max_drop": 2.0},  # the scenario stack opens the gate; the run config closes it
+        },
     ),
     Scenario(
         "smoke job lost its capacity on every attempt",

@@ -48,11 +48,14 @@ class LedgerRow(BaseModel):
     result_uri: str | None = None
     error_code: str | None = None
     message: str | None = None
-    # The id of the Run Succeeded / Run Failed event put for `execution_arn`: at most one per execution.
+    # The id of the Run Succeeded / Regressed / Failed event put for `execution_arn`: one per execution.
     outcome_event_id: str | None = None
     # The task token AwaitApproval waits on (`forgeflow runs approve` sends the result with it), and when.
     approval_token: str | None = None
     approval_requested_at: str | None = None
+    # A run that trained and was evaluated: the gate's verdict (promoted | regressed), its actual cost.
+    verdict: str | None = None
+    actual_cost_usd: float | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The row as plain attributes, without the unset ones (DynamoDB stores no nulls)."""
@@ -119,6 +122,10 @@ class JobState:
     model_artifacts: str | None
     output_uri: str | None
     created_at: datetime | None
+    # DescribeTrainingJob's BillableTimeInSeconds and ResourceConfig: what the job costs.
+    billable_seconds: int | None = None
+    instance_type: str | None = None
+    instance_count: int | None = None
 
 
 class TrainingJobs(Protocol):

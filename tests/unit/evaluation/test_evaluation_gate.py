@@ -61,3 +61,19 @@ def test_an_unmeasured_suite_is_reported_and_never_passes_or_fails() -> None:
 def test_an_unknown_gate_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="unknown gate mmlu_drop"):
         gates_for({"mmlu_drop": 1.0})
+
+
+def test_gates_and_domain_task_in_a_run_config_are_not_training_keys() -> None:
+    # They were passed on to the training config, which refused them at RenderRecipe ("Extra inputs").
+    from forgeflow.recipes.config import flatten_run_config, training_config_for_run
+
+    config = {"gates": {"general_max_drop": 5.0}, "domain_task": "classification", "model": "lite"}
+    assert "gates" not in flatten_run_config(config)
+    assert "domain_task" not in flatten_run_config(config)
+    training_config_for_run(config)
+
+
+def test_the_stack_thresholds_apply_and_the_run_config_wins() -> None:
+    stack = {"general_max_drop": 10.0, "mmlu_max_drop": 1.0}
+    gates = {gate.name: gate.threshold for gate in gates_for({"mmlu_max_drop": 3.0}, stack)}
+    assert gates == {"mmlu_max_drop": 3.0, "general_max_drop": 10.0, "domain_min_gain": 0.0}

@@ -61,7 +61,7 @@ REFUSALS: list[tuple[str, Callable[[], object], str, str]] = [
         "stage",
         lambda: job_name("r", "Train"),
         "INVALID_JOB_NAME",
-        "job stage 'Train' is not one of smoke, train, eval-(mmlu|genqa)-(base|trained)",
+        "job stage 'Train' is not one of smoke, train, eval-(mmlu|genqa|general)-(base|trained)",
     ),
     (
         "attempt 0",

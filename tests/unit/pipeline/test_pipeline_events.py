@@ -60,6 +60,22 @@ EXAMPLES: list[events.ResultDetail] = [
         model_artifacts=None,
         evaluation_summary_uri=None,
         evaluation={"mmlu": events.SuiteResult(metric="accuracy", base=0.75, trained=0.74, delta=-0.01)},
+        verdict="promoted",
+        finished_at=NOW,
+    ),
+    events.RunRegressed(
+        run_id="support-sft-ba032b5a1afc",
+        dataset_uri="s3://b/incoming/support_sft.jsonl",
+        model="lite",
+        technique="sft-lora",
+        outputs_uri="s3://b/runs/support-sft-ba032b5a1afc/",
+        mix_report_uri="s3://b/runs/x/mix/mix_report.json",
+        recipe_uri="s3://b/runs/x/recipe/train/recipe.yaml",
+        training_job_name="forgeflow-x-train-1",
+        model_artifacts=None,
+        evaluation_summary_uri="s3://b/runs/x/evaluation/summary.json",
+        evaluation={"general": events.SuiteResult(metric="f1_score", base=0.55, trained=0.0, delta=-0.55)},
+        failed_gates=["general_max_drop: 55.0 points (threshold 2.0)"],
         finished_at=NOW,
     ),
     events.RunSucceeded(
@@ -128,6 +144,29 @@ def test_every_emitted_event_validates_and_round_trips(detail: events.ResultDeta
     assert event["detail"]["schema_version"] == "1"
 
 
+def test_the_run_regressed_sample_is_a_valid_event_with_deltas_failed_gates_and_cost() -> None:
+    sample = json.loads((EVENTS_DIR / "run-regressed.json").read_text())
+    jsonschema.validate(sample, schema(events.RUN_REGRESSED))
+    detail = events.from_event(sample)
+    assert isinstance(detail, events.RunRegressed)
+    assert detail.verdict == "regressed"
+    assert detail.failed_gates
+    assert detail.evaluation["mmlu"].delta == pytest.approx(-0.036)
+    assert detail.cost is not None
+    assert detail.actual_cost_usd == detail.cost.actual_usd
+
+
+def test_a_regressed_run_must_name_its_failed_gates_and_a_succeeded_one_cannot_be_regressed() -> None:
+    sample = json.loads((EVENTS_DIR / "run-regressed.json").read_text())
+    sample["detail"]["failed_gates"] = []
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(sample, schema(events.RUN_REGRESSED))
+    succeeded = delivered(events.to_eventbridge_entry(EXAMPLES[1], bus_name="b"))
+    succeeded["detail"]["verdict"] = "regressed"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(succeeded, schema(events.RUN_SUCCEEDED))
+
+
 def test_a_detail_missing_a_required_field_fails_its_schema() -> None:
     event = delivered(events.to_eventbridge_entry(EXAMPLES[-1], bus_name="b"))
     del event["detail"]["stage"]
@@ -166,7 +205,7 @@ def test_a_run_failed_at_approval_is_a_version_1_stage() -> None:
 def test_foreign_events_are_refused() -> None:
     with pytest.raises(DataError, match="not a ForgeFlow event"):
         events.from_event({"source": "aws.s3", "detail-type": "Object Created", "detail": {}})
-    assert events.RUN_REGRESSED not in events.DETAIL_TYPES  # reserved for the evaluation gate
+    assert events.DETAIL_TYPES[events.RUN_REGRESSED] is events.RunRegressed  # the gate's verdict
 
 
 def test_a_run_succeeded_detail_without_the_optional_evaluation_fields_is_still_version_1() -> None:

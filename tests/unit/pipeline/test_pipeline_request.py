@@ -41,7 +41,7 @@ def test_an_s3_event_becomes_a_run_with_stack_defaults() -> None:
     assert run.dataset_uri == "s3://forgeflow-data-example/incoming/support_sft.jsonl"
     assert run.dataset.version_id == "3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"
     assert (run.model, run.technique, run.poll_seconds) == (NovaModel.LITE, None, 30)
-    assert run.eval_suites == [EvalSuite.MMLU, EvalSuite.GEN_QA]
+    assert run.eval_suites == [EvalSuite.MMLU, EvalSuite.GEN_QA, EvalSuite.GENERAL]
     assert run.run_id == sample("validate_dataset")["run"]["run_id"]
 
 

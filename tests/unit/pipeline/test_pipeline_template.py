@@ -314,14 +314,21 @@ def test_data_is_read_only_under_the_input_prefixes_and_runs_and_written_only_un
     template: dict[str, Any],
 ) -> None:
     names = ("IncomingPrefix", "CuratedDataPrefix", "RequestDataPrefix")
-    readable = {f"${{DataBucket.Arn}}/${{{name}}}*" for name in names} | {"${DataBucket.Arn}/runs/*"}
+    # baseline/: the base-model score cache (forgeflow/evaluation/baseline.py), written by CollectEvaluation.
+    cache = "${DataBucket.Arn}/baseline/*"
+    readable = {f"${{DataBucket.Arn}}/${{{name}}}*" for name in names} | {"${DataBucket.Arn}/runs/*", cache}
+    writers = []
     for statement in statements(template["Resources"]):
         if statement["Effect"] != "Allow":
             continue
         if {"s3:GetObject", "s3:GetObjectVersion"} & set(actions(statement)):
             assert _resources(statement) <= readable, statement
         if "s3:PutObject" in actions(statement):
+            if _resources(statement) == {cache}:
+                writers.append(statement["Sid"])
+                continue
             assert all(sub.startswith("${DataBucket.Arn}/runs/") for sub in _resources(statement)), statement
+    assert writers == ["BaselineCache"]
 
 
 @pytest.mark.parametrize("name", ["IncomingPrefix", "CuratedDataPrefix", "RequestDataPrefix"])

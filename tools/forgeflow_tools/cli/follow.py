@@ -1,5 +1,6 @@
 """What `forgeflow run` and `forgeflow request` share: the stack options, and following the execution they
-started with the live view of `forgeflow local run` and its exit codes (0 SUCCEEDED, 1 otherwise)."""
+started with the live view of `forgeflow local run` and its exit codes (0 SUCCEEDED, 3 SUCCEEDED but
+regressed: the ledger's verdict, 1 otherwise)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,8 @@ def report(args: argparse.Namespace, stack: DeployedStack, arn: str) -> int:
         sys.stdout.write(orjson.dumps(document, default=str).decode() + "\n")
     else:
         _print_text(described, row, time.monotonic() - started)
+    if status == "SUCCEEDED" and row and row.get("verdict") == "regressed":
+        return 3  # the gate failed: Run Regressed (forgeflow_tools.cli.local.EXIT_REGRESSED)
     return 0 if status == "SUCCEEDED" else 1
 
 

@@ -5,7 +5,8 @@ incoming prefix (its `--config` as the `<name>.forgeflow.yaml` sidecar), and the
 followed state by state on stderr. At the end the results-bus events are printed and the run's outputs
 are copied to `<outputs-dir>/<run_id>/`.
 
-Exit codes: 0 the execution succeeded, 1 it failed (or timed out / was aborted), 2 usage or I/O error.
+Exit codes: 0 the execution succeeded (a promoted run, a smoke-only run), 1 it failed (or timed out / was
+aborted), 2 usage or I/O error, 3 the run trained but the forgetting gate failed (`Run Regressed`).
 With `--output json`, stdout holds exactly one JSON object:
 `{"execution_arn", "status", "events", "outputs_dir"}`.
 """
@@ -71,7 +72,8 @@ def _add_input_arguments(run: argparse.ArgumentParser) -> None:
     curated.add_argument(
         "--no-curated",
         action="store_true",
-        help="upload no curated data: the run trains on the dataset alone (unmixed)",
+        help="mix no curated data: the run trains on the dataset alone (unmixed); the shipped general sets "
+        "are still uploaded for the evaluation (general suite, base stand-in)",
     )
 
 
@@ -327,7 +329,18 @@ def run_command(args: argparse.Namespace) -> int:
 
         document = {"execution_arn": arn, "status": status, "events": events, "outputs_dir": str(outputs)}
         sys.stdout.write(orjson.dumps(document).decode() + "\n")
-    return 0 if status == "SUCCEEDED" else 1
+    return exit_code(status, events)
+
+
+# `forgeflow local run` / `forgeflow run`: a regressed run (the gate failed) is neither success nor failure.
+EXIT_REGRESSED = 3
+
+
+def exit_code(status: str, events: list[dict[str, Any]]) -> int:
+    """0 SUCCEEDED (promoted or smoke only), 3 SUCCEEDED with `Run Regressed`, 1 anything else."""
+    if status != "SUCCEEDED":
+        return 1
+    return EXIT_REGRESSED if any(event.get("detail-type") == "Run Regressed" for event in events) else 0
 
 
 def _follow(runtime: Any, arn: str, timeout: float, approve_mode: str | None, text: bool) -> Any:

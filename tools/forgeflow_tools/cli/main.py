@@ -4,7 +4,8 @@ Each module of this package that defines `register(subparsers)` adds its own sub
 command is one new module. Modules keep heavy imports (moto, boto3) inside their command functions:
 `forgeflow --help` must stay instant.
 
-Exit codes: 0 success, 1 the data/configuration is invalid or the run failed, 2 usage or I/O error.
+Exit codes: 0 success, 1 the data/configuration is invalid or the run failed, 2 usage or I/O error,
+3 (`local run`, `run`) the run trained but its forgetting gate failed: `Run Regressed`, not promoted.
 """
 
 from __future__ import annotations

@@ -3,7 +3,10 @@
 On AWS the default mix plan blends in every curated `.jsonl` under `<CuratedDataPrefix><method>/`; a new
 stack's bucket has none there. Locally the runtime uploads the shipped sets (`forgeflow_tools.examples`:
 `general_sft.jsonl` under `sft/`, `general_dpo.jsonl` under `dpo/`) so that `forgeflow local run my.jsonl`
-mixes whatever the dataset's method. `--curated` replaces them; `--no-curated` runs the dataset unmixed.
+mixes whatever the dataset's method. `--curated` replaces them; `--no-curated` runs the dataset unmixed:
+the shipped sets are still uploaded, because the evaluation needs them (the general suite is a held-out
+slice of the curated pool, and the base model's stand-in knows that pool: docs/local.md), but the run's
+plan names the customer data alone, so none of it reaches train.jsonl.
 """
 
 from __future__ import annotations
@@ -26,9 +29,7 @@ UNMIXED_PLAN = {
 
 
 def curated_files(args: argparse.Namespace, scratch: Path) -> list[tuple[Method, Path]]:
-    """(method, file) of every curated file to upload: the user's, the shipped sets, or none."""
-    if args.no_curated:
-        return []
+    """(method, file) of every curated file to upload: the user's, else the shipped sets."""
     if not args.curated:
         from forgeflow_tools.examples import write_examples
 
@@ -61,9 +62,12 @@ def method_of(path: Path) -> Method:
 
 def describe_curated(args: argparse.Namespace, curated: list[tuple[Method, Path]], prefix: str) -> str:
     """The line a local run prints about its curated data."""
-    if args.no_curated:
-        return "curated: none (--no-curated): the run is unmixed, it trains on the dataset alone"
     uploaded = ", ".join(f"{prefix}{method.value}/{path.name}" for method, path in curated)
+    if args.no_curated:
+        return (
+            "curated: none in the mix (--no-curated): the run is unmixed, it trains on the dataset alone; "
+            f"{uploaded} only serve the evaluation (the general suite and the base stand-in)"
+        )
     if not args.curated:
         return (
             f"curated: the shipped general-purpose sets ({uploaded}); replace with --curated, or --no-curated"

@@ -196,6 +196,8 @@ class LocalRuntime:
             stack.enter_context(abort_on_entering(self._abort_after))
             stack.enter_context(self.registry.capture_stdout())
             self._stack = StackBuilder(self.template, self.client, self.registry).build()
+            # The base model's stand-in knows the stack's curated pool (docs/local.md, evaluation).
+            self._emulator.know_base_pool(f"s3://{self.bucket}/{self.curated_prefix}")
         except BaseException:
             stack.close()
             raise

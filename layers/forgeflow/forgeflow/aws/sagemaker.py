@@ -51,6 +51,8 @@ class SageMakerTrainingJobs:
             raise JobFailed(f"DescribeTrainingJob {name}: {_code(error)}: {_message(error)}") from error
         artifacts = answer.get("ModelArtifacts", {}).get("S3ModelArtifacts")
         output = answer.get("OutputDataConfig", {}).get("S3OutputPath")
+        resources = answer.get("ResourceConfig", {})
+        billable = answer.get("BillableTimeInSeconds")
         return JobState(
             name=name,
             status=str(answer.get("TrainingJobStatus", "")),
@@ -59,6 +61,9 @@ class SageMakerTrainingJobs:
             model_artifacts=str(artifacts) if artifacts else None,
             output_uri=str(output) if output else None,
             created_at=answer.get("CreationTime"),
+            billable_seconds=int(billable) if billable is not None else None,
+            instance_type=resources.get("InstanceType"),
+            instance_count=resources.get("InstanceCount"),
         )
 
     def stop(self, name: str) -> bool:

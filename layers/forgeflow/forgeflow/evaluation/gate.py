@@ -36,9 +36,10 @@ DEFAULT_GATES = (
 )
 
 
-def gates_for(overrides: dict[str, float] | None) -> list[Gate]:
-    """The default gates with the run config's thresholds; an unknown key is a ValueError naming it."""
-    overrides = overrides or {}
+def gates_for(overrides: dict[str, float] | None, defaults: dict[str, float] | None = None) -> list[Gate]:
+    """The gates with the stack's thresholds (`defaults`, the GateThresholds parameters) and the run
+    config's over them; an unknown key is a ValueError naming it."""
+    overrides = {**(defaults or {}), **(overrides or {})}
     known = {gate.name: gate for gate in DEFAULT_GATES}
     unknown = sorted(set(overrides) - set(known))
     if unknown:

@@ -25,7 +25,12 @@ from forgeflow.errors import DataError
 
 _RESULTS_NAME = re.compile(r"(^|/)results_[^/]*\.json$")
 # The metric each suite is judged by; the others are kept in the summary for people.
-HEADLINE_METRICS = {"mmlu": "accuracy", "gen_qa": "f1_score", "classification": "macro_f1"}
+HEADLINE_METRICS = {
+    "mmlu": "accuracy",
+    "gen_qa": "f1_score",
+    "general": "f1_score",
+    "classification": "macro_f1",
+}
 # The classification numbers a suite comparison carries (the per-label rows stay in the summary).
 CLASSIFICATION_SCORES = ("macro_f1", "micro_f1", "weighted_f1", "accuracy")
 
@@ -209,6 +214,10 @@ class EvaluationSummary:
     classification: dict[str, dict[str, Any]] = field(default_factory=dict)
     # forgeflow.evaluation.gate.verdict of the headlines.
     gate: dict[str, Any] = field(default_factory=dict)
+    # suite → {cached, job_name, entry}: the base job behind its scores (forgeflow.evaluation.baseline).
+    baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # {estimate_usd, actual_usd, jobs: [...]} (forgeflow.jobs.cost), once known.
+    cost: dict[str, Any] | None = None
 
     @property
     def emulated(self) -> bool:
@@ -227,4 +236,6 @@ class EvaluationSummary:
             "classification": self.classification,
             "gate": self.gate,
             "jobs": self.jobs,
+            "baseline": self.baseline,
+            "cost": self.cost,
         }

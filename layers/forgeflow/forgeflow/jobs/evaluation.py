@@ -173,27 +173,32 @@ def prepare_eval_job(
     validation_uri: str | None = None,
     attempt: int = 1,
     dataset: str | None = None,
+    label: str | None = None,
+    gen_qa_dir: str | None = None,
 ) -> dict[str, Any]:
     """Write one eval job's inputs under `inputs_uri` (recipe; gen_qa.jsonl) and return its request.
 
-    Layout: `<inputs_uri>/<suite>-<target>/recipe.yaml`, `<inputs_uri>/gen_qa/gen_qa.jsonl` (shared by
-    both targets). `model_path` is the trained checkpoint (required for target "trained").
+    Layout: `<inputs_uri>/<label>-<target>/recipe.yaml`, `<inputs_uri>/gen_qa/gen_qa.jsonl` (shared by
+    both targets). `model_path` is the trained checkpoint (required for target "trained"). `label` (default:
+    the suite without `_`) names the job and its folder; `gen_qa_dir` is a folder that already holds the
+    job's gen_qa.jsonl (the general suite's), instead of converting `validation_uri`.
     """
     if target == "trained" and not model_path:
         raise DataError(
             "evaluating the trained model needs its checkpoint (model_path)", code="NO_CHECKPOINT"
         )
+    label = label or suite.replace("_", "")
     rendered = render_eval_recipe(
         config.model,
         suite,
         model_path=model_path if target == "trained" else None,
-        name=f"{config.name}-{suite.replace('_', '')}-{target}",
+        name=f"{config.name}-{label}-{target}",
     )
     base = inputs_uri.rstrip("/") + "/"
-    recipe_uri = f"{base}{suite.replace('_', '')}-{target}/recipe.yaml"
+    recipe_uri = f"{base}{label}-{target}/recipe.yaml"
     storage.write_bytes(recipe_uri, rendered.to_yaml().encode())
-    data_uri = None
-    if suite == "gen_qa":
+    data_uri = gen_qa_dir
+    if suite == "gen_qa" and data_uri is None:
         if not validation_uri:
             raise DataError(
                 "the gen_qa evaluation needs the held-out split (validation_uri)", code="NO_EVAL_DATA"
@@ -209,4 +214,5 @@ def prepare_eval_job(
         data_uri=data_uri,
         attempt=attempt,
         dataset=dataset,
+        stage=f"eval-{label}-{target}",
     )

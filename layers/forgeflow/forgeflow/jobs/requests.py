@@ -29,7 +29,7 @@ RECIPE_CHANNEL = "recipe"
 RECIPE_MOUNT = "/opt/ml/input/data/recipe"
 JOB_NAME_PREFIX = "forgeflow-"
 # The stages a job name may carry: smoke and full training, and one evaluation per suite × target.
-_STAGE = re.compile(r"smoke|train|eval-(mmlu|genqa)-(base|trained)")
+_STAGE = re.compile(r"smoke|train|eval-(mmlu|genqa|general)-(base|trained)")
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9]+")
 _TAG_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
 
@@ -90,7 +90,7 @@ def job_name(run_id: str, stage: str, attempt: int = 1) -> str:
     """
     if not _STAGE.fullmatch(stage):
         raise DataError(
-            f"job stage {stage!r} is not one of smoke, train, eval-(mmlu|genqa)-(base|trained)",
+            f"job stage {stage!r} is not one of smoke, train, eval-(mmlu|genqa|general)-(base|trained)",
             code="INVALID_JOB_NAME",
         )
     if not 1 <= attempt <= 9999:
@@ -337,12 +337,14 @@ def build_eval_job_request(
     data_uri: str | None = None,
     attempt: int = 1,
     dataset: str | None = None,
+    stage: str | None = None,
 ) -> dict[str, Any]:
     """A complete, validated CreateTrainingJob request for one Nova evaluation job.
 
     `rendered` comes from `forgeflow.recipes.evaluation.render_eval_recipe` (suite, base model or trained
     checkpoint); `recipe_uri` is where its YAML was uploaded; `data_uri` is the S3 folder holding
-    `gen_qa.jsonl` (required for gen_qa, not used by mmlu).
+    `gen_qa.jsonl` (required for gen_qa, not used by mmlu); `stage` names the job when the suite is not
+    the recipe's (the `general` suite runs a gen_qa recipe: eval-general-base).
     """
     if rendered.suite == "gen_qa":
         if not data_uri:
@@ -362,7 +364,7 @@ def build_eval_job_request(
     # BYOD: a `train` channel of type S3Prefix pointing at the folder with gen_qa.jsonl (AWS eval sample).
     inputs = [_s3_channel("train", data_prefix, "S3Prefix")] if rendered.suite == "gen_qa" else []
     inputs.append(_s3_channel(RECIPE_CHANNEL, prefix, "S3Prefix"))
-    stage = rendered.stage
+    stage = stage or rendered.stage
     name = job_name(run_id, stage, attempt)
     request = _common(
         settings,

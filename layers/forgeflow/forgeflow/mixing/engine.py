@@ -23,7 +23,15 @@ from forgeflow.mixing.allocate import Selection, select
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
 from forgeflow.mixing.plan import MixPlan, Unit
 from forgeflow.mixing.progress import Progress, ProgressMeter
-from forgeflow.mixing.scan import Listing, Scanned, Scanner, SourceScan, TokenEstimator, list_sources
+from forgeflow.mixing.scan import (
+    Exclusion,
+    Listing,
+    Scanned,
+    Scanner,
+    SourceScan,
+    TokenEstimator,
+    list_sources,
+)
 from forgeflow.mixing.write import LongestRun, OutputFile, Writer
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, join
@@ -92,6 +100,7 @@ def run_mix(
     compute: Compute = Compute.SERVERFUL,
     workers: int | None = None,
     token_estimator: TokenEstimator | None = None,
+    exclude: Exclusion | None = None,
 ) -> MixReport:
     """Blend the plan's sources into `train.jsonl`, `validation.jsonl` and `mix_report.json` under out_uri.
 
@@ -101,6 +110,8 @@ def run_mix(
     caps the processes that scan local sources in parallel (default: one per source, up to the CPUs;
     1 scans in turn). The output never depends on it. `token_estimator(record) -> int` replaces the
     documented estimate (forgeflow.dataset.tokens) for `unit: tokens` and the report's token figures.
+    `exclude(content_hash)` keeps matching records of the non-customer sources out of the blend (the
+    pipeline's general eval slice, forgeflow.evaluation.general); the report counts them as `excluded`.
     """
     started = time.monotonic()
     forge = forge_data_mixing(plan)
@@ -111,10 +122,9 @@ def run_mix(
         listed = list_sources(plan, storage)
         input_bytes = _input_bytes(listed)
         meter = ProgressMeter(progress, 2 * input_bytes)
-        scanner = Scanner(
-            plan, storage, work, meter, method=method, model=model, token_estimator=token_estimator
+        scanned = _scan(
+            plan, storage, work, meter, (listed, workers), method, model, (token_estimator, exclude)
         )
-        scanned = scanner.scan_all(listed, workers)
         check_compute(plan, compute, method=scanned.method, model=model)
         selections = select(plan, scanned.sources)
         meter.total = max(input_bytes + _output_bytes(scanned, selections), 1)
@@ -138,6 +148,31 @@ def run_mix(
         meter.finish()
         report.seconds = time.monotonic() - started
         return report
+
+
+def _scan(
+    plan: MixPlan,
+    storage: Storage,
+    work: Path,
+    meter: ProgressMeter,
+    sources: tuple[Listing, int | None],
+    method: Method | None,
+    model: NovaModel,
+    hooks: tuple[TokenEstimator | None, Exclusion | None],
+) -> Scanned:
+    """Step 1: every listed source scanned by `workers` processes, with the run's estimator and exclusion."""
+    (listed, workers), (token_estimator, exclude) = sources, hooks
+    scanner = Scanner(
+        plan,
+        storage,
+        work,
+        meter,
+        method=method,
+        model=model,
+        token_estimator=token_estimator,
+        exclude=exclude,
+    )
+    return scanner.scan_all(listed, workers)
 
 
 def _input_bytes(listed: Listing) -> int:
@@ -178,6 +213,7 @@ def _source_entries(
                 "available": scan.pool.records,
                 "available_tokens": scan.pool.tokens,
                 "held_out": scan.held_out,
+                "excluded": scan.excluded,
                 "blank_lines": scan.blank_lines,
                 "pool": selection.pool.records,
                 "selected": selection.records,

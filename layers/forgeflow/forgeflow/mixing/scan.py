@@ -34,6 +34,8 @@ from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, object_identity, parse_uri
 
 TokenEstimator = Callable[[dict[str, Any]], int]
+# content hash → True when a non-customer record must stay out of the blend (the general eval slice).
+Exclusion = Callable[[str], bool]
 Listing = dict[str, list[dict[str, Any]]]  # physical source name → identities of its objects
 
 MAX_REPORTED_ERRORS = 10
@@ -49,6 +51,7 @@ class SourceScan:
     spill: Spill
     objects: list[dict[str, Any]] = field(default_factory=list)
     held_out: int = 0
+    excluded: int = 0
     blank_lines: int = 0
 
     @property
@@ -173,6 +176,7 @@ class Scanner:
         method: Method | None,
         model: NovaModel,
         token_estimator: TokenEstimator | None = None,
+        exclude: Exclusion | None = None,
     ) -> None:
         self.plan = plan
         self.storage = storage
@@ -181,6 +185,7 @@ class Scanner:
         self.method = method
         self.model = model
         self.token_estimator = token_estimator
+        self.exclude = exclude
         self.key = plan.seed.to_bytes(8, "big") + b"forgeflow-mix"
         self.validation = Spill(work / "validation", bits=0)
 
@@ -315,8 +320,9 @@ class Scanner:
         """Scan one object into `result` (invalid records into `errors`); its report entry's counts."""
         # The hot loop of the whole mix: locals only, one keyed hash per record.
         digest = hashlib.sha256()
-        records = blank = held_out = 0
+        records = blank = held_out = excluded = 0
         fraction = self.plan.validation_fraction if result.spec.role == "customer" else 0.0
+        exclude = self.exclude if result.spec.role != "customer" else None
         seed = self.plan.seed
         method = self.method
         assert method is not None, "detect_method runs before any scan"
@@ -356,12 +362,15 @@ class Scanner:
                 tokens = (
                     outcome.est_tokens if estimate is None else estimate(cast(dict[str, Any], outcome.record))
                 )
+                if exclude is not None and exclude(_content_hash(outcome)):
+                    excluded += 1
+                    continue
                 if fraction and in_validation(_content_hash(outcome), seed, fraction):
                     held_out += 1
                     self.validation.add(q, p, q, tokens, canonical + b"\n")
                     continue
                 pool_add(p, tokens)
                 spill_add(q, p, q, tokens, canonical + b"\n")
-        result.held_out += held_out
+        result.held_out, result.excluded = result.held_out + held_out, result.excluded + excluded
         result.blank_lines += blank
         return {"sha256": digest.hexdigest(), "records": records, "blank_lines": blank}

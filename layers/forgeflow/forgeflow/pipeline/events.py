@@ -24,7 +24,7 @@ RUN_STARTED = "Run Started"
 RUN_SUCCEEDED = "Run Succeeded"
 RUN_FAILED = "Run Failed"
 APPROVAL_REQUESTED = "Approval Requested"
-# Reserved for the evaluation gate (a later issue): the trained model scores below its baseline.
+# The forgetting gate failed (forgeflow.evaluation.gate): the run trained, but is not promoted.
 RUN_REGRESSED = "Run Regressed"
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -68,8 +68,32 @@ class SuiteResult(BaseModel):
     )
 
 
-class RunSucceeded(_Detail):
-    """The run trained and evaluated a model, or (`smoke_only`) ran its smoke job; pointers to its outputs."""
+class JobCost(BaseModel):
+    """One job's actual cost: billable seconds × instance count × the stack's hourly price."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    stage: str
+    instance_type: str | None
+    instance_count: int
+    billable_seconds: int | None
+    usd: float | None = Field(description="null: not billed yet, or no price for the instance type")
+
+
+class RunCost(BaseModel):
+    """The pre-flight estimate next to the actual cost of every job of the run (forgeflow.jobs.billing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    estimate_usd: float | None
+    actual_usd: float | None
+    jobs: list[JobCost]
+    unpriced: list[str] = Field(default_factory=list, description="jobs with no billable time or price")
+
+
+class _Trained(_Detail):
+    """What a run that trained (or ran its smoke job) reports, whatever the verdict."""
 
     model: str
     technique: str
@@ -100,7 +124,28 @@ class RunSucceeded(_Detail):
         description="the pre-flight estimate for the smoke and full training jobs (USD); null when the run "
         "did not get that far or no price is known",
     )
+    actual_cost_usd: float | None = Field(
+        default=None, description="billable seconds of every job × the stack's prices (USD); see `cost`"
+    )
+    cost: RunCost | None = Field(default=None, description="null for a smoke-only run (no evaluation)")
     finished_at: datetime
+
+
+class RunSucceeded(_Trained):
+    """The run trained and evaluated a model that passed the gate, or (`smoke_only`) ran its smoke job."""
+
+    verdict: Literal["promoted"] | None = Field(
+        default=None, description="the forgetting gate's verdict; null for a smoke-only run (no evaluation)"
+    )
+
+
+class RunRegressed(_Trained):
+    """The run trained and evaluated a model that failed the forgetting gate: not promoted."""
+
+    verdict: Literal["regressed"] = "regressed"
+    failed_gates: list[str] = Field(
+        min_length=1, description="each failed gate: '<gate>: <value> points (threshold <t>)'"
+    )
 
 
 Stage = Literal["register", "validate", "mix", "recipe", "smoke", "approval", "train", "evaluate", "publish"]
@@ -167,13 +212,14 @@ class ApprovalRequested(_Detail):
 DETAIL_TYPES: dict[str, type[BaseModel]] = {
     RUN_STARTED: RunStarted,
     RUN_SUCCEEDED: RunSucceeded,
+    RUN_REGRESSED: RunRegressed,
     RUN_FAILED: RunFailed,
     APPROVAL_REQUESTED: ApprovalRequested,
 }
 # Events ForgeFlow consumes (validated the same way): the upstream request.
 INBOUND_DETAIL_TYPES: dict[str, type[BaseModel]] = {REQUEST_DETAIL_TYPE: RunRequest}
 
-ResultDetail = RunStarted | RunSucceeded | RunFailed | ApprovalRequested
+ResultDetail = RunStarted | RunSucceeded | RunRegressed | RunFailed | ApprovalRequested
 
 
 def detail_type_of(detail: BaseModel) -> str:

@@ -52,10 +52,12 @@ TYPED_HERE = ("model", "technique", "max_runtime_seconds", "compute")
 
 
 class EvalSuite(StrEnum):
-    """Evaluation suites: the general benchmark (MMLU) and the domain bring-your-own-data suite."""
+    """Evaluation suites: the general benchmark (MMLU), the domain bring-your-own-data suite, and the
+    general-ability retention suite (a held-out slice of the curated data, forgeflow.evaluation.general)."""
 
     MMLU = "mmlu"
     GEN_QA = "gen_qa"
+    GENERAL = "general"
 
 
 # The domain task (forgeflow.evaluation.classification): `auto` detects a label set in the training data.

@@ -48,6 +48,9 @@ ENVIRONMENT = {
     "JOB_RETRY_SECONDS": "job_retry_seconds",
     "SMOKE_MAX_RUNTIME_SECONDS": "smoke_max_runtime_seconds",
     "EVAL_MAX_RUNTIME_SECONDS": "eval_max_runtime_seconds",
+    "GATE_MMLU_MAX_DROP": "gate_mmlu_max_drop",
+    "GATE_GENERAL_MAX_DROP": "gate_general_max_drop",
+    "GATE_DOMAIN_MIN_GAIN": "gate_domain_min_gain",
     "RESWEEP_SECONDS": "resweep_seconds",
     "STATE_MACHINE_ARN": "state_machine_arn",
     "DEFAULT_COMPUTE": "default_compute",
@@ -93,6 +96,11 @@ class PipelineSettings(BaseModel):
     # The smoke job (five steps) and the evaluation jobs get their own, short MaxRuntime.
     smoke_max_runtime_seconds: int = Field(default=3600, ge=60, le=7200)
     eval_max_runtime_seconds: int = Field(default=7200, ge=60, le=7200)
+    # The forgetting gate's stack-wide thresholds in points (forgeflow.evaluation.gate); a run's `gates`
+    # overrides them.
+    gate_mmlu_max_drop: float = Field(default=2.0, ge=0, le=100)
+    gate_general_max_drop: float = Field(default=2.0, ge=0, le=100)
+    gate_domain_min_gain: float = Field(default=0.0, ge=-100, le=100)
     # StopOrphanedJobs looks again after this long for a job created after its first sweep.
     resweep_seconds: float = Field(default=20.0, ge=0, le=300)
     # Only the launcher starts executions (LaunchRunFunction); the state machine's own functions lack it.
@@ -151,6 +159,14 @@ class PipelineSettings(BaseModel):
             if not getattr(self, field):
                 variable = next(name for name, known in ENVIRONMENT.items() if known == field)
                 raise InputError(f"environment variable {variable} is not set", code="BAD_SETTINGS")
+
+    def gate_defaults(self) -> dict[str, float]:
+        """The stack's gate thresholds, by run-config key."""
+        return {
+            "mmlu_max_drop": self.gate_mmlu_max_drop,
+            "general_max_drop": self.gate_general_max_drop,
+            "domain_min_gain": self.gate_domain_min_gain,
+        }
 
     def run_prefix(self, run_id: str) -> str:
         """Where a run's outputs live: `s3://<bucket>/runs/<run_id>/`."""

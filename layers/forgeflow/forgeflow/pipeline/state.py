@@ -145,16 +145,23 @@ class TrainingPointer(JobRequest):
     job: JobOutcome | None = None
 
 
-class EvaluationJobs(_State):
-    """BuildEvaluationJobs: one request per suite × target, run in parallel by a Map state."""
-
-    jobs: list[JobRequest]
-
-
 class EvalJobDone(_State):
     suite: str
     target: str
     job_name: str
+    output_archive: str | None = Field(default=None, description="a cached baseline's output.tar.gz")
+
+
+class EvaluationJobs(_State):
+    """BuildEvaluationJobs: the jobs to run in parallel by a Map state, the base evaluations the baseline
+    cache answers instead (forgeflow.evaluation.baseline), and the suites nothing can measure."""
+
+    jobs: list[JobRequest]
+    cached: list[EvalJobDone] = Field(default_factory=list)
+    baselines: dict[str, str] = Field(
+        default_factory=dict, description="suite → the baseline cache entry its base scores belong to"
+    )
+    unmeasured: dict[str, str] = Field(default_factory=dict, description="suite → why it has no job")
 
 
 class EvaluationResult(_State):
@@ -165,19 +172,27 @@ class EvaluationResult(_State):
     emulated: bool = Field(default=False, description="a results file came from an emulated job")
     verdict: str | None = Field(default=None, description="promoted | regressed (forgeflow.evaluation.gate)")
     failed_gates: list[str] = Field(default_factory=list, description="each failed gate, value, threshold")
+    cost: dict[str, Any] | None = Field(default=None, description="estimate and actual (summary.json `cost`)")
 
 
 class EvaluationPointer(_State):
     """`$.evaluation`: the requests, the jobs that completed (the Map's output), the collected result."""
 
     jobs: list[JobRequest] = Field(default_factory=list)
+    cached: list[EvalJobDone] = Field(default_factory=list)
+    baselines: dict[str, str] = Field(default_factory=dict)
+    unmeasured: dict[str, str] = Field(default_factory=dict)
     done: list[EvalJobDone] = Field(default_factory=list)
     result: EvaluationResult | None = None
 
+    def completed(self) -> list[EvalJobDone]:
+        """The jobs that completed (the Map's output) and the cached baselines standing in for base jobs."""
+        return [*self.done, *self.cached]
+
     def suites(self) -> dict[str, dict[str, str]]:
-        """suite → {target: job name} of the jobs that completed."""
+        """suite → {target: job name} of the jobs that completed (or were cached)."""
         suites: dict[str, dict[str, str]] = {}
-        for job in self.done:
+        for job in self.completed():
             suites.setdefault(job.suite, {})[job.target] = job.job_name
         return suites
 
@@ -197,7 +212,7 @@ class Failure(_State):
 
 
 class PublishInput(_State):
-    outcome: Literal["succeeded", "failed"]
+    outcome: Literal["succeeded", "regressed", "failed"]
     execution_arn: str | None = None
     event: dict[str, Any] = Field(default_factory=dict)
     run: RunPointer

@@ -75,6 +75,9 @@ RUN_LEVEL_KEYS = frozenset(
         "poll_seconds",
         "smoke_only",
         "require_approval",
+        # Evaluation options (forgeflow.evaluation): read by the pipeline, never training keys.
+        "gates",
+        "domain_task",
     }
 )
 

@@ -1,10 +1,15 @@
 """The evaluation emulation: a stand-in score for an evaluation job, since no model runs offline.
 
-A gen_qa job measures, for real, a transparent stand-in (nearest-neighbour retrieval over the `train`
-channel of the emulated job that produced the evaluated checkpoint; an empty memory for a base model, see
-`forgeflow_tools.local.stand_in`) against the job's `gen_qa.jsonl`, and keeps its answers for
-`eval_results/inference_output.jsonl`; any other task (mmlu, ...) gets no metrics and says why
-(`not_measured`).
+A gen_qa job (the domain suite and the general suite alike) measures, for real, a transparent stand-in
+(nearest-neighbour retrieval, `forgeflow_tools.local.stand_in`) against the job's `gen_qa.jsonl`, and keeps
+its answers for `eval_results/inference_output.jsonl`. The stand-in's memory:
+
+- a trained checkpoint: the `train` channel (train.jsonl) of the emulated job that produced it, and
+  nothing else: what a run did not train on, its model forgot;
+- the base model: the curated general pool (every `.jsonl` under the stack's CuratedDataPrefix), minus the
+  general suite's held-out slice (forgeflow.evaluation.general): the base model's "pre-training".
+
+Any other task (mmlu, ...) gets no metrics and says why (`not_measured`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from forgeflow.dataset.canonical import record_hash
+from forgeflow.evaluation.general import in_general_holdout
 from forgeflow.evaluation.metrics import gen_qa_scores
 from forgeflow_tools.local.sagemaker.checks import load_recipe
 from forgeflow_tools.local.sagemaker.jobs import EMULATED_NOTE, ESCROW_BUCKET_SUFFIX, EmulatedJob
@@ -53,11 +60,13 @@ def not_measured(reason: str) -> dict[str, Any]:
 
 
 class StandInEvaluation:
-    """Scores evaluation jobs; `producer` finds the emulated training job behind a checkpoint's name."""
+    """Scores evaluation jobs; `producer` finds the emulated training job behind a checkpoint's name;
+    `base_pool` is the curated pool the base stand-in knows (an s3:// prefix; None: an empty memory)."""
 
     def __init__(self, objects: S3Objects, producer: Callable[[str], EmulatedJob | None]) -> None:
         self._objects = objects
         self._producer = producer
+        self.base_pool: str | None = None
 
     def evaluate(self, job: EmulatedJob, task: str, model: str) -> Measurement:
         """The results document of an eval job, and for gen_qa its `inference_output.jsonl`."""
@@ -88,9 +97,12 @@ class StandInEvaluation:
 
     def _memory(self, model: str) -> tuple[list[tuple[str, str]], str | None] | str:
         """The stand-in's memory for `model_name_or_path`: the training channel of the emulated job that
-        produced an escrow checkpoint, empty for a base model, or why it cannot be had."""
+        produced an escrow checkpoint, the curated pool for a base model, or why it cannot be had."""
         if not model.startswith("s3://"):
-            return [], None
+            if self.base_pool is None:
+                return [], None
+            pairs = self._pairs(self._objects.jsonl_keys(self.base_pool), skip_general=True)
+            return pairs, f"the curated general pool {self.base_pool} (its general held-out slice excluded)"
         bucket, key = split_s3(model)
         name = key.split("/", 1)[0]
         producer = self._producer(name) if bucket.endswith(ESCROW_BUCKET_SUFFIX) else None
@@ -102,18 +114,26 @@ class StandInEvaluation:
         channels = producer.channels
         if "train" not in channels:
             return f"the training job {name} that produced {model} has no train channel (emulated job)"
+        pairs = self._pairs(self._objects.jsonl_keys(channels["train"]), skip_general=False)
+        return pairs, f"the train channel {channels['train']} of job {name}"
+
+    def _pairs(self, uris: list[str], *, skip_general: bool) -> list[tuple[str, str]]:
+        """(prompt, response) of the records of `uris`, at most MAX_MEMORY_RECORDS."""
         pairs: list[tuple[str, str]] = []
-        for uri in self._objects.jsonl_keys(channels["train"]):
-            for line in self._objects.lines(uri, MAX_MEMORY_RECORDS - len(pairs)):
+        for uri in uris:
+            for line in self._objects.lines(uri, None if skip_general else MAX_MEMORY_RECORDS - len(pairs)):
                 try:
-                    pair = converse_pair(orjson.loads(line))
+                    record = orjson.loads(line)
                 except orjson.JSONDecodeError:
                     continue
+                if skip_general and isinstance(record, dict) and in_general_holdout(record_hash(record)):
+                    continue
+                pair = converse_pair(record)
                 if pair is not None:
                     pairs.append(pair)
-            if len(pairs) >= MAX_MEMORY_RECORDS:
-                break
-        return pairs, f"the train channel {channels['train']} of job {name}"
+                if len(pairs) >= MAX_MEMORY_RECORDS:
+                    return pairs
+        return pairs
 
     def _gen_qa_lines(self, job: EmulatedJob) -> list[dict[str, str]]:
         channels = job.channels
@@ -142,7 +162,7 @@ def _gen_qa_document(
     description = (
         f"nearest-neighbour retrieval over {memory_records} (prompt, response) pairs of {source}"
         if source
-        else 'an empty memory (the base model has never seen the customer\'s domain): it answers ""'
+        else "an empty memory (no curated pool to stand in for the base model's pre-training): it answers ''"
     )
     document: dict[str, Any] = {
         "results": {"custom|gen_qa_gen_qa|0": metrics, "all": metrics} if metrics else {},

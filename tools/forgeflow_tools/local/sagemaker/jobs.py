@@ -9,7 +9,7 @@ import datetime as dt
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 EMULATED_NOTE = "emulated by the ForgeFlow local runtime: no SageMaker job ran and no model was trained"
 STAGES = ("smoke", "train", "eval")
@@ -33,12 +33,15 @@ class FailureInjection:
     `capacity_errors`: stage → N: the first N jobs of that stage fail while Starting with a CapacityError.
     `throttle_creates`: the first N CreateTrainingJob calls are throttled (ThrottlingException).
     `limit_creates`: the next N calls fail with ResourceLimitExceeded (no p5 quota/capacity).
+    `bad_results`: evaluation jobs complete but their output.tar.gz holds a `malformed` results file (not
+    JSON) or is `missing` it.
     """
 
     fail_stages: frozenset[str] = frozenset()
     capacity_errors: dict[str, int] = field(default_factory=dict)
     throttle_creates: int = 0
     limit_creates: int = 0
+    bad_results: Literal["malformed", "missing"] | None = None
 
     def __post_init__(self) -> None:
         unknown = (self.fail_stages | set(self.capacity_errors)) - set(STAGES)

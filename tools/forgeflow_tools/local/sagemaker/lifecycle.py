@@ -68,6 +68,10 @@ class TrainingJobEmulator:
         self.create_calls = 0
         self.rejected_creates: list[str] = []
 
+    def know_base_pool(self, uri: str) -> None:
+        """The curated pool (s3:// prefix) the base model's stand-in knows (StandInEvaluation)."""
+        self._evaluation.base_pool = uri
+
     # --- API operations -------------------------------------------------------------------------------
     def create_training_job(self, request: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
@@ -215,7 +219,7 @@ class TrainingJobEmulator:
         elif step == "Training":
             self._advance_training(job)
         elif step == "Uploading":
-            write_outputs(self._objects, job, self.escrow_uri(job))
+            write_outputs(self._objects, job, self.escrow_uri(job), self.failures.bad_results)
             self._finish(job, "Completed", "Completed", "Training job completed (emulated)")
 
     def _advance_training(self, job: EmulatedJob) -> None:

@@ -19,8 +19,11 @@ from forgeflow_tools.local.sagemaker.jobs import EMULATED_NOTE, EmulatedJob, utc
 from forgeflow_tools.local.sagemaker.s3 import S3Objects
 
 
-def write_outputs(objects: S3Objects, job: EmulatedJob, checkpoint_uri: str) -> None:
-    """Upload the job's archives; an evaluation job must have been measured first (`job.evaluation`)."""
+def write_outputs(
+    objects: S3Objects, job: EmulatedJob, checkpoint_uri: str, bad_results: str | None = None
+) -> None:
+    """Upload the job's archives; an evaluation job must have been measured first (`job.evaluation`).
+    `bad_results` (FailureInjection) writes a malformed results file, or none."""
     manifest = {
         "checkpoint_s3_bucket": checkpoint_uri,
         "emulated": True,
@@ -49,6 +52,12 @@ def write_outputs(objects: S3Objects, job: EmulatedJob, checkpoint_uri: str) -> 
     }
     if inference is not None:
         outputs["eval_results/inference_output.jsonl"] = inference
+    if bad_results is not None:
+        results_name = next(name for name in outputs if "/results_" in name)
+        if bad_results == "missing":
+            del outputs[results_name]
+        else:
+            outputs[results_name] = b'{"results": {"all": {"f1_score": 0.5'  # cut short: not JSON
     objects.put(f"{job.output_prefix}/output.tar.gz", tar_gz(outputs))
 
 

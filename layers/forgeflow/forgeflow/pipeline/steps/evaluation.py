@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
+from forgeflow.evaluation import baseline
 from forgeflow.evaluation.classification import classification_of, detect_classification
 from forgeflow.evaluation.gate import gates_for, verdict
+from forgeflow.evaluation.general import write_general_eval
 from forgeflow.evaluation.results import (
     CLASSIFICATION_SCORES,
     EvalResults,
@@ -15,17 +18,28 @@ from forgeflow.evaluation.results import (
     read_results,
 )
 from forgeflow.jobs.evaluation import (
+    GEN_QA_FILE,
     checkpoint_uri_from_manifest,
     manifest_from_output_archive,
     output_archive_uri,
     prepare_eval_job,
+    write_gen_qa,
 )
 from forgeflow.jobs.requests import JobSettings
+from forgeflow.nova import Method
 from forgeflow.pipeline.errors import EvaluationInvalid, InputMissing, RecipeInvalid, RequestInvalid
 from forgeflow.pipeline.request import EvalSuite, ResolvedRun
-from forgeflow.pipeline.state import EvaluationInput, EvaluationJobs, EvaluationResult, JobRequest
+from forgeflow.pipeline.state import (
+    EvalJobDone,
+    EvaluationInput,
+    EvaluationJobs,
+    EvaluationPointer,
+    EvaluationResult,
+    JobRequest,
+)
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
-from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, sync_request
+from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, run_cost, sync_request
+from forgeflow.pipeline.steps.mix import curated_uri
 from forgeflow.pipeline.steps.recipe import training_config
 from forgeflow.pipeline.steps.report import write_report
 from forgeflow.pipeline.steps.services import Services
@@ -48,22 +62,28 @@ def trained_checkpoint(payload: EvaluationInput, services: Services) -> str:
 
 
 def build_evaluation_jobs(payload: EvaluationInput, services: Services) -> EvaluationJobs:
-    """One eval job request per suite × target (base model, trained checkpoint), run in parallel."""
+    """One eval job request per suite × target (base model, trained checkpoint), run in parallel; a base
+    job the baseline cache already answered is not started (forgeflow.evaluation.baseline)."""
     run = load_run(payload.run, services)
     if payload.mix is None:
         raise RequestInvalid("BuildEvaluationJobs needs $.mix")
     enter_stage(services, run.run_id, "evaluate")
+    method = run.method or (payload.validation.method if payload.validation else None) or Method.SFT
     eval_run = _EvalRun(
         run=run,
         config=training_config(run, payload, services),
         settings=job_settings(run, services, stage_limit=services.settings.eval_max_runtime_seconds),
         checkpoint=trained_checkpoint(payload, services),
         validation_uri=payload.mix.validation_uri,
+        curated_uri=curated_uri(services.settings, method),
+        inputs_uri=services.settings.run_prefix(run.run_id) + "evaluation/inputs/",
     )
-    jobs = [_eval_job(eval_run, services, suite, target) for suite, target in _suite_targets(run, eval_run)]
-    if not jobs:
+    plan = EvaluationJobs(jobs=[])
+    for suite in run.eval_suites:
+        _plan_suite(eval_run, services, suite, plan)
+    if not plan.jobs:
         raise RequestInvalid("no evaluation suite applies to this run", hint="set eval_suites: [mmlu]")
-    return EvaluationJobs(jobs=jobs)
+    return plan
 
 
 @dataclass(frozen=True)
@@ -75,31 +95,87 @@ class _EvalRun:
     settings: JobSettings
     checkpoint: str
     validation_uri: str | None
+    curated_uri: str
+    inputs_uri: str
 
 
-def _suite_targets(run: ResolvedRun, eval_run: _EvalRun) -> list[tuple[EvalSuite, EvalTarget]]:
-    # No held-out split, no domain evaluation.
-    suites = [s for s in run.eval_suites if s is not EvalSuite.GEN_QA or eval_run.validation_uri]
-    return [(suite, target) for suite in suites for target in EVAL_TARGETS]
+def _plan_suite(eval_run: _EvalRun, services: Services, suite: EvalSuite, plan: EvaluationJobs) -> None:
+    """The suite's jobs: both targets, or only the trained one when the baseline cache holds the base's."""
+    data = _suite_data(eval_run, services, suite)
+    if isinstance(data, _Unmeasured):
+        plan.unmeasured[suite.value] = data.reason
+        return
+    gen_qa_file = data + GEN_QA_FILE if data else None
+    key = baseline.entry_uri(
+        services.settings.data_bucket,
+        eval_run.config.model.value,
+        suite.value,
+        baseline.dataset_hash(services.storage, gen_qa_file),
+    )
+    plan.baselines[suite.value] = key
+    cached = baseline.read_entry(services.storage, key)
+    if cached is not None:
+        plan.cached.append(
+            EvalJobDone(
+                suite=suite.value,
+                target="base",
+                job_name=cached.job_name,
+                output_archive=cached.output_archive,
+            )
+        )
+    for target in EVAL_TARGETS:
+        if target == "trained" or cached is None:
+            plan.jobs.append(_eval_job(eval_run, services, suite, target, data))
 
 
-def _eval_job(eval_run: _EvalRun, services: Services, suite: EvalSuite, target: EvalTarget) -> JobRequest:
+@dataclass(frozen=True)
+class _Unmeasured:
+    reason: str
+
+
+def _suite_data(eval_run: _EvalRun, services: Services, suite: EvalSuite) -> str | _Unmeasured | None:
+    """The folder holding the suite's gen_qa.jsonl (None for a benchmark), or why it cannot be run."""
+    folder = f"{eval_run.inputs_uri}{suite.value}/"
+    if suite is EvalSuite.MMLU:
+        return None
+    if suite is EvalSuite.GENERAL:
+        with reraise_as(EvaluationInvalid, missing=f"cannot read the curated data {eval_run.curated_uri}"):
+            general = write_general_eval(services.storage, eval_run.curated_uri, folder)
+        if general is None:
+            return _Unmeasured(
+                f"no curated record under {eval_run.curated_uri} is in the general held-out slice "
+                "(upload curated general-purpose JSONL there: docs/pipeline.md, evaluation)"
+            )
+        return folder
+    if not eval_run.validation_uri:  # no held-out split, no domain evaluation
+        return _Unmeasured("the run has no held-out split (validation_fraction 0)")
+    if not services.storage.exists(folder + GEN_QA_FILE):
+        with reraise_as(RecipeInvalid):
+            write_gen_qa(services.storage, eval_run.validation_uri, folder)
+    return folder
+
+
+def _eval_job(
+    eval_run: _EvalRun, services: Services, suite: EvalSuite, target: EvalTarget, data: str | None
+) -> JobRequest:
     run_id = eval_run.run.run_id
-    stage = f"eval-{suite.value.replace('_', '')}-{target}"
+    label = suite.value.replace("_", "")
+    stage = f"eval-{label}-{target}"
     name = claim_job_name(run_id, stage, services)
     with reraise_as(RecipeInvalid):
         request = prepare_eval_job(
             services.storage,
             eval_run.config,
             run_id=run_id,
-            suite=suite.value,
+            suite="mmlu" if suite is EvalSuite.MMLU else "gen_qa",
             target=target,
             settings=eval_run.settings,
-            inputs_uri=services.settings.run_prefix(run_id) + "evaluation/inputs/",
+            inputs_uri=eval_run.inputs_uri,
             model_path=eval_run.checkpoint if target == "trained" else None,
-            validation_uri=eval_run.validation_uri,
             dataset=eval_run.run.dataset_uri,
             attempt=int(name.rsplit("-", 1)[1]),
+            label=label,
+            gen_qa_dir=data,
         )
     return JobRequest(
         stage=stage, job_name=name, request=sync_request(request), suite=suite.value, target=target
@@ -107,19 +183,29 @@ def _eval_job(eval_run: _EvalRun, services: Services, suite: EvalSuite, target: 
 
 
 def collect_evaluation(payload: EvaluationInput, services: Services) -> EvaluationResult:
-    """Parse every eval job's results, compare trained against base per suite, write the summary."""
+    """Parse every eval job's results (a cached baseline's too), compare trained against base per suite,
+    apply the gate, record new baselines, write the summary."""
     run = load_run(payload.run, services)
     if payload.evaluation is None:
         raise RequestInvalid("CollectEvaluation needs $.evaluation")
-    suites = payload.evaluation.suites()
+    evaluation = payload.evaluation
+    archives = _Archives(run.run_id, services, evaluation)
+    suites = evaluation.suites()
     summary = EvaluationSummary(run_id=run.run_id, jobs=suites)
     for suite, targets in suites.items():
-        results = {target: _results_of(name, run.run_id, services) for target, name in targets.items()}
+        results = {target: _results_of(name, archives) for target, name in targets.items()}
         summary.suites.append(compare(suite, results.get("base", {}), results.get("trained", {})))
+    for suite, reason in evaluation.unmeasured.items():
+        nothing = EvalResults(metrics={}, not_measured=reason)
+        summary.suites.append(compare(suite, nothing, nothing))
     if "gen_qa" in suites and _is_classification(run, services):
         summary.domain_task = "classification"
-        _add_classification(summary, suites["gen_qa"], run.run_id, services)
-    summary.gate = verdict(summary.headlines(), gates_for(run.gates))
+        _add_classification(summary, suites["gen_qa"], archives)
+    with reraise_as(RequestInvalid):
+        gates = gates_for(run.gates, services.settings.gate_defaults())
+    summary.gate = verdict(summary.headlines(), gates)
+    summary.baseline = _record_baselines(evaluation, archives, run.run_id, services)
+    summary.cost = run_cost(run.run_id, payload.recipe.estimate_usd if payload.recipe else None, services)
     summary_uri = services.settings.run_prefix(run.run_id) + "evaluation/summary.json"
     services.storage.write_bytes(summary_uri, json_document(summary.to_dict()))
     write_report(summary.to_dict(), summary_uri, payload, services)
@@ -129,13 +215,58 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
         emulated=summary.emulated,
         verdict=summary.gate["verdict"],
         failed_gates=summary.gate["failed"],
+        cost=summary.cost,
     )
 
 
-def _results_of(job_name: str, run_id: str, services: Services) -> EvalResults:
-    archive_uri = _output_archive(job_name, run_id, services)
-    with reraise_as(EvaluationInvalid, missing=f"evaluation job {job_name} left no output"):
-        return read_results(services.storage.read_bytes(archive_uri), archive_uri)
+class _Archives:
+    """Where each evaluated job's `output.tar.gz` is: a cached baseline names it, a job's own output
+    path holds it (else the run's jobs prefix)."""
+
+    def __init__(self, run_id: str, services: Services, evaluation: EvaluationPointer) -> None:
+        self._run_id = run_id
+        self._services = services
+        self._known = {job.job_name: job.output_archive for job in evaluation.cached if job.output_archive}
+
+    def __call__(self, job_name: str) -> str:
+        if job_name not in self._known:
+            self._known[job_name] = _output_archive(job_name, self._run_id, self._services)
+        return self._known[job_name]
+
+    def read(self, job_name: str) -> tuple[bytes, str]:
+        uri = self(job_name)
+        with reraise_as(EvaluationInvalid, missing=f"evaluation job {job_name} left no output at {uri}"):
+            return self._services.storage.read_bytes(uri), uri
+
+
+def _results_of(job_name: str, archives: _Archives) -> EvalResults:
+    data, uri = archives.read(job_name)
+    with reraise_as(EvaluationInvalid):
+        return read_results(data, uri)
+
+
+def _record_baselines(
+    evaluation: EvaluationPointer, archives: _Archives, run_id: str, services: Services
+) -> dict[str, dict[str, Any]]:
+    """Cache each base job this run ran (its results parsed above); say which suites reused one."""
+    recorded: dict[str, dict[str, Any]] = {}
+    for job in evaluation.cached:
+        entry = evaluation.baselines.get(job.suite)
+        recorded[job.suite] = {"cached": True, "job_name": job.job_name, "entry": entry}
+    for job in evaluation.done:
+        entry = evaluation.baselines.get(job.suite)
+        if job.target != "base" or entry is None:
+            continue
+        baseline.write_entry(
+            services.storage,
+            entry,
+            job_name=job.job_name,
+            output_archive=archives(job.job_name),
+            run_id=run_id,
+            now=services.clock(),
+        )
+        recorded[job.suite] = {"cached": False, "job_name": job.job_name, "entry": entry}
+    return recorded
 
 
 def _output_archive(job_name: str, run_id: str, services: Services) -> str:
@@ -156,15 +287,13 @@ def _is_classification(run: ResolvedRun, services: Services) -> bool:
         return detect_classification(stream)
 
 
-def _add_classification(
-    summary: EvaluationSummary, targets: dict[str, str], run_id: str, services: Services
-) -> None:
+def _add_classification(summary: EvaluationSummary, targets: dict[str, str], archives: _Archives) -> None:
     """Classification metrics of each gen_qa job's answers, and their comparison as one more suite."""
     for target, name in targets.items():
-        archive_uri = _output_archive(name, run_id, services)
-        with reraise_as(EvaluationInvalid, missing=f"evaluation job {name} left no output"):
-            data = read_inference(services.storage.read_bytes(archive_uri), archive_uri)
-            summary.classification[target] = classification_of(data, f"{archive_uri} inference_output.jsonl")
+        data, uri = archives.read(name)
+        with reraise_as(EvaluationInvalid):
+            answers = read_inference(data, uri)
+            summary.classification[target] = classification_of(answers, f"{uri} inference_output.jsonl")
     scores = {
         target: {key: metrics[key] for key in CLASSIFICATION_SCORES}
         for target, metrics in summary.classification.items()

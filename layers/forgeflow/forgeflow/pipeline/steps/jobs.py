@@ -18,6 +18,8 @@ from typing import Any
 
 import orjson
 
+from forgeflow.jobs.billing import job_cost
+from forgeflow.jobs.billing import run_cost as billing_total
 from forgeflow.jobs.requests import JobSettings, build_training_job_request, job_name, rename_request
 from forgeflow.jobs.smoke import smoke_recipe
 from forgeflow.mixing.forge import Compute
@@ -28,6 +30,7 @@ from forgeflow.pipeline.steps.common import enter_stage, load_run, reraise_as
 from forgeflow.pipeline.steps.recipe import max_runtime, training_config
 from forgeflow.pipeline.steps.serverless import serverless_training_request
 from forgeflow.pipeline.steps.services import Services
+from forgeflow.recipes.cost import PriceTable
 from forgeflow.recipes.render import render_recipe as render
 
 # The CreateTrainingJob members the ASL passes to the integration (statemachine/pipeline.asl.json);
@@ -177,3 +180,19 @@ def next_attempt(payload: NextAttemptInput, services: Services) -> JobRequest:
             "wait_seconds": min(backoff, MAX_BACKOFF_SECONDS),
         }
     )
+
+
+def run_cost(run_id: str, estimate_usd: float | None, services: Services) -> dict[str, Any]:
+    """The run's cost so far: every job the ledger names (each attempt; a name claimed for an attempt
+    that was never created is skipped) priced by the stack's table (forgeflow.jobs.billing)."""
+    row = services.ledger.get(run_id)
+    prices = PriceTable.default()
+    jobs = []
+    for name in row.job_names if row else []:
+        try:
+            state = services.jobs.describe(name)
+        except JobFailed:
+            continue
+        stage = name.split(f"{run_id}-", 1)[-1].rsplit("-", 1)[0]
+        jobs.append(job_cost(state, stage, prices, services.settings.region))
+    return billing_total(jobs, estimate_usd)

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from forgeflow.errors import InputError
+from forgeflow.evaluation.general import in_general_holdout
 from forgeflow.mixing.engine import run_mix
 from forgeflow.mixing.plan import load_plan
 from forgeflow.nova import Method
@@ -27,9 +28,13 @@ CURATED_SHARE = 0.25
 DEFAULT_VALIDATION_FRACTION = 0.1
 
 
+def curated_uri(settings: PipelineSettings, method: Method) -> str:
+    """The stack's curated pool for a method: `s3://<DataBucket>/<CURATED_DATA_PREFIX><method>/`."""
+    return f"s3://{settings.data_bucket}/{settings.curated_data_prefix.rstrip('/')}/{method.value}/"
+
+
 def default_mix_plan(run: ResolvedRun, method: Method, settings: PipelineSettings) -> dict[str, Any]:
     """The dataset plus every curated `.jsonl` under `<CURATED_DATA_PREFIX><method>/`, 75 / 25."""
-    curated_uri = f"s3://{settings.data_bucket}/{settings.curated_data_prefix.rstrip('/')}/{method.value}/"
     return {
         "validation_fraction": DEFAULT_VALIDATION_FRACTION,
         "sources": [
@@ -39,7 +44,7 @@ def default_mix_plan(run: ResolvedRun, method: Method, settings: PipelineSetting
                 "uri": run.dataset_uri,
                 "weight": 1 - CURATED_SHARE,
             },
-            {"name": "curated", "uri": curated_uri, "weight": CURATED_SHARE},
+            {"name": "curated", "uri": curated_uri(settings, method), "weight": CURATED_SHARE},
         ],
     }
 
@@ -80,7 +85,16 @@ def mix_data(payload: StageInput, services: Services) -> MixResult:
         _require_curated(document["sources"][1]["uri"], services)
     with reraise_as(MixPlanInvalid, missing=True):
         plan = load_plan(document)
-        report = run_mix(plan, out_uri, services.storage, method=method, model=run.model, compute=run.compute)
+        # The general suite's slice of the curated data never reaches train (forgeflow.evaluation.general).
+        report = run_mix(
+            plan,
+            out_uri,
+            services.storage,
+            method=method,
+            model=run.model,
+            compute=run.compute,
+            exclude=in_general_holdout,
+        )
     return MixResult(
         train_uri=report.train.uri,
         # No held-out records (validation_fraction 0): no validation channel, no domain evaluation.

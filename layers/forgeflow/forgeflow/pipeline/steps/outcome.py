@@ -147,7 +147,9 @@ def _published(payload: PublishInput, services: Services) -> Published | None:
     row = services.ledger.get(run.run_id)
     if row is None or not row.outcome_event_id or row.execution_arn != payload.execution_arn:
         return None
-    detail_type = events.RUN_SUCCEEDED if row.status == "SUCCEEDED" else events.RUN_FAILED
+    detail_type = events.RUN_FAILED
+    if row.status == "SUCCEEDED":
+        detail_type = events.RUN_REGRESSED if row.verdict == "regressed" else events.RUN_SUCCEEDED
     return Published(detail_type=detail_type, event_id=row.outcome_event_id, result_uri=row.result_uri)
 
 
@@ -232,36 +234,59 @@ def _completed_jobs(payload: PublishInput) -> tuple[JobOutcome | None, JobOutcom
     return smoke_job, training_job
 
 
+def _verdict(payload: PublishInput) -> str | None:
+    """The gate's verdict, which the ASL routed on (`outcome`): the two must agree."""
+    evaluation = payload.evaluation.result if payload.evaluation else None
+    verdict = evaluation.verdict if evaluation else None
+    if (verdict == "regressed") != (payload.outcome == "regressed"):
+        raise RequestInvalid(
+            f"PublishResult ({payload.outcome}) got an evaluation whose verdict is {verdict!r}",
+            hint="the state machine routes a regressed verdict to PublishRegressed",
+        )
+    return verdict
+
+
 def _publish_success(payload: PublishInput, services: Services, now: datetime) -> Published:
+    """`Run Succeeded` (promoted, or smoke only) or `Run Regressed`, with the verdict and actual cost."""
     run = payload.run
     run_id = run.require_id()
     if payload.mix is None or payload.recipe is None:
         raise RequestInvalid("PublishResult (succeeded) needs $.mix and $.recipe")
     smoke_job, training_job = _completed_jobs(payload)
+    verdict = _verdict(payload)
     evaluation = payload.evaluation.result if payload.evaluation else None
-    detail = events.RunSucceeded(
-        run_id=run_id,
-        execution_arn=payload.execution_arn,
-        request_id=run.request_id,
-        dataset_uri=run.dataset_uri or "",
-        model=load_run(run, services).model.value,
-        technique=payload.recipe.technique,
-        outputs_uri=services.settings.run_prefix(run_id),
-        mix_report_uri=payload.mix.report_uri,
-        recipe_uri=payload.recipe.recipe_uri + "recipe.yaml",
-        training_job_name=training_job.job_name if training_job else None,
-        smoke_only=training_job is None,
-        smoke_job_name=smoke_job.job_name if smoke_job else None,
-        smoke_skipped=payload.recipe.smoke_skipped,
-        model_artifacts=training_job.model_artifacts if training_job else None,
-        evaluation_summary_uri=evaluation.summary_uri if evaluation else None,
-        evaluation={
+    cost = events.RunCost.model_validate(evaluation.cost) if evaluation and evaluation.cost else None
+    fields: dict[str, Any] = {
+        "run_id": run_id,
+        "execution_arn": payload.execution_arn,
+        "request_id": run.request_id,
+        "dataset_uri": run.dataset_uri or "",
+        "model": load_run(run, services).model.value,
+        "technique": payload.recipe.technique,
+        "outputs_uri": services.settings.run_prefix(run_id),
+        "mix_report_uri": payload.mix.report_uri,
+        "recipe_uri": payload.recipe.recipe_uri + "recipe.yaml",
+        "training_job_name": training_job.job_name if training_job else None,
+        "smoke_only": training_job is None,
+        "smoke_job_name": smoke_job.job_name if smoke_job else None,
+        "smoke_skipped": payload.recipe.smoke_skipped,
+        "model_artifacts": training_job.model_artifacts if training_job else None,
+        "evaluation_summary_uri": evaluation.summary_uri if evaluation else None,
+        "evaluation": {
             suite: events.SuiteResult.model_validate(headline)
             for suite, headline in (evaluation.suites if evaluation else {}).items()
         },
-        emulated=evaluation.emulated if evaluation else False,
-        estimated_cost_usd=payload.recipe.estimate_usd,
-        finished_at=now,
+        "emulated": evaluation.emulated if evaluation else False,
+        "estimated_cost_usd": payload.recipe.estimate_usd,
+        "actual_cost_usd": cost.actual_usd if cost else None,
+        "cost": cost,
+        "verdict": verdict,
+        "finished_at": now,
+    }
+    detail: events.RunSucceeded | events.RunRegressed = (
+        events.RunRegressed(**fields, failed_gates=evaluation.failed_gates if evaluation else [])
+        if verdict == "regressed"
+        else events.RunSucceeded(**fields)
     )
     result_uri = services.settings.run_prefix(run_id) + "result.json"
     services.storage.write_bytes(result_uri, json_document(detail.model_dump(mode="json")))
@@ -269,6 +294,12 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
     )
     services.ledger.update(
-        run_id, status="SUCCEEDED", stage="publish", result_uri=result_uri, outcome_event_id=event_id
+        run_id,
+        status="SUCCEEDED",
+        stage="publish",
+        result_uri=result_uri,
+        outcome_event_id=event_id,
+        verdict=verdict,
+        actual_cost_usd=fields["actual_cost_usd"],
     )
-    return Published(detail_type=events.RUN_SUCCEEDED, event_id=event_id, result_uri=result_uri)
+    return Published(detail_type=events.detail_type_of(detail), event_id=event_id, result_uri=result_uri)
