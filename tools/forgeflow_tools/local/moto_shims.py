@@ -11,7 +11,9 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
    (`version, id, detail-type, source, account, time, region, resources, detail`). Pattern matching stays
    moto's own.
 3. Step Functions "Execution Status Change" events: when an execution ends, the event AWS would put on
-   the default bus is sent to the matching rules.
+   the default bus is sent to the matching rules. moto drops StopExecution's `error`/`cause` from an
+   ABORTED execution; AWS keeps them (DescribeExecution, ExecutionAbortedEventDetails), so this shim
+   copies them back before the event is built.
 4. SageMaker training jobs (Create/Describe/Stop/List) are answered by `TrainingJobEmulator`.
 5. The Step Functions integration `sagemaker:createTrainingJob.sync` drives the same emulator
    (`sagemaker_integration`).
@@ -261,6 +263,27 @@ def _event_targets_shim(
     return mock.patch.object(Rule, "send_to_targets", send_to_targets)
 
 
+def _keep_stop_reason(execution: Any, reasons: dict[str, tuple[str | None, str | None]]) -> None:
+    """The error and cause StopExecution was given, on the ABORTED execution (as AWS keeps them)."""
+    reason = reasons.pop(str(execution.exec_arn), None)
+    if reason is not None and str(execution.exec_status.value) == "ABORTED":
+        execution.error, execution.cause = reason
+
+
+def _stop_reason_shim(reasons: dict[str, tuple[str | None, str | None]]) -> Any:
+    """moto's StopExecution reads only the ARN (it stops with error "" and cause ""): keep the rest."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.stop_execution
+
+    def stop_execution(response: Any) -> Any:
+        arn = str(response._get_param("executionArn"))
+        reasons[arn] = (response._get_param("error"), response._get_param("cause"))
+        return original(response)
+
+    return mock.patch.object(StepFunctionResponse, "stop_execution", stop_execution)
+
+
 def _status_change_shim(
     dispatcher: _Dispatcher, original_send: Callable[..., None], log: DeliveryLog
 ) -> contextlib.AbstractContextManager[Any]:
@@ -268,6 +291,7 @@ def _status_change_shim(
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     original_terminated = BaseExecutionWorkerCommunication.terminated
+    reasons: dict[str, tuple[str | None, str | None]] = {}
 
     def terminated(communication: Any) -> None:
         from moto.events.models import events_backends
@@ -277,13 +301,17 @@ def _status_change_shim(
         with log.delivering():
             original_terminated(communication)
             execution = communication.execution
+            _keep_stop_reason(execution, reasons)
             event = _status_change_event(execution)
             buses = events_backends[execution.account_id][execution.region_name].event_buses
             for rule in list(buses["default"].rules.values()):
                 if rule.state == "ENABLED":
                     dispatcher.deliver(rule, event, original_send)
 
-    return mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated)
+    stack = contextlib.ExitStack()
+    stack.enter_context(_stop_reason_shim(reasons))
+    stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+    return stack
 
 
 @contextlib.contextmanager

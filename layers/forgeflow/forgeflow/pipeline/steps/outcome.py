@@ -74,17 +74,24 @@ def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs
     services.sleep(services.settings.resweep_seconds)
     stopped += stop_run_jobs(row.run_id, services)
     if row.execution_arn == execution_arn and not row.outcome_event_id:
-        _publish_orphaned_failure(row, str(detail.get("status", "ENDED")), stopped, services)
+        _publish_orphaned_failure(row, detail, stopped, services)
     return StoppedJobs(run_id=row.run_id, stopped=stopped)
 
 
-def _publish_orphaned_failure(row: LedgerRow, status: str, stopped: list[str], services: Services) -> None:
+def _publish_orphaned_failure(
+    row: LedgerRow, detail: dict[str, Any], stopped: list[str], services: Services
+) -> None:
     """Run Failed for an execution that ended without publishing one (abort, timeout, history or payload
-    limit, a failing PublishFailure)."""
+    limit, a failing PublishFailure). An operator's stop (`forgeflow runs stop`: StopExecution with error
+    `OPERATOR_STOP_ERROR`) is its own stage, with the operator's cause in the message."""
+    status = str(detail.get("status", "ENDED"))
     stage = cast(events.Stage, row.stage if row.stage in _STAGES else "register")
     error_code = "Execution" + status.title().replace("_", "")
     message = f"the execution ended {status} in stage {stage}; stopped jobs: {', '.join(stopped) or 'none'}"
-    detail = events.RunFailed(
+    if status == "ABORTED" and detail.get("error") == events.OPERATOR_STOP_ERROR:
+        message = f"{detail.get('cause') or 'stopped by an operator'}; {message}"
+        stage, error_code = events.OPERATOR_STOP_STAGE, events.OPERATOR_STOP_ERROR
+    failed = events.RunFailed(
         run_id=row.run_id,
         execution_arn=row.execution_arn,
         request_id=row.request_id,
@@ -96,7 +103,7 @@ def _publish_orphaned_failure(row: LedgerRow, status: str, stopped: list[str], s
         finished_at=services.clock(),
     )
     event_id = services.bus.put(
-        events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
+        events.to_eventbridge_entry(failed, bus_name=services.settings.results_bus_name)
     )
     services.ledger.update(
         row.run_id, status="FAILED", error_code=error_code, message=message, outcome_event_id=event_id
