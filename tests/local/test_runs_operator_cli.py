@@ -28,6 +28,7 @@ def _save(folder: Path, run_id: str, status: str, started: dt.datetime) -> None:
             "name": run_id,
             "status": status,
             "startDate": started.isoformat(),
+            "input": json.dumps({"run": {"run_id": run_id}, "event": {}}),
         },
         "history": [],
         "ledger": {"run_id": run_id, "status": status, "execution_arn": arn},
