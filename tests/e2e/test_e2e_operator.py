@@ -63,6 +63,9 @@ def test_runs_stop_mid_training_stops_the_job_with_one_run_failed_stopped_by_ope
     assert len(failed) == 1
     assert (failed[0]["stage"], failed[0]["error_code"]) == ("stopped-by-operator", "StoppedByOperator")
     assert "wrong dataset" in failed[0]["message"]
+    # RunFailedAlertRule's one line for AlertTopic (recorded by the local runtime: nothing is e-mailed).
+    (alert,) = [message for _, message in runtime.deliveries.notifications]
+    assert f"run {run_id} FAILED at stage stopped-by-operator (StoppedByOperator)" in alert
     code, shown = _runs(runtime, capsys, "show", run_id)
     jobs = [job for span in shown["timeline"] for job in span["jobs"]]
     assert code == 0

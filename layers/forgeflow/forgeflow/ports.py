@@ -111,6 +111,10 @@ class JobState:
     model_artifacts: str | None
     output_uri: str | None
     created_at: datetime | None
+    # What the job was billed for (DescribeTrainingJob BillableTimeInSeconds, ResourceConfig).
+    billable_seconds: int | None = None
+    instance_type: str | None = None
+    instance_count: int = 1
 
 
 class TrainingJobs(Protocol):

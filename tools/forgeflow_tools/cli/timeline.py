@@ -8,10 +8,11 @@ are matched to a stage by their name, `forgeflow-<run_id>-<stage>-<attempt>` (fo
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from forgeflow.pipeline.usage import job_stage
 
 # Ordered: the first rule whose word is in the state's name wins ("PublishFailure" is the failure path,
 # not publish). A state no rule names belongs to the stage before it.
@@ -33,8 +34,6 @@ _STAGE_RULES = (
     ("Publish", "publish"),
     ("Succeeded", "publish"),
 )
-_JOB_STAGE = re.compile(r"-(smoke|train|eval)(?:-[a-z]+-[a-z]+)?-\d+$")
-_JOB_STAGES = {"smoke": "smoke", "train": "train", "eval": "evaluate"}
 _FAILED = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}
 _FAILURE_KEYS = ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails", "executionFailedEventDetails")
 
@@ -44,12 +43,6 @@ def stage_of(state: str, previous: str = "register") -> str:
         if word in state:
             return stage
     return previous
-
-
-def job_stage(name: str) -> str | None:
-    """smoke | train | evaluate from a job name, None for a name of another shape."""
-    match = _JOB_STAGE.search(name)
-    return _JOB_STAGES[match.group(1)] if match else None
 
 
 @dataclass

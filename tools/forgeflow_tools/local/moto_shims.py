@@ -7,7 +7,8 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
    answer, with `FunctionError: Unhandled` and Lambda's error payload when the handler raises.
 2. EventBridge targets: moto delivers only to SQS, Logs, archives and buses. Rules whose targets are a
    state machine (StartExecution with the event as input, as EventBridge does) or a Lambda function
-   (asynchronous invoke) are delivered here; SQS targets receive the exact envelope EventBridge sends
+   (asynchronous invoke) are delivered here; an SNS topic target's message is recorded in
+   `DeliveryLog.notifications` (nothing is sent); SQS targets receive the exact envelope EventBridge sends
    (`version, id, detail-type, source, account, time, region, resources, detail`). Pattern matching stays
    moto's own.
 3. Step Functions "Execution Status Change" events: when an execution ends, the event AWS would put on
@@ -53,6 +54,8 @@ class DeliveryLog:
     callers can wait until the emulated AWS is quiet."""
 
     errors: list[str] = field(default_factory=list)
+    # What rules sent to SNS topics (the topic is not emulated: nothing is e-mailed), in order.
+    notifications: list[tuple[str, str]] = field(default_factory=list)
     _in_flight: int = 0
     _condition: threading.Condition = field(default_factory=threading.Condition)
 
@@ -128,7 +131,12 @@ class _Dispatcher:
             return
         envelope = delivered_envelope(event)
         others = []
-        deliveries = {"states": self._start_execution, "lambda": self._invoke, "sqs": self._send_to_queue}
+        deliveries = {
+            "states": self._start_execution,
+            "lambda": self._invoke,
+            "sqs": self._send_to_queue,
+            "sns": self._notify,
+        }
         for target in rule.targets:
             arn = str(target["Arn"])
             deliver = deliveries.get(parse_arn(arn).service)
@@ -160,6 +168,10 @@ class _Dispatcher:
                 if not outcome.function_error:
                     return
         self.log.errors.append(f"{arn}: {outcome.payload.decode()}")
+
+    def _notify(self, rule: Any, arn: str, payload: str) -> None:
+        # moto has no SNS target for rules (NotImplementedError): record the message the topic would get.
+        self.log.notifications.append((arn, payload))
 
     def _send_to_queue(self, rule: Any, arn: str, payload: str) -> None:
         from moto.sqs.models import sqs_backends

@@ -59,6 +59,9 @@ class SageMakerTrainingJobs:
             model_artifacts=str(artifacts) if artifacts else None,
             output_uri=str(output) if output else None,
             created_at=answer.get("CreationTime"),
+            billable_seconds=answer.get("BillableTimeInSeconds"),
+            instance_type=answer.get("ResourceConfig", {}).get("InstanceType"),
+            instance_count=int(answer.get("ResourceConfig", {}).get("InstanceCount", 1)),
         )
 
     def stop(self, name: str) -> bool:

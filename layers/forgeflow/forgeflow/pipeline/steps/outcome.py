@@ -16,12 +16,14 @@ from forgeflow.pipeline.state import (
     JobOutcome,
     Published,
     PublishInput,
+    RunEnd,
     RunPointer,
     StopJobsInput,
     StoppedJobs,
 )
 from forgeflow.pipeline.steps.common import json_document, load_run
 from forgeflow.pipeline.steps.services import Services
+from forgeflow.pipeline.usage import run_end
 from forgeflow.ports import LedgerRow
 
 _STAGES = frozenset(get_args(events.Stage))
@@ -73,14 +75,16 @@ def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs
     stopped = stop_run_jobs(row.run_id, services)
     services.sleep(services.settings.resweep_seconds)
     stopped += stop_run_jobs(row.run_id, services)
+    ended = None
     if row.execution_arn == execution_arn and not row.outcome_event_id:
-        _publish_orphaned_failure(row, detail, stopped, services)
-    return StoppedJobs(run_id=row.run_id, stopped=stopped)
+        stage = _publish_orphaned_failure(row, detail, stopped, services)
+        ended = run_end(row.run_id, services, events.RUN_FAILED, stage=stage)
+    return StoppedJobs(run_id=row.run_id, stopped=stopped, ended=ended)
 
 
 def _publish_orphaned_failure(
     row: LedgerRow, detail: dict[str, Any], stopped: list[str], services: Services
-) -> None:
+) -> str:
     """Run Failed for an execution that ended without publishing one (abort, timeout, history or payload
     limit, a failing PublishFailure). An operator's stop (`forgeflow runs stop`: StopExecution with error
     `OPERATOR_STOP_ERROR`) is its own stage, with the operator's cause in the message."""
@@ -108,6 +112,7 @@ def _publish_orphaned_failure(
     services.ledger.update(
         row.run_id, status="FAILED", error_code=error_code, message=message, outcome_event_id=event_id
     )
+    return stage
 
 
 def failure_message(failure: Failure) -> str:
@@ -165,6 +170,7 @@ def _publish_failure(payload: PublishInput, services: Services, now: datetime) -
     event_id = services.bus.put(
         events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
     )
+    ended = RunEnd(detail_type=events.RUN_FAILED, stage=detail.stage)
     if run.registered and run.run_id:
         services.ledger.update(
             run.run_id,
@@ -175,7 +181,8 @@ def _publish_failure(payload: PublishInput, services: Services, now: datetime) -
             result_uri=report_uri,
             outcome_event_id=event_id,
         )
-    return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri)
+        ended = run_end(run.run_id, services, events.RUN_FAILED, stage=detail.stage)
+    return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri, ended=ended)
 
 
 def _stage_report(run: RunPointer, stage: str, services: Services) -> str | None:
@@ -263,4 +270,6 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
     services.ledger.update(
         run_id, status="SUCCEEDED", stage="publish", result_uri=result_uri, outcome_event_id=event_id
     )
-    return Published(detail_type=events.RUN_SUCCEEDED, event_id=event_id, result_uri=result_uri)
+    verdict = evaluation.verdict if evaluation else None
+    ended = run_end(run_id, services, events.RUN_SUCCEEDED, verdict=verdict)
+    return Published(detail_type=events.RUN_SUCCEEDED, event_id=event_id, result_uri=result_uri, ended=ended)

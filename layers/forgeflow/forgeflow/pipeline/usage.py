@@ -1,0 +1,110 @@
+"""What a finished run used, for the operators' dashboard: its jobs by stage and status, instance-hours, cost.
+
+Read from SageMaker when the run ends (PublishResult, or the sweeper for an execution that could not
+publish): each job the ledger lists is described once. Billed seconds are DescribeTrainingJob's
+`BillableTimeInSeconds` × `ResourceConfig.InstanceCount` (SageMaker API reference, DescribeTrainingJob);
+the price per instance-hour is the pre-flight's table (forgeflow/recipes/cost.py, prices.yaml), so the
+actual cost is measured the way the estimate was priced. GPU instances are the ml.p* and ml.g* families
+(Amazon SageMaker pricing page, accelerated computing).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+from forgeflow.pipeline.errors import JobFailed
+from forgeflow.pipeline.events import RUN_FAILED, RUN_SUCCEEDED
+from forgeflow.pipeline.state import RunEnd
+from forgeflow.pipeline.steps.services import Services
+from forgeflow.recipes.cost import PriceTable
+
+_GPU_FAMILIES = ("ml.p", "ml.g")
+# The Powertools environment (template.yaml Globals): the one metrics namespace and the service dimension.
+NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+SERVICE = "POWERTOOLS_SERVICE_NAME"
+# `forgeflow-<run_id>-<stage>-<attempt>` (forgeflow.jobs.requests.job_name); eval names suite and target.
+_JOB_STAGE = re.compile(r"-(smoke|train|eval)(?:-[a-z]+-[a-z]+)?-\d+$")
+_JOB_STAGES = {"smoke": "smoke", "train": "train", "eval": "evaluate"}
+
+
+def job_stage(name: str) -> str:
+    """smoke | train | evaluate from a job name; `other` for a name of another shape."""
+    match = _JOB_STAGE.search(name)
+    return _JOB_STAGES[match.group(1)] if match else "other"
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    """One CloudWatch metric a handler emits (EMF via Powertools), with its own dimensions."""
+
+    name: str
+    value: float
+    unit: str = "Count"
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+
+def run_end(
+    run_id: str, services: Services, detail_type: str, stage: str | None = None, verdict: str | None = None
+) -> RunEnd:
+    """Describe each job of the run (a name claimed for an attempt never created is skipped)."""
+    row = services.ledger.get(run_id)
+    jobs: Counter[str] = Counter()
+    gpu_hours, cost = 0.0, 0.0
+    priced = True
+    prices = PriceTable.default()
+    for name in sorted(set(row.job_names if row else [])):
+        try:
+            job = services.jobs.describe(name)
+        except JobFailed:
+            continue
+        jobs[f"{job_stage(name)}/{job.status}"] += 1
+        hours = (job.billable_seconds or 0) * job.instance_count / 3600
+        if job.instance_type and job.instance_type.startswith(_GPU_FAMILIES):
+            gpu_hours += hours
+        price, _ = prices.lookup(job.instance_type or "", services.settings.region)
+        if price is not None:
+            cost += hours * price.usd_per_hour
+        elif hours:
+            priced = False  # an unpriced instance type: the cost is not known, not $0
+    return RunEnd(
+        detail_type=detail_type,
+        stage=stage,
+        verdict=verdict,
+        jobs=dict(sorted(jobs.items())),
+        gpu_instance_hours=round(gpu_hours, 4),
+        actual_cost_usd=round(cost, 2) if priced else None,
+    )
+
+
+def end_metrics(end: RunEnd) -> list[MetricPoint]:
+    """The dashboard's run and job metrics for one ended run (docs/operations.md, "Dashboard")."""
+    points = [MetricPoint("RunsSucceeded" if end.detail_type == RUN_SUCCEEDED else "RunsFailed", 1)]
+    if end.detail_type == RUN_FAILED:
+        points.append(MetricPoint("RunsFailed", 1, dimensions=(("stage", end.stage or "unknown"),)))
+    if end.verdict == "regressed":
+        points.append(MetricPoint("RunsRegressed", 1))
+    for key, count in end.jobs.items():
+        stage, _, status = key.partition("/")
+        points.append(MetricPoint("JobsEnded", count, dimensions=(("stage", stage), ("status", status))))
+    points.append(MetricPoint("GpuInstanceHours", end.gpu_instance_hours))
+    if end.actual_cost_usd is not None:
+        points.append(MetricPoint("ActualCostUsd", end.actual_cost_usd))
+    return points
+
+
+def emit(points: list[MetricPoint], namespace: str | None, service: str) -> None:
+    """Each point as its own EMF line (Powertools `single_metric`), so points may carry different
+    dimensions; `service` is the dimension Powertools' `Metrics` adds to every other ForgeFlow metric."""
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric  # deferred: the handlers' runtime
+
+    for point in points:
+        with single_metric(
+            name=point.name,
+            unit=MetricUnit(point.unit),
+            value=point.value,
+            namespace=namespace,
+            default_dimensions={"service": service, **dict(point.dimensions)},
+        ):
+            pass
