@@ -106,6 +106,9 @@ def test_runs_retry_of_a_failed_run_starts_the_next_execution_which_succeeds(
     stages = [span["stage"] for span in shown["timeline"]]
     assert stages[:4] == ["register", "validate", "mix", "recipe"]
     assert {"smoke", "train", "evaluate", "publish"} <= set(stages)
+    # The timeline's cost: the pre-flight estimate (result.json) and what the run's jobs were billed.
+    assert shown["cost"]["estimated_cost_usd"] > 0
+    assert shown["cost"]["actual_cost_usd"] > 0
 
 
 def test_runs_commands_name_an_unknown_run(local_stack, capsys) -> None:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from fakes import FakeJobs, FakeLedger, fake_services
 
 from forgeflow.pipeline.state import RunEnd
-from forgeflow.pipeline.usage import end_metrics, job_stage, run_end
+from forgeflow.pipeline.usage import end_metrics, job_stage, record_run_end
 from forgeflow.ports import JobState
 from forgeflow.recipes.cost import PriceTable
 
@@ -33,19 +33,40 @@ def test_run_end_counts_jobs_by_stage_and_status_and_prices_the_billed_hours() -
     services = fake_services(jobs=jobs, ledger=ledger)
     services.jobs.describe = _missing_is_failed(jobs)
 
-    ended = run_end("r1", services, "Run Failed", stage="train")
+    ended = record_run_end("r1", services, "Run Failed", stage="train")
 
     assert ended.jobs == {"smoke/Completed": 1, "train/Failed": 1, "train/Stopped": 1}
     assert ended.gpu_instance_hours == 3.0  # three jobs × 1800 s × 2 instances
     price, _ = PriceTable.default().lookup("ml.p5.48xlarge", services.settings.region)
     assert price is not None
     assert ended.actual_cost_usd == round(3.0 * price.usd_per_hour, 2)
+    # The ledger keeps the run's totals and which jobs are counted (the missing name is not).
+    row = ledger.rows["r1"].model_extra or {}
+    assert row["counted_jobs"] == names[:3]
+    assert (row["gpu_instance_hours"], row["actual_cost_usd"]) == (3.0, ended.actual_cost_usd)
+
+
+def test_a_rerun_counts_only_its_own_jobs_and_adds_to_the_run_totals() -> None:
+    first = ["forgeflow-r1-train-1"]
+    jobs = BilledJobs({first[0]: "Failed"}, "ml.p5.48xlarge", 3600, 1)
+    ledger = FakeLedger.of({"run_id": "r1", "job_names": first})
+    services = fake_services(jobs=jobs, ledger=ledger)
+    record_run_end("r1", services, "Run Failed", stage="train")
+    # The re-run's attempt continues the names; its end must not count train-1 again.
+    jobs.statuses["forgeflow-r1-train-2"] = "Completed"
+    ledger.update("r1", job_names=[*first, "forgeflow-r1-train-2"])
+
+    again = record_run_end("r1", services, "Run Succeeded")
+
+    assert again.jobs == {"train/Completed": 1}
+    assert again.gpu_instance_hours == 1.0
+    assert (ledger.rows["r1"].model_extra or {})["gpu_instance_hours"] == 2.0
 
 
 def test_an_unpriced_instance_type_leaves_the_actual_cost_unknown_not_zero() -> None:
     jobs = BilledJobs({"forgeflow-r1-train-1": "Completed"}, "ml.unknown.large", 3600, 1)
     ledger = FakeLedger.of({"run_id": "r1", "job_names": ["forgeflow-r1-train-1"]})
-    ended = run_end("r1", fake_services(jobs=jobs, ledger=ledger), "Run Succeeded")
+    ended = record_run_end("r1", fake_services(jobs=jobs, ledger=ledger), "Run Succeeded")
     assert (ended.actual_cost_usd, ended.gpu_instance_hours) == (None, 0.0)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass
+from decimal import Decimal
 
 from forgeflow.pipeline.errors import JobFailed
 from forgeflow.pipeline.events import RUN_FAILED, RUN_SUCCEEDED
@@ -45,20 +46,27 @@ class MetricPoint:
     dimensions: tuple[tuple[str, str], ...] = ()
 
 
-def run_end(
+def record_run_end(
     run_id: str, services: Services, detail_type: str, stage: str | None = None, verdict: str | None = None
 ) -> RunEnd:
-    """Describe each job of the run (a name claimed for an attempt never created is skipped)."""
+    """Measure the jobs of the run not counted yet and add them to the ledger's run totals.
+
+    A re-run's jobs continue the run's attempt names, so the ledger keeps the names already counted
+    (`counted_jobs`): each job reaches the dashboard once, and `gpu_instance_hours` / `actual_cost_usd`
+    on the row are the whole run's. A name claimed for an attempt never created is skipped.
+    """
     row = services.ledger.get(run_id)
+    extra = (row.model_extra or {}) if row else {}
+    counted = set(extra.get("counted_jobs") or [])
     jobs: Counter[str] = Counter()
-    gpu_hours, cost = 0.0, 0.0
-    priced = True
+    gpu_hours, cost, priced = 0.0, 0.0, True
     prices = PriceTable.default()
-    for name in sorted(set(row.job_names if row else [])):
+    for name in sorted(set(row.job_names if row else []) - counted):
         try:
             job = services.jobs.describe(name)
         except JobFailed:
             continue
+        counted.add(name)
         jobs[f"{job_stage(name)}/{job.status}"] += 1
         hours = (job.billable_seconds or 0) * job.instance_count / 3600
         if job.instance_type and job.instance_type.startswith(_GPU_FAMILIES):
@@ -68,7 +76,7 @@ def run_end(
             cost += hours * price.usd_per_hour
         elif hours:
             priced = False  # an unpriced instance type: the cost is not known, not $0
-    return RunEnd(
+    ended = RunEnd(
         detail_type=detail_type,
         stage=stage,
         verdict=verdict,
@@ -76,6 +84,26 @@ def run_end(
         gpu_instance_hours=round(gpu_hours, 4),
         actual_cost_usd=round(cost, 2) if priced else None,
     )
+    if row is not None:
+        _add_to_ledger(run_id, ended, extra, sorted(counted), services)
+    return ended
+
+
+def _add_to_ledger(
+    run_id: str, ended: RunEnd, extra: dict[str, object], counted: list[str], services: Services
+) -> None:
+    totals: dict[str, object] = {
+        "counted_jobs": counted,
+        "gpu_instance_hours": round(_number(extra.get("gpu_instance_hours")) + ended.gpu_instance_hours, 4),
+    }
+    known = "actual_cost_usd" in extra or not extra.get("counted_jobs")  # no unpriced job counted before
+    if ended.actual_cost_usd is not None and known:
+        totals["actual_cost_usd"] = round(_number(extra.get("actual_cost_usd")) + ended.actual_cost_usd, 2)
+    services.ledger.update(run_id, **totals)
+
+
+def _number(value: object) -> float:
+    return float(value) if isinstance(value, int | float | Decimal | str) else 0.0
 
 
 def end_metrics(end: RunEnd) -> list[MetricPoint]:

@@ -23,7 +23,7 @@ from forgeflow.pipeline.state import (
 )
 from forgeflow.pipeline.steps.common import json_document, load_run
 from forgeflow.pipeline.steps.services import Services
-from forgeflow.pipeline.usage import run_end
+from forgeflow.pipeline.usage import record_run_end
 from forgeflow.ports import LedgerRow
 
 _STAGES = frozenset(get_args(events.Stage))
@@ -78,7 +78,7 @@ def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs
     ended = None
     if row.execution_arn == execution_arn and not row.outcome_event_id:
         stage = _publish_orphaned_failure(row, detail, stopped, services)
-        ended = run_end(row.run_id, services, events.RUN_FAILED, stage=stage)
+        ended = record_run_end(row.run_id, services, events.RUN_FAILED, stage=stage)
     return StoppedJobs(run_id=row.run_id, stopped=stopped, ended=ended)
 
 
@@ -181,7 +181,7 @@ def _publish_failure(payload: PublishInput, services: Services, now: datetime) -
             result_uri=report_uri,
             outcome_event_id=event_id,
         )
-        ended = run_end(run.run_id, services, events.RUN_FAILED, stage=detail.stage)
+        ended = record_run_end(run.run_id, services, events.RUN_FAILED, stage=detail.stage)
     return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri, ended=ended)
 
 
@@ -271,5 +271,5 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         run_id, status="SUCCEEDED", stage="publish", result_uri=result_uri, outcome_event_id=event_id
     )
     verdict = evaluation.verdict if evaluation else None
-    ended = run_end(run_id, services, events.RUN_SUCCEEDED, verdict=verdict)
+    ended = record_run_end(run_id, services, events.RUN_SUCCEEDED, verdict=verdict)
     return Published(detail_type=events.RUN_SUCCEEDED, event_id=event_id, result_uri=result_uri, ended=ended)
