@@ -207,3 +207,21 @@ def test_the_run_counter_is_not_a_run(ledger: DynamoLedger) -> None:
         ledger.update("unknown", status="FAILED")  # an unknown run is still refused, and frees nothing
     with pytest.raises(RunsAtCapacity, match="MaxConcurrentRuns = 1"):
         ledger.register(_running("r2"), max_running=1)
+
+
+# --- issue #15: the approval token -------------------------------------------------------------------------
+def test_only_the_owning_execution_of_a_running_run_stores_an_approval_token(ledger: DynamoLedger) -> None:
+    ledger.register(LedgerRow(run_id="r1", status="RUNNING", execution_arn="arn:e1"))
+    assert ledger.hold_for_approval("r1", "arn:e2", "token-of-e2") is False  # another execution
+    assert ledger.hold_for_approval("unknown", "arn:e1", "t") is False
+    assert ledger.hold_for_approval("r1", "arn:e1", "token-1") is True
+    row = ledger.get("r1")
+    assert row is not None
+    assert (row.approval_token, row.stage) == ("token-1", "approval")
+    assert row.approval_requested_at
+    ledger.update("r1", status="FAILED")
+    assert ledger.hold_for_approval("r1", "arn:e1", "token-2") is False  # the run ended
+    assert ledger.get("r1").approval_token == "token-1"  # type: ignore[union-attr]
+    # A re-run starts without the old run's token.
+    assert ledger.reclaim("r1", "arn:e3") is True
+    assert ledger.get("r1").approval_token is None  # type: ignore[union-attr]

@@ -77,7 +77,14 @@ class FakeLedger:
         running = sum(1 for known in self.rows.values() if known.status == "RUNNING")
         if max_running is not None and running >= max_running:
             raise RunsAtCapacity.at(max_running)
-        cleared = {"outcome_event_id": None, "error_code": None, "message": None, "result_uri": None}
+        cleared = {
+            "outcome_event_id": None,
+            "error_code": None,
+            "message": None,
+            "result_uri": None,
+            "approval_token": None,
+            "approval_requested_at": None,
+        }
         self.update(run_id, status="RUNNING", execution_arn=execution_arn, stage="register", **cleared)
         return True
 
@@ -88,6 +95,13 @@ class FakeLedger:
 
     def find_by_execution(self, execution_arn: str) -> LedgerRow | None:
         return next((r for r in self.rows.values() if r.execution_arn == execution_arn), None)
+
+    def hold_for_approval(self, run_id: str, execution_arn: str, token: str) -> bool:
+        row = self.rows.get(run_id)
+        if row is None or row.status != "RUNNING" or row.execution_arn != execution_arn:
+            return False
+        self.update(run_id, approval_token=token, approval_requested_at=NOW.isoformat(), stage="approval")
+        return True
 
 
 @dataclass

@@ -246,3 +246,25 @@ def test_input_transformer_and_input_path_shape_what_a_target_receives() -> None
         bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
         assert sorted(orjson.loads(body)["key"] for body in bodies) == ["v", "v"]
         assert len(bodies) == 2
+
+
+def test_teardown_waits_out_a_stop_that_races_the_executions_start(monkeypatch) -> None:
+    # moto raises AttributeError ('NoneType' ... 'set_stop') for a StopExecution that comes before the
+    # execution's worker has its environment; teardown must retry it and must not raise.
+    runtime = LocalRuntime(MINI).__enter__()
+    client = runtime.client("stepfunctions")
+    real_stop = client.stop_execution
+    calls: list[str] = []
+
+    def racing_stop(**kwargs: str) -> dict:
+        calls.append(kwargs["executionArn"])
+        if len(calls) <= 2:
+            raise AttributeError("'NoneType' object has no attribute 'set_stop'")
+        return real_stop(**kwargs)
+
+    runtime.put_object("incoming/data.jsonl", DATASET)
+    arn = runtime.wait_for_executions(1)[0]["executionArn"]
+    monkeypatch.setattr(client, "stop_execution", racing_stop)
+    monkeypatch.setattr(runtime, "executions", lambda: [{"executionArn": arn, "status": "RUNNING"}])
+    runtime.__exit__(None, None, None)
+    assert calls == [arn, arn, arn]

@@ -346,3 +346,104 @@ def test_a_slow_measurement_keeps_the_job_training_and_a_failed_one_fails_it(
     assert broken["FailureReason"] == (
         "AlgorithmError: the emulated evaluation failed: RuntimeError: the stand-in crashed"
     )
+
+
+SERVERLESS_GOLDEN = "tests/unit/jobs/golden/serverless_lite-2_sft-lora_forge.json"
+
+
+def _serverless_request() -> dict[str, Any]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    request: dict[str, Any] = orjson.loads((root / SERVERLESS_GOLDEN).read_bytes())
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{BUCKET}/d/train.jsonl"
+    request["OutputDataConfig"]["S3OutputPath"] = f"s3://{BUCKET}/out/"
+    request.get("OutputDataConfig", {}).pop("KmsKeyId", None)
+    return request
+
+
+def test_a_serverless_job_runs_on_its_converse_train_channel_without_a_recipe(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    request = _serverless_request()
+    emulator.create_training_job(request)
+    for _ in range(6):
+        described = emulator.describe_training_job(request["TrainingJobName"])
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    assert described["ServerlessJobConfig"] == request["ServerlessJobConfig"]
+    assert described["ModelPackageConfig"] == request["ModelPackageConfig"]
+    assert "emulated" in described["SecondaryStatusTransitions"][0]["StatusMessage"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: r["ServerlessJobConfig"].update(AcceptEula=False), "AcceptEula must be true"),
+        (
+            lambda r: r.update(
+                ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 100}
+            ),
+            "no ResourceConfig",
+        ),
+        (lambda r: r["ServerlessJobConfig"].pop("CustomizationTechnique"), "needs CustomizationTechnique"),
+        (lambda r: r.pop("ModelPackageConfig"), "needs ModelPackageConfig"),
+        (
+            lambda r: r["ServerlessJobConfig"].update(EvaluationType="BenchmarkEvaluation"),
+            "EvaluationType is for Evaluation jobs only",
+        ),
+        (
+            lambda r: r["ServerlessJobConfig"].update(JobType="Evaluation"),
+            "an Evaluation job needs EvaluationType",
+        ),
+        (
+            lambda r: r["ServerlessJobConfig"].update(
+                JobType="Evaluation", EvaluationType="BenchmarkEvaluation"
+            ),
+            "Peft and CustomizationTechnique are for FineTuning jobs only",
+        ),
+        (
+            lambda r: r["ServerlessJobConfig"].update(CustomizationTechnique="DPO"),
+            "Forge data mixing (customer_data_percent) is SFT only",
+        ),
+    ],
+    ids=[
+        "eula",
+        "resource-config",
+        "technique",
+        "model-package",
+        "eval-type",
+        "no-eval-type",
+        "peft",
+        "forge-dpo",
+    ],
+)
+def test_the_emulator_refuses_undocumented_serverless_combinations(
+    s3: Any, change: Any, message: str
+) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    request = _serverless_request()
+    change(request)
+    with pytest.raises(EmulatedApiError) as refused:
+        emulator.create_training_job(request)
+    assert refused.value.code == "ValidationException"
+    assert message in refused.value.message
+
+
+def test_a_serverless_job_fails_on_a_train_channel_that_is_not_converse(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    request = _serverless_request()
+    request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{BUCKET}/r/recipe.yaml"
+    emulator.create_training_job(request)
+    for _ in range(3):
+        described = emulator.describe_training_job(request["TrainingJobName"])
+    assert described["TrainingJobStatus"] == "Failed"
+    assert "ClientError" in described["FailureReason"]
+
+
+def test_the_emulator_accepts_the_serverless_benchmark_evaluation_requests(s3: Any) -> None:
+    from pathlib import Path
+
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    golden = Path(__file__).resolve().parents[2] / "tests/unit/jobs/golden"
+    for target in ("base", "trained"):
+        request = orjson.loads((golden / f"serverless_eval_lite-2_mmlu_{target}.json").read_bytes())
+        assert emulator.create_training_job(request)["TrainingJobArn"].endswith(target + "-1")

@@ -117,6 +117,49 @@ def test_abort_in_training_stops_the_job_and_publishes_one_run_failed(scenario_s
     assert outcome.ledger["status"] == "FAILED"
 
 
+# Issue #16: the AWS SDK integration does not stop a serverless job when the execution is aborted (only
+# .sync does); the sweeper stops it by the ledger's names and publishes the one Run Failed.
+def test_abort_while_polling_a_serverless_job_the_sweeper_stops_it(scenario_stack, small_examples) -> None:
+    import yaml
+
+    from tests.statemachine.test_statemachine_paths import SERVERLESS_SIDECAR
+
+    runtime = scenario_stack(abort_after="WaitForServerlessTrainingJob")
+    runtime.drop_dataset(small_examples["support"], sidecar=yaml.safe_dump(SERVERLESS_SIDECAR).encode())
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "ABORTED"
+    (failed,) = _failed_events(outcome)
+    assert (failed["detail"]["stage"], failed["detail"]["error_code"]) == ("train", "ExecutionAborted")
+    trains = [status for name, status in _jobs(runtime).items() if "-train-" in name]
+    assert trains == ["Stopped"]
+
+
+# Issue #16: a serverless job still running after the stack's ServerlessMaxPolls polls is overdue: not
+# retried, the stage fails and StopJobs stops the job (no .sync integration to do it).
+def test_an_overdue_serverless_job_fails_the_stage_and_stop_jobs_stops_it(
+    scenario_stack, small_examples
+) -> None:
+    import yaml
+
+    from tests.statemachine.test_statemachine_paths import SERVERLESS_SIDECAR
+
+    # Each status lasts 60 s: the job is still Starting when the third poll finds the bound reached.
+    runtime = scenario_stack(seconds_per_status=60, parameter_overrides={"ServerlessMaxPolls": "3"})
+    runtime.drop_dataset(small_examples["support"], sidecar=yaml.safe_dump(SERVERLESS_SIDECAR).encode())
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "FAILED"
+    (failed,) = _failed_events(outcome)
+    assert (failed["detail"]["stage"], failed["detail"]["error_code"]) == ("train", "JobFailed")
+    assert "still InProgress after 3 polls" in failed["detail"]["message"]
+    (train,) = [name for name in _jobs(runtime) if "-train-" in name]
+    assert failed["detail"]["stopped_jobs"] == [train]
+    assert runtime.emulator.describe_training_job(train)["TrainingJobStatus"] == "Stopped"
+
+
 # Finding 5: PublishFailure itself failing → the sweeper publishes, still exactly one Run Failed.
 def test_failing_publish_failure_still_gives_one_run_failed(scenario_stack, small_examples) -> None:
     runtime = scenario_stack(

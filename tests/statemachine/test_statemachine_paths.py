@@ -21,10 +21,41 @@ from forgeflow_tools.local.template import load_template
 ROOT = Path(__file__).resolve().parents[2]
 ASL = ROOT / "statemachine" / "pipeline.asl.json"
 
-HEAD = ["Start", "RegisterRun", "IsDuplicate", "Validate", "IsDatasetValid", "Mix", "RenderRecipe"]
+HEAD = [
+    "Start",
+    "RegisterRun",
+    "IsDuplicate",
+    "Validate",
+    "IsDatasetValid",
+    "Mix",
+    "RenderRecipe",
+    "IsSmokeSkipped",
+]
 SMOKE = ["BuildSmokeJob", "SmokeJob"]
 SMOKE_RETRIED = [*SMOKE, "NextSmokeJobAttempt", "WaitForSmokeJobAttempt"]
-TRAIN = ["IsSmokeOnly", "BuildTrainingJob", "TrainingJob"]
+TRAIN = ["IsSmokeOnly", "IsApprovalRequired", "BuildTrainingJob", "IsTrainingJobServerless", "TrainingJob"]
+# A serverless run: no smoke stage, the AWS SDK integration and its poll loop instead of .sync.
+SERVERLESS = [
+    "BuildTrainingJob",
+    "IsTrainingJobServerless",
+    "ServerlessTrainingJob",
+    "StartServerlessTrainingJobPolls",
+    "WaitForServerlessTrainingJob",
+    "DescribeServerlessTrainingJob",
+    "ServerlessTrainingJobStatus",
+    "CountServerlessTrainingJobPoll",
+]
+SERVERLESS_SIDECAR = {
+    "model": "lite-2",
+    "compute": "serverless",
+    "poll_seconds": 0,
+    "mix": {
+        "sources": [
+            {"name": "customer", "role": "customer", "weight": 0.8},
+            {"name": "code", "uri": "nova:code", "weight": 0.2},
+        ]
+    },
+}
 EVAL = ["BuildEvaluationJobs", "EvaluationJobs", "EvaluationJob"]
 EVAL_DONE = [*EVAL, "EvaluationJobDone"]
 FAILURE_TAIL = ["StopJobs", "PublishFailure", "Failed"]
@@ -125,6 +156,53 @@ SCENARIOS = [
         sidecar={"smoke_only": True},
     ),
     Scenario(
+        "serverless with a Nova category: no smoke stage, the poll loop, evaluation",
+        [
+            *HEAD,
+            *SERVERLESS,
+            "ServerlessTrainingJobCompleted",
+            *EVAL_DONE,
+            "CollectEvaluation",
+            "Publish",
+            "Succeeded",
+        ],
+        "SUCCEEDED",
+        sidecar=SERVERLESS_SIDECAR,
+    ),
+    Scenario(
+        "serverless create over the account limit: a new attempt, as for .sync jobs",
+        [
+            *HEAD,
+            *SERVERLESS[:3],
+            "NextTrainingJobAttempt",
+            "WaitForTrainingJobAttempt",
+            *SERVERLESS[3:],
+            "ServerlessTrainingJobCompleted",
+            *EVAL_DONE,
+            "CollectEvaluation",
+            "Publish",
+            "Succeeded",
+        ],
+        "SUCCEEDED",
+        failures=FailureInjection(limit_creates=1),
+        sidecar=SERVERLESS_SIDECAR,
+    ),
+    Scenario(
+        "serverless training job failed: the failure path stops nothing left running",
+        [
+            *HEAD,
+            *SERVERLESS,
+            "ServerlessTrainingJobEnded",
+            "NextTrainingJobAttempt",
+            "TrainFailed",
+            *FAILURE_TAIL,
+        ],
+        "FAILED",
+        failures=FailureInjection(fail_stages=frozenset({"train"})),
+        sidecar=SERVERLESS_SIDECAR,
+        failed_stage="train",
+    ),
+    Scenario(
         "unknown key in the run options",
         ["Start", "RegisterRun", "RegisterFailed", *FAILURE_TAIL],
         "FAILED",
@@ -151,6 +229,14 @@ def test_path(scenario: Scenario, scenario_stack, small_examples) -> None:
     if scenario.failed_stage is not None:
         assert outcome.events[-1]["detail-type"] == "Run Failed"
         assert outcome.events[-1]["detail"]["stage"] == scenario.failed_stage
+    if scenario.sidecar is SERVERLESS_SIDECAR and scenario.status == "SUCCEEDED":
+        detail = outcome.events[-1]["detail"]
+        assert detail["smoke_job_name"] is None
+        assert "no documented smallest run" in detail["smoke_skipped"]
+        assert detail["estimated_cost_usd"] is None  # unknown, never invented
+        (train,) = [job for job in runtime.emulator.jobs() if job.stage == "train"]
+        assert train.request["ServerlessJobConfig"]["JobType"] == "FineTuning"
+        assert train.request["HyperParameters"]["nova_code_percent"] == "100"
     if scenario.sidecar == {"smoke_only": True}:
         detail = outcome.events[-1]["detail"]
         assert (detail["smoke_only"], detail["training_job_name"], detail["evaluation"]) == (True, None, {})

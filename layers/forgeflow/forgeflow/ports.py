@@ -50,6 +50,9 @@ class LedgerRow(BaseModel):
     message: str | None = None
     # The id of the Run Succeeded / Run Failed event put for `execution_arn`: at most one per execution.
     outcome_event_id: str | None = None
+    # The task token AwaitApproval waits on (`forgeflow runs approve` sends the result with it), and when.
+    approval_token: str | None = None
+    approval_requested_at: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The row as plain attributes, without the unset ones (DynamoDB stores no nulls)."""
@@ -85,6 +88,11 @@ class RunLedger(Protocol):
         ...
 
     def find_by_execution(self, execution_arn: str) -> LedgerRow | None: ...
+
+    def hold_for_approval(self, run_id: str, execution_arn: str, token: str) -> bool:
+        """Store the task token the run's approval waits on (stage `approval`) when the row is RUNNING and
+        owned by `execution_arn`; False otherwise (nothing written)."""
+        ...
 
 
 class Executions(Protocol):

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 ASL_PATH = ROOT / "statemachine" / "pipeline.asl.json"
-NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds"}
+NUMERIC = {"LambdaRetrySeconds", "ThrottleRetrySeconds", "ApprovalTimeoutSeconds", "ServerlessMaxPolls"}
 SYNC = "arn:aws:states:::sagemaker:createTrainingJob.sync"
 
 
@@ -155,15 +155,35 @@ def test_a_failed_smoke_job_never_reaches_the_training_job(definition: dict[str,
     assert name == "Failed"
 
 
-def test_the_only_waits_are_attempt_backoffs(definition: dict[str, Any]) -> None:
-    # Issue #9 finding 2: no poll loop (each poll added 9 history events).
+def test_the_only_waits_are_attempt_backoffs_and_the_bounded_serverless_poll(
+    definition: dict[str, Any],
+) -> None:
+    # Issue #9 finding 2: no poll loop for .sync jobs (each poll added 9 history events). Issue #16: a
+    # serverless job cannot run through .sync, so its one poll loop is bounded by the stack's
+    # ServerlessMaxPolls (at most MAX_SERVERLESS_POLLS, the history-quota bound pre-flight also uses).
+    from cfnlint.decode import decode
+
+    from forgeflow.jobs.serverless import MAX_SERVERLESS_POLLS
+
     waits = {n: s for n, s in _all_states(definition).items() if s["Type"] == "Wait"}
-    assert set(waits) == {
-        "WaitForSmokeJobAttempt",
-        "WaitForTrainingJobAttempt",
-        "WaitForEvaluationJobAttempt",
-    }
-    assert all(state["SecondsPath"].endswith(".wait_seconds") for state in waits.values())
+    backoffs = {"WaitForSmokeJobAttempt", "WaitForTrainingJobAttempt", "WaitForEvaluationJobAttempt"}
+    assert set(waits) == backoffs | {"WaitForServerlessTrainingJob"}
+    assert all(waits[name]["SecondsPath"].endswith(".wait_seconds") for name in backoffs)
+    assert waits["WaitForServerlessTrainingJob"]["SecondsPath"] == "$.run.settings.poll_seconds"
+    status = definition["States"]["ServerlessTrainingJobStatus"]
+    bound = [c for c in status["Choices"] if c.get("Variable") == "$.training.poll.count"]
+    assert bound == [
+        {
+            "Variable": "$.training.poll.count",
+            "NumericGreaterThanEquals": 3,  # the ${ServerlessMaxPolls} substitution (NUMERIC)
+            "Next": "ServerlessTrainingJobOverdue",
+        }
+    ]
+    assert "${ServerlessMaxPolls}" in ASL_PATH.read_text()
+    template, _ = decode(str(ASL_PATH.parents[1] / "template.yaml"))
+    parameters = template["Parameters"]
+    assert parameters["ServerlessMaxPolls"]["MaxValue"] == MAX_SERVERLESS_POLLS
+    assert parameters["ServerlessMaxPolls"]["Default"] == MAX_SERVERLESS_POLLS
 
 
 def test_evaluation_jobs_run_in_parallel(definition: dict[str, Any]) -> None:
@@ -177,7 +197,11 @@ def test_task_results_are_selected_pointers_under_named_keys(definition: dict[st
     for name, state in _all_states(definition).items():
         if state["Type"] == "Task":
             assert state["ResultPath"].startswith("$."), name
+            if state["Resource"].endswith(".waitForTaskToken"):
+                continue  # the approver's answer, kept whole (test_approval_waits_on_a_task_token_…)
             prefix = "$.Payload." if state["Resource"].endswith("lambda:invoke") else "$."
+            if name == "DescribeServerlessTrainingJob":
+                continue  # keeps the whole output: FailureReason (optional) is a failure's cause
             assert all(value.startswith(prefix) for value in state["ResultSelector"].values()), name
 
 
@@ -188,6 +212,21 @@ def test_moto_interpreter_parses_the_definition() -> None:
     assert len(program.states.states) == len(json.loads(substitute(ASL_PATH.read_text()))["States"])
 
 
+def test_serverless_job_requests_are_built_with_exactly_the_members_the_asl_passes(
+    definition: dict[str, Any],
+) -> None:
+    from forgeflow.pipeline.steps.serverless import SERVERLESS_FIELDS
+
+    creates = {
+        name: state
+        for name, state in _all_states(definition).items()
+        if state.get("Resource") == "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob"
+    }
+    assert set(creates) == {"ServerlessTrainingJob"}
+    for name, state in creates.items():
+        assert {key.removesuffix(".$") for key in state["Parameters"]} == SERVERLESS_FIELDS, name
+
+
 def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definition: dict[str, Any]) -> None:
     from forgeflow.pipeline.steps.jobs import SYNC_FIELDS
 
@@ -195,3 +234,56 @@ def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definiti
         if state.get("Resource") == SYNC:
             passed = {key.removesuffix(".$") for key in state["Parameters"]}
             assert passed == SYNC_FIELDS, name
+
+
+# --- issue #15, approval before the full job --------------------------------------------------------------
+WAIT_FOR_TOKEN = "arn:aws:states:::lambda:invoke.waitForTaskToken"
+
+
+def test_approval_waits_on_a_task_token_between_the_smoke_job_and_the_full_job(
+    definition: dict[str, Any],
+) -> None:
+    states = definition["States"]
+    assert states["IsSmokeOnly"]["Default"] == "IsApprovalRequired"
+    (choice,) = states["IsApprovalRequired"]["Choices"]
+    assert (choice["Variable"], choice["BooleanEquals"], choice["Next"]) == (
+        "$.run.settings.require_approval",
+        True,
+        "AwaitApproval",
+    )
+    assert states["IsApprovalRequired"]["Default"] == "BuildTrainingJob"
+    waiting = {n for n, s in _all_states(definition).items() if s.get("Resource") == WAIT_FOR_TOKEN}
+    assert waiting == {"AwaitApproval"}
+    wait = states["AwaitApproval"]
+    assert wait["Next"] == "BuildTrainingJob"
+    assert wait["TimeoutSeconds"] == 3  # ${ApprovalTimeoutSeconds}
+    assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert wait["Parameters"]["FunctionName"].endswith(":RequestApprovalFunction")
+    # Whatever an approver sends (the console allows any JSON) is kept whole: a ResultSelector path the
+    # output lacks would fail the execution with States.Runtime, which no Catch catches.
+    assert wait["ResultSelector"] == {"decision.$": "$"}
+
+
+def test_a_rejection_or_a_timeout_is_never_retried_and_fails_the_run_at_approval(
+    definition: dict[str, Any],
+) -> None:
+    from forgeflow.pipeline.errors import APPROVAL_TIMED_OUT, ApprovalRejected
+
+    states = definition["States"]
+    wait = states["AwaitApproval"]
+    final, broad = wait["Retry"]
+    # A retry would invoke RequestApproval again: a new token, a second Approval Requested.
+    assert final["MaxAttempts"] == 0
+    assert set(final["ErrorEquals"]) == FINAL_ERRORS | {ApprovalRejected.default_code, APPROVAL_TIMED_OUT}
+    assert broad["ErrorEquals"] == ["States.ALL"]
+    (catch,) = wait["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    failed = states[catch["Next"]]
+    assert failed["Parameters"]["stage"] == "approval"
+    path, name = [], catch["Next"]
+    while "Next" in states[name]:
+        path.append(name)
+        name = states[name]["Next"]
+    assert "BuildTrainingJob" not in path
+    assert "TrainingJob" not in path
+    assert name == "Failed"

@@ -144,6 +144,25 @@ def test_the_sample_fine_tune_request_matches_its_schema() -> None:
     assert request.request_id == "crm-ticket-model-2026-11-23"
 
 
+def test_the_sample_approval_requested_event_matches_its_schema_and_round_trips() -> None:
+    event = json.loads((EVENTS_DIR / "approval-requested.json").read_text())
+    jsonschema.validate(event, schema("Approval Requested"))
+    detail = events.from_event(event)
+    assert isinstance(detail, events.ApprovalRequested)
+    assert detail.smoke.status == "Completed"
+    assert events.to_eventbridge_entry(detail, bus_name="b")["DetailType"] == events.APPROVAL_REQUESTED
+    del event["detail"]["approvers"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(event, schema("Approval Requested"))
+
+
+def test_a_run_failed_at_approval_is_a_version_1_stage() -> None:
+    detail = events.RunFailed(
+        run_id="r1", stage="approval", error_code="ApprovalRejected", message="m", finished_at=NOW
+    )
+    jsonschema.validate(delivered(events.to_eventbridge_entry(detail, bus_name="b")), schema("Run Failed"))
+
+
 def test_foreign_events_are_refused() -> None:
     with pytest.raises(DataError, match="not a ForgeFlow event"):
         events.from_event({"source": "aws.s3", "detail-type": "Object Created", "detail": {}})

@@ -352,3 +352,40 @@ def test_a_request_for_a_dataset_outside_the_bucket_is_refused(stack: Any, invok
     request["detail"]["dataset_uri"] = f"s3://{BUCKET}/datasets/missing.jsonl"  # RequestDataPrefix
     with pytest.raises(InputMissing, match="does not exist"):
         invoke("register_run", {"event": request, "execution_arn": "arn:e"})
+
+
+# --- issue #15, approval before the full job --------------------------------------------------------------
+def test_request_approval_stores_the_token_in_the_run_row_and_asks_on_the_results_bus(
+    stack: Any, invoke: Any
+) -> None:
+    upload_dataset_only(stack)
+    invoke("register_run", load_event("register_run"))
+    sample = load_event("request_approval")
+    answer = invoke("request_approval", sample)
+    row = stack.ledger(RUN_ID)
+    assert (row["approval_token"], row["stage"], row["status"]) == (
+        sample["task_token"],
+        "approval",
+        "RUNNING",
+    )
+    asked = stack.results()[-1]
+    assert_valid_event(asked)
+    assert asked["detail-type"] == "Approval Requested"
+    assert answer["event_id"] == asked["id"]
+    detail = asked["detail"]
+    assert detail["smoke"]["job_name"] == sample["smoke"]["job"]["job_name"]
+    assert detail["estimated_cost_usd"] == sample["recipe"]["estimate_usd"]
+    assert detail["approve_command"].startswith(f"forgeflow runs approve {RUN_ID} --stack")
+    assert sample["task_token"] not in json.dumps(detail)  # the token stays in the ledger
+
+
+def test_request_approval_of_a_run_another_execution_owns_stores_nothing(stack: Any, invoke: Any) -> None:
+    upload_dataset_only(stack)
+    invoke("register_run", load_event("register_run"))
+    sample = load_event("request_approval")
+    sample["execution_arn"] += "-another"
+    published = len(stack.results())
+    with pytest.raises(InputMissing, match="not RUNNING under execution"):
+        invoke("request_approval", sample)
+    assert "approval_token" not in stack.ledger(RUN_ID)
+    assert len(stack.results()) == published

@@ -53,6 +53,13 @@ def test_serverless_mixes_customer_side_sources_and_hands_the_nova_share_to_forg
     assert [s["name"] for s in report["sources"]] == ["customer", "own"]  # physically blended
     assert report["forge"]["hyperparameters"] == {"customer_data_percent": "80", "nova_code_percent": "100"}
     assert "Amazon" in report["forge"]["mixed_by"]
+    # Both parts of the training mix, each with who mixes it.
+    assert report["forge"]["parts"] == {
+        "blended_by_forgeflow": [{"source": "customer", "share": 0.6}, {"source": "own", "share": 0.2}],
+        "mixed_by_amazon_at_training_time": [
+            {"source": "code", "share": 0.2, "hyperparameter": "nova_code_percent"}
+        ],
+    }
     event = {**load_event("render_recipe", run_id), "validation": validation, "mix": mix}
     # The test stack configures no base-model ARN or model package group: pre-flight says which to set.
     with pytest.raises(PreflightRefused) as refused:
@@ -82,3 +89,80 @@ def test_compute_hyperpod_is_not_a_pipeline_target(stack: Any, invoke: Any, tmp_
     )
     with pytest.raises(RequestInvalid, match="serverful or serverless"):
         invoke("register_run", trigger)
+
+
+GROUP_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/forgeflow-test"
+BASE_ARN = (
+    "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2/1.0.0"
+)
+
+
+@pytest.fixture
+def serverless_stack(stack: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("MODEL_PACKAGE_GROUP_ARN", GROUP_ARN)
+    monkeypatch.setenv("BASE_MODEL_ARN_LITE_2", BASE_ARN)
+    monkeypatch.setenv("ACCEPT_BASE_MODEL_EULA", "true")
+    return stack
+
+
+def _rendered(stack: Any, invoke: Any, tmp_path: Path, plan: str) -> tuple[str, dict[str, Any]]:
+    from tests.unit.pipeline.test_pipeline_handlers import BUCKET, load_event
+
+    run_id, validation = _run(stack, invoke, tmp_path, plan.replace("forgeflow-test-data", BUCKET))
+    mix = invoke("mix_data", {**load_event("mix_data", run_id), "validation": validation})
+    event = {**load_event("render_recipe", run_id), "validation": validation, "mix": mix}
+    return run_id, {**event, "recipe": invoke("render_recipe", event)}
+
+
+def test_serverless_preflight_passes_with_cost_unknown_and_skips_the_smoke_stage(
+    serverless_stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    run_id, state = _rendered(serverless_stack, invoke, tmp_path, PLAN.format(compute="serverless"))
+    recipe = state["recipe"]
+    assert recipe["estimate_usd"] is None
+    assert "no documented smallest run" in recipe["smoke_skipped"]
+    verdict = orjson.loads(serverless_stack.get(f"runs/{run_id}/recipe/preflight.json"))
+    assert verdict["ok"] is True
+    assert verdict["estimate"]["status"] == "unknown"
+    assert verdict["estimate"]["total_usd"] is None
+    # SageMaker sizes a serverless job: no instance or replica keys are reported or checked.
+    assert {"instance_type", "replicas"}.isdisjoint(verdict["recipe"])
+    assert verdict["recipe"]["sequence_length"].endswith("K")
+
+
+def test_serverless_full_job_is_a_serverless_request_with_the_nova_share_as_hyperparameters(
+    serverless_stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    from forgeflow.jobs.validate import validate_request
+    from forgeflow.pipeline.steps.serverless import SERVERLESS_FIELDS
+
+    _, state = _rendered(serverless_stack, invoke, tmp_path, PLAN.format(compute="serverless"))
+    job = invoke("build_training_job", {**state, "stage": "train"})
+    request = job["request"]
+    assert set(request) == SERVERLESS_FIELDS
+    assert request["ServerlessJobConfig"]["BaseModelArn"] == BASE_ARN
+    assert request["ServerlessJobConfig"]["JobType"] == "FineTuning"
+    assert request["ModelPackageConfig"] == {"ModelPackageGroupArn": GROUP_ARN}
+    assert request["HyperParameters"] == {"customer_data_percent": "80", "nova_code_percent": "100"}
+    assert request["TrainingJobName"] == job["job_name"]
+    validate_request("CreateTrainingJob", request)
+
+
+def test_serverless_refuses_smoke_only_and_an_unaccepted_eula(
+    serverless_stack: Any, invoke: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ACCEPT_BASE_MODEL_EULA", "false")
+    plan = PLAN.format(compute="serverless") + "smoke_only: true\n"
+    with pytest.raises(PreflightRefused) as refused:
+        _rendered(serverless_stack, invoke, tmp_path, plan)
+    assert "AcceptBaseModelEula" in str(refused.value)
+    assert "smoke_only cannot run on serverless" in str(refused.value)
+
+
+def test_serverless_refuses_a_poll_window_shorter_than_the_job_may_run(
+    serverless_stack: Any, invoke: Any, tmp_path: Path
+) -> None:
+    # 2000 polls × 10 s = 20,000 s < 1 day: the loop would call the job overdue while it still trains.
+    plan = PLAN.format(compute="serverless") + "poll_seconds: 10\nmax_runtime_seconds: 86400\n"
+    with pytest.raises(PreflightRefused, match="set poll_seconds to at least 44"):
+        _rendered(serverless_stack, invoke, tmp_path, plan)

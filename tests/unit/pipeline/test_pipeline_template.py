@@ -57,7 +57,7 @@ def test_cfn_lint_reports_nothing() -> None:
 
 def test_every_function_has_its_own_scoped_policies(template: dict[str, Any]) -> None:
     found = functions(template)
-    assert len(found) == 12
+    assert len(found) == 13
     for name, properties in found.items():
         # No shared Role: SAM creates one role per function from its Policies.
         assert "Role" not in properties, name
@@ -160,8 +160,12 @@ def test_the_bucket_is_encrypted_private_versioned_tls_only_and_notifies_eventbr
 def test_functions_get_every_setting_the_handlers_read(template: dict[str, Any]) -> None:
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     # AWS_REGION is set by Lambda itself; only the launcher gets the state machine (a cycle otherwise).
-    expected = set(ENVIRONMENT) - {"AWS_REGION", "STATE_MACHINE_ARN"}
+    # Only RequestApproval reads the approval's timeout, approvers and stack name (its own variables).
+    approval = {"APPROVAL_TIMEOUT_SECONDS", "APPROVER_ARNS", "STACK_NAME"}
+    expected = set(ENVIRONMENT) - {"AWS_REGION", "STATE_MACHINE_ARN"} - approval
     assert expected <= set(variables)
+    own = template["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
+    assert approval == set(own)
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ForgeFlow"
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
 
@@ -346,3 +350,78 @@ def test_max_concurrent_runs_reaches_register_run_which_may_update_the_run_count
     ]
     # The "#running" counter is updated in the same transaction as the row's insert (aws/ledger.py).
     assert set(ledger["Action"]) == {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
+# --- issue #15, approval before the full job --------------------------------------------------------------
+def test_approval_is_off_by_default_and_times_out_after_the_documented_day(template: dict[str, Any]) -> None:
+    from forgeflow.pipeline.settings import DEFAULT_APPROVAL_TIMEOUT_SECONDS, PipelineSettings
+
+    parameters = template["Parameters"]
+    assert parameters["RequireApproval"]["Default"] == "false"
+    assert parameters["ApprovalTimeoutSeconds"]["Default"] == DEFAULT_APPROVAL_TIMEOUT_SECONDS
+    assert PipelineSettings().require_approval is False
+    assert PipelineSettings.from_environ({"REQUIRE_APPROVAL": "true"}).require_approval is True
+    assert template["Globals"]["Function"]["Environment"]["Variables"]["REQUIRE_APPROVAL"] == {
+        "Ref": "RequireApproval"
+    }
+
+
+def test_only_request_approval_writes_the_token_and_approvers_may_only_answer_and_read(
+    template: dict[str, Any],
+) -> None:
+    granted = list(statements(template["Resources"]["RequestApprovalFunction"]["Properties"]["Policies"]))
+    assert sorted(action for s in granted for action in actions(s)) == [
+        "dynamodb:UpdateItem",
+        "events:PutEvents",
+    ]
+    approver = template["Resources"]["ApproverPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    by_action = {action: s["Resource"] for s in approver for action in actions(s)}
+    assert by_action == {
+        "states:SendTaskSuccess": {"Ref": "PipelineStateMachine"},
+        "states:SendTaskFailure": {"Ref": "PipelineStateMachine"},
+        "dynamodb:GetItem": {"Fn::GetAtt": ["RunLedgerTable", "Arn"]},
+    }
+    # Nobody else may answer a task token.
+    for name, properties in functions(template).items():
+        for statement in statements(properties.get("Policies")):
+            assert not any(a.startswith("states:SendTask") for a in actions(statement)), name
+
+
+@pytest.mark.parametrize(
+    ("arn", "valid"),
+    [
+        ("", True),
+        (
+            "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2",
+            True,
+        ),
+        ("arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-lite-v2/1.0.0", True),
+        ("arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/nova-lite-v2", False),
+        ("arn:aws:sagemaker:us-east-1:aws:hub-content/Hub/Model/nova/latest", False),
+    ],
+)
+def test_base_model_arn_parameter_accepts_what_botocore_accepts(
+    template: dict[str, Any], arn: str, valid: bool
+) -> None:
+    # A base-model ARN the template admits must pass botocore's ServerlessJobConfig.BaseModelArn pattern,
+    # so a mistyped stack parameter fails at deploy, not at the first serverless run.
+    from botocore.session import get_session
+
+    pattern = template["Parameters"]["BaseModelArnLite2"]["AllowedPattern"]
+    shape = get_session().get_service_model("sagemaker").shape_for("ServerlessJobConfig")
+    botocore_pattern = shape.members["BaseModelArn"].metadata["pattern"]
+    assert (re.fullmatch(pattern, arn) is not None) == valid
+    if arn:
+        assert (re.fullmatch(botocore_pattern, arn) is not None) == valid
+
+
+def test_forge_buckets_and_model_packages_are_granted_only_when_configured(template: dict[str, Any]) -> None:
+    policies = template["Resources"]["SageMakerExecutionRole"]["Properties"]["Policies"]
+    conditional = {p["Fn::If"][0]: p["Fn::If"][1]["PolicyName"] for p in policies if "Fn::If" in p}
+    assert conditional["HasForgeDataBuckets"] == "forgeflow-forge-data"
+    assert conditional["HasModelPackageGroup"] == "forgeflow-model-packages"
+    forge = next(
+        p["Fn::If"][1] for p in policies if "Fn::If" in p and p["Fn::If"][0] == "HasForgeDataBuckets"
+    )
+    actions = {s["Action"] for s in forge["PolicyDocument"]["Statement"]}
+    assert actions == {"s3:GetObject", "s3:ListBucket"}  # read only

@@ -13,6 +13,7 @@ With `--output json`, stdout holds exactly one JSON object:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import tempfile
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from forgeflow.errors import InputError
 
 STAGES = ("smoke", "train", "eval")
+APPROVE_MODES = ("auto", "reject", "prompt")
 DEFAULT_OUTPUTS = Path(".forgeflow") / "runs"
 
 
@@ -43,6 +45,7 @@ def register(subparsers: Any) -> None:
     _add_input_arguments(run)
     run.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or json")
     _add_failure_arguments(run)
+    _add_approval_arguments(run)
     _add_stack_arguments(run)
     run.set_defaults(func=run_command)
 
@@ -108,6 +111,67 @@ def _add_failure_arguments(run: argparse.ArgumentParser) -> None:
         default=0,
         help="answer the next N CreateTrainingJob calls with ResourceLimitExceeded",
     )
+
+
+def _add_approval_arguments(run: argparse.ArgumentParser) -> None:
+    """Approval before the full job (run option `require_approval`), answered here while the run runs."""
+    run.add_argument(
+        "--require-approval",
+        action="store_true",
+        help="the run waits after its smoke job for an approval before the full job (run option "
+        "require_approval; without it the config's, else the stack's RequireApproval)",
+    )
+    run.add_argument(
+        "--approve",
+        choices=APPROVE_MODES,
+        help="how the emulated approver answers: auto approves, reject rejects, prompt asks on the "
+        "terminal y/N (default when approval is required: prompt)",
+    )
+
+
+def _approve_mode(args: argparse.Namespace, overrides: dict[str, str]) -> str | None:
+    """The approver's mode when the run will ask for approval (None when it will not); usage errors first,
+    before any stack exists."""
+    import yaml
+
+    from forgeflow.pipeline.request import approval_required
+    from forgeflow.pipeline.settings import PipelineSettings
+
+    option: bool | None = True if args.require_approval else None
+    if option is None and args.config is not None and args.config.is_file():
+        with contextlib.suppress(yaml.YAMLError):
+            document = yaml.safe_load(args.config.read_bytes())
+            if isinstance(document, dict) and isinstance(document.get("require_approval"), bool):
+                option = document["require_approval"]
+    stack = PipelineSettings(require_approval=overrides.get("RequireApproval", "false") == "true")
+    if not approval_required(option, stack):
+        if args.approve is not None:
+            raise InputError(
+                f"--approve {args.approve}: this run asks for no approval",
+                code="USAGE",
+                hint="add --require-approval",
+            )
+        return None
+    mode = str(args.approve or "prompt")
+    if mode == "prompt" and not sys.stdin.isatty():
+        raise InputError(
+            "--approve prompt asks on the terminal, but stdin is not a terminal",
+            code="USAGE",
+            hint="answer without asking: --approve auto or --approve reject",
+        )
+    return mode
+
+
+def _ask_on_terminal(detail: dict[str, Any]) -> bool:
+    """`--approve prompt`: show what the approver judges and read y/N from the terminal."""
+    smoke = detail.get("smoke", {})
+    cost = detail.get("estimated_cost_usd")
+    sys.stderr.write(
+        f"\napproval requested for run {detail.get('run_id')}: smoke job {smoke.get('job_name')} "
+        f"{smoke.get('status')}, estimated cost {'unknown' if cost is None else f'{cost:,.2f} USD'}\n"
+    )
+    reply = input("approve the full training job? [y/N] ")
+    return reply.strip().lower() in {"y", "yes"}
 
 
 def _add_stack_arguments(run: argparse.ArgumentParser) -> None:
@@ -218,6 +282,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     template = args.template or find_template()
     overrides = _overrides(args.parameter)
+    approve_mode = _approve_mode(args, overrides)
     text = args.output == "text"
     err = sys.stderr
     started = time.monotonic()
@@ -235,7 +300,9 @@ def run_command(args: argparse.Namespace) -> int:
                 runtime.put_object(f"{runtime.curated_prefix}{method}/{path.name}", path.read_bytes())
             if text:
                 err.write(f"  {describe_curated(args, curated, runtime.curated_prefix)}\n")
-            sidecar = run_sidecar(args.config, unmixed=args.no_curated)
+            sidecar = run_sidecar(
+                args.config, unmixed=args.no_curated, require_approval=args.require_approval
+            )
             uri = runtime.drop_dataset(dataset, sidecar=sidecar)
             executions = runtime.wait_for_executions(1, timeout=30)
             if not executions:
@@ -245,16 +312,9 @@ def run_command(args: argparse.Namespace) -> int:
                     hint="the key must match the DatasetUploadedRule pattern of the template",
                 )
             arn = str(executions[0]["executionArn"])
-            view = None
             if text:
-                from forgeflow_tools.local.progress import ProgressView
-
                 err.write(f"  dropped {uri}\n  execution {arn.rsplit(':', 1)[-1]}\n")
-                view = ProgressView(
-                    err,
-                    jobs=lambda: [(job.name, job.status, job.secondary) for job in runtime.emulator.jobs()],
-                )
-            outcome = runtime.outcome(arn, timeout=args.timeout, on_progress=view.update if view else None)
+            outcome = _follow(runtime, arn, args.timeout, approve_mode, text)
             outputs = runtime.save_run(arn, outcome.run_id, (args.outputs_dir / outcome.run_id).resolve())
     described, events, status = outcome.execution, outcome.events, outcome.status
     if text:
@@ -265,6 +325,38 @@ def run_command(args: argparse.Namespace) -> int:
         document = {"execution_arn": arn, "status": status, "events": events, "outputs_dir": str(outputs)}
         sys.stdout.write(orjson.dumps(document).decode() + "\n")
     return 0 if status == "SUCCEEDED" else 1
+
+
+def _follow(runtime: Any, arn: str, timeout: float, approve_mode: str | None, text: bool) -> Any:
+    """Wait for the execution (progress on stderr in text mode), answering its approval if it asks."""
+    err = sys.stderr
+    view = None
+    if text:
+        from forgeflow_tools.local.progress import ProgressView
+
+        view = ProgressView(
+            err, jobs=lambda: [(job.name, job.status, job.secondary) for job in runtime.emulator.jobs()]
+        )
+    approver = _approver(runtime, arn, approve_mode)
+    outcome = runtime.outcome(
+        arn,
+        timeout=timeout,
+        on_progress=view.update if view else None,
+        on_tick=approver.poll if approver else None,
+    )
+    if text and approver is not None and approver.answered is not None:
+        answered = approver.answered
+        err.write(f"  approval: {answered.decision} by {answered.approver}\n")
+    return outcome
+
+
+def _approver(runtime: Any, arn: str, mode: str | None) -> Any:
+    """The emulated approver of `--approve` (None when the run asks for no approval)."""
+    if mode is None:
+        return None
+    from forgeflow_tools.local.approval import LocalApprover
+
+    return LocalApprover(runtime, arn, mode, ask=_ask_on_terminal if mode == "prompt" else None)  # type: ignore[arg-type]
 
 
 def _print_text(described: dict[str, Any], events: list[dict[str, Any]], outputs: Path, took: float) -> None:

@@ -81,6 +81,9 @@ def register(subparsers: Any) -> None:
     logs.set_defaults(func=logs_command)
     stop.set_defaults(func=stop_command)
     retry.set_defaults(func=retry_command)
+    from forgeflow_tools.cli.approve import register_commands  # approve / reject (issue #15)
+
+    register_commands(commands)
 
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")

@@ -36,6 +36,7 @@ STAGE_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "mix": ("MixDataFunction",),
     "recipe": ("RenderRecipeFunction",),
     "smoke": ("BuildTrainingJobFunction", "NextJobAttemptFunction"),
+    "approval": ("RequestApprovalFunction",),
     "train": ("BuildTrainingJobFunction", "NextJobAttemptFunction"),
     "evaluate": ("BuildEvaluationJobsFunction", "CollectEvaluationFunction"),
     "publish": ("PublishResultFunction",),

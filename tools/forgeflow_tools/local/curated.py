@@ -71,11 +71,11 @@ def describe_curated(args: argparse.Namespace, curated: list[tuple[Method, Path]
     return f"curated: {uploaded} (from --curated)"
 
 
-def run_sidecar(config: Path | None, *, unmixed: bool) -> bytes | None:
+def run_sidecar(config: Path | None, *, unmixed: bool, require_approval: bool = False) -> bytes | None:
     """The sidecar to upload: the run config as given; unmixed, with the customer-only plan added
-    (a `mix` the config sets itself is kept)."""
+    (a `mix` the config sets itself is kept); `--require-approval` sets the run option."""
     text = config.read_bytes() if config is not None else None
-    if not unmixed:
+    if not unmixed and not require_approval:
         return text
     try:
         document = yaml.safe_load(text) if text else {}
@@ -83,5 +83,8 @@ def run_sidecar(config: Path | None, *, unmixed: bool) -> bytes | None:
         raise InputError(f"--config {config}: not valid YAML: {error}") from None
     if not isinstance(document, dict):
         raise InputError(f"--config {config}: expected a mapping of run options")
-    document.setdefault("mix", UNMIXED_PLAN)
+    if unmixed:
+        document.setdefault("mix", UNMIXED_PLAN)
+    if require_approval:
+        document["require_approval"] = True
     return yaml.safe_dump(document, sort_keys=False).encode()

@@ -20,6 +20,9 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
    (`sagemaker_integration`).
 
 6. Fault injection `abort_on_entering`: StopExecution once an execution entered a named state.
+7. SendTaskFailure keeps its `cause`: moto's response handler passes only `error` to the interpreter
+   (which runs `.waitForTaskToken` tasks, their TimeoutSeconds and SendTaskSuccess itself), so a
+   rejection's reason would be lost before the Catch.
 
 `install_shims` applies them for the duration of a `with` block and removes them afterwards;
 `redeliver_event` replays an event through shim 2, as EventBridge's at-least-once delivery may.
@@ -233,7 +236,24 @@ def install_shims(
         stack.enter_context(_status_change_shim(dispatcher, original_send, log))
         stack.enter_context(_training_jobs_shim(emulator))
         stack.enter_context(sagemaker_integration(emulator))
+        stack.enter_context(_task_failure_cause_shim())
         yield
+
+
+def _task_failure_cause_shim() -> contextlib.AbstractContextManager[Any]:
+    """Shim 7: SendTaskFailure hands the interpreter its cause, as Step Functions does."""
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(response: Any) -> Any:
+        response.stepfunction_backend.send_task_failure(
+            response._get_param("taskToken"),
+            error=response._get_param("error"),
+            cause=response._get_param("cause"),
+        )
+        return EmptyResult()
+
+    return mock.patch.object(StepFunctionResponse, "send_task_failure", send_task_failure)
 
 
 def _lambda_invoke_shim(

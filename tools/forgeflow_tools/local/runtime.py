@@ -37,6 +37,13 @@ LOCAL_PARAMETER_DEFAULTS = {
     "ThrottleRetrySeconds": "1",
     "JobRetrySeconds": "0",
     "ResweepSeconds": "0",
+    # Serverless runs need a model package group, a base-model ARN and the EULA accepted: emulated
+    # stand-ins, named so (no such group or hub content exists outside this emulation).
+    "ModelPackageGroupArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/forgeflow-emulated",
+    "BaseModelArnLite2": (
+        "arn:aws:sagemaker:us-east-1:aws:hub-content/ForgeFlowEmulatedHub/Model/nova-textgeneration-lite-v2/1.0.0"
+    ),
+    "AcceptBaseModelEula": "true",
 }
 # Logical ids fixed by docs/design/pipeline-contract.md.
 DATA_BUCKET = "DataBucket"
@@ -204,7 +211,7 @@ class LocalRuntime:
         try:
             for execution in self.executions():
                 if execution["status"] == "RUNNING":
-                    self._stop_for_teardown(str(execution["executionArn"]))
+                    self._stop_at_teardown(execution["executionArn"])
             self.deliveries.wait_idle(timeout=10)
         finally:
             assert self._exit is not None
@@ -212,11 +219,19 @@ class LocalRuntime:
             self._exit = None
             self._clients.clear()
 
-    def _stop_for_teardown(self, execution_arn: str) -> None:
-        # moto's StopExecution right after StartExecution raises AttributeError (its worker has no
-        # environment yet, `exec_worker.env` is None); the execution ends with the backends anyway.
-        with contextlib.suppress(AttributeError):
-            self.client("stepfunctions").stop_execution(executionArn=execution_arn)
+    def _stop_at_teardown(self, execution_arn: str, attempts: int = 40) -> None:
+        """Stop a still-running execution, waiting out moto's start race.
+
+        moto's StopExecution fails (AttributeError on the worker's environment) when it comes before the
+        execution's worker thread has built that environment, which a loaded machine makes likely right
+        after a start. Retry for up to ~2 s; past that the execution is left to the teardown below.
+        """
+        for _ in range(attempts):
+            try:
+                self.client("stepfunctions").stop_execution(executionArn=execution_arn)
+                return
+            except AttributeError:
+                time.sleep(0.05)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
@@ -329,14 +344,18 @@ class LocalRuntime:
         execution_arn: str,
         timeout: float = 120.0,
         on_progress: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_tick: Callable[[], None] | None = None,
     ) -> dict[str, Any]:
-        """Block until the execution ends and every delivery it caused is done; returns DescribeExecution."""
+        """Block until the execution ends and every delivery it caused is done; returns DescribeExecution.
+        `on_progress` gets the history at each look, `on_tick` (cheaper: no history) is only called."""
         client = self.client("stepfunctions")
         deadline = time.monotonic() + timeout
         while True:
             described: dict[str, Any] = client.describe_execution(executionArn=execution_arn)
             if on_progress is not None:
                 on_progress(self.history(execution_arn))
+            if on_tick is not None:
+                on_tick()
             if described["status"] in TERMINAL:
                 break
             if time.monotonic() > deadline:

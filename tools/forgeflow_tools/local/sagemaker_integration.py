@@ -1,4 +1,5 @@
-"""The Step Functions SageMaker integration `arn:aws:states:::sagemaker:createTrainingJob.sync`, locally.
+"""The Step Functions SageMaker integrations, locally: `arn:aws:states:::sagemaker:createTrainingJob.sync`
+and the AWS SDK integration's `aws-sdk:sagemaker:createTrainingJob` / `describeTrainingJob` (serverless).
 
 moto's interpreter lists SageMaker as unsupported (`state_task_service_factory._UNSUPPORTED_SERVICE_NAMES`).
 This module adds it, modelled on moto's `state_task_service_batch.py`, answering from the
@@ -117,18 +118,63 @@ def _service_class(emulator: TrainingJobEmulator) -> type[Any]:
     return StateTaskServiceSageMaker
 
 
+# The AWS SDK integration's SageMaker actions the state machine uses (ServerlessTrainingJob's loop).
+_SDK_ACTIONS = {
+    "createtrainingjob": "create_training_job",
+    "describetrainingjob": "describe_training_job",
+}
+
+
+def _sdk_service_class(emulator: TrainingJobEmulator) -> type[Any]:
+    """moto's `aws-sdk` integration, with `aws-sdk:sagemaker:*` answered by the emulator: the output is
+    JSON (timestamps as strings, as Step Functions serializes them) and errors are `SageMaker.<code>`."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (  # noqa: E501
+        StateTaskServiceAwsSdk,
+    )
+
+    failure = _task_failed
+
+    class StateTaskServiceAwsSdkSageMaker(StateTaskServiceAwsSdk):
+        def _eval_service_task(
+            self, env: Any, resource_runtime_part: Any, normalised_parameters: Any, state_credentials: Any
+        ) -> None:
+            if self.resource.api_name != "sagemaker":
+                super()._eval_service_task(
+                    env, resource_runtime_part, normalised_parameters, state_credentials
+                )
+                return
+            action = _SDK_ACTIONS[self.resource.api_action.lower()]
+            parameters = dict(normalised_parameters)
+            try:
+                if action == "create_training_job":
+                    answer = emulator.create_training_job(parameters)
+                else:
+                    answer = emulator.describe_training_job(str(parameters["TrainingJobName"]))
+            except EmulatedApiError as error:
+                code = f"SageMaker.{error.code}"
+                raise failure(env, code, error.message, CustomErrorName(code)) from error
+            env.stack.append(_jsonable(answer))
+
+    return StateTaskServiceAwsSdkSageMaker
+
+
 @contextlib.contextmanager
 def sagemaker_integration(emulator: TrainingJobEmulator) -> Iterator[None]:
-    """Register the SageMaker `.sync` integration with moto's interpreter for the duration of the block."""
+    """Register the SageMaker integrations (`.sync`, `aws-sdk:sagemaker:*`) with moto's interpreter for
+    the duration of the block."""
     # state_task_factory imported the function by name: patch it there.
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory as factory
 
     service_class = _service_class(emulator)
+    sdk_class = _sdk_service_class(emulator)
     original = factory.state_task_service_for  # type: ignore[attr-defined]
 
     def state_task_service_for(service_name: str) -> Any:
         if service_name == "sagemaker":
             return service_class()
+        if service_name == "aws-sdk":
+            return sdk_class()
         return original(service_name=service_name)
 
     with mock.patch.object(factory, "state_task_service_for", state_task_service_for):

@@ -99,7 +99,8 @@ class DynamoLedger:
             "TableName": self._table,
             "Key": {"run_id": {"S": run_id}},
             "UpdateExpression": "SET #status = :running, execution_arn = :arn, stage = :stage, "
-            "updated_at = :now REMOVE outcome_event_id, error_code, message, result_uri",
+            "updated_at = :now REMOVE outcome_event_id, error_code, message, result_uri, "
+            "approval_token, approval_requested_at",
             "ConditionExpression": "#status = :failed",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {
@@ -185,6 +186,31 @@ class DynamoLedger:
                 ":now": {"S": now_iso()},
             },
         )
+
+    def hold_for_approval(self, run_id: str, execution_arn: str, token: str) -> bool:
+        # Conditional: only the execution that owns the RUNNING row may say which token approves it.
+        stamp = now_iso()
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"run_id": {"S": run_id}},
+                UpdateExpression="SET approval_token = :token, approval_requested_at = :now, "
+                "stage = :stage, updated_at = :now",
+                ConditionExpression="#status = :running AND execution_arn = :arn",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":token": {"S": token},
+                    ":now": {"S": stamp},
+                    ":stage": {"S": "approval"},
+                    ":running": {"S": "RUNNING"},
+                    ":arn": {"S": execution_arn},
+                },
+            )
+        except ClientError as error:
+            if _code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def find_by_execution(self, execution_arn: str) -> LedgerRow | None:
         answer = self._client.query(

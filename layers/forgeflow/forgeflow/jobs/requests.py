@@ -176,7 +176,7 @@ def _tag_value(value: str) -> str:
     return _TAG_UNSAFE.sub("_", value)[:256]
 
 
-def _tags(settings: JobSettings, run_id: str, stage: str, dataset: str | None) -> list[dict[str, str]]:
+def job_tags(settings: JobSettings, run_id: str, stage: str, dataset: str | None) -> list[dict[str, str]]:
     tags = {key[:128]: _tag_value(value) for key, value in settings.tags.items()}
     tags["forgeflow:run-id"] = _tag_value(run_id)
     tags["forgeflow:stage"] = stage
@@ -309,7 +309,7 @@ def build_training_job_request(
         channels=inputs,
         instance_type=rendered.instance_type,
         instance_count=rendered.replicas,
-        tags=_tags(settings, run_id, stage, dataset),
+        tags=job_tags(settings, run_id, stage, dataset),
     )
     validate_request("CreateTrainingJob", request)
     return request
@@ -372,7 +372,7 @@ def build_eval_job_request(
         channels=inputs,
         instance_type=eval_instance(rendered.model, settings),
         instance_count=int(rendered.recipe["run"]["replicas"]),
-        tags=_tags(settings, run_id, stage, dataset),
+        tags=job_tags(settings, run_id, stage, dataset),
     )
     validate_request("CreateTrainingJob", request)
     return request

@@ -28,6 +28,9 @@ FORGE_SMTJ_SOURCE = FORGE_SMTJ_PAGE
 # botocore ServerlessJobConfig.SequenceLength: pattern \d+K, "an integer value from 1K to 1024K".
 _MIN_SEQUENCE_K = 1
 _MAX_SEQUENCE_K = 1024
+# The most DescribeTrainingJob polls of one attempt (the ASL's ServerlessTrainingJobStatus): about ten
+# history events a poll keeps an execution well inside the 25,000-event quota (Step Functions quotas).
+MAX_SERVERLESS_POLLS = 2000
 
 
 class ServerlessSettings(BaseModel):
@@ -60,6 +63,11 @@ def refusals(model: NovaModel, technique: Technique, serverless: ServerlessSetti
         problems.append(
             "no model package group is configured: set the stack parameter ModelPackageGroupArn "
             f"(the output model package's group) [{FORGE_SMTJ_SOURCE}]"
+        )
+    if not serverless.accept_eula:
+        problems.append(
+            "the base model's EULA is not accepted: set the stack parameter AcceptBaseModelEula to true "
+            "(ServerlessJobConfig.AcceptEula must be true, botocore's SageMaker model)"
         )
     return problems
 

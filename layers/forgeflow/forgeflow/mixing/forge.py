@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
+from fractions import Fraction
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -99,11 +100,26 @@ def forge_data_mixing(plan: MixPlan) -> dict[str, Any] | None:
             }
         },
         # Both parts of the mix and who blends each (nova-forge-sft-datamix-smtj, smhp).
+        "parts": _parts(plan, total),
         "mixed_by": "ForgeFlow blends the physically mixed sources into the uploaded train.jsonl "
         f"({customer_percent} % of the training mix, Forge's customer data); Amazon mixes the Nova share "
         "(nova_<category>_percent) into it at training time",
         "modality": "multimodal" if any(n in allowed["multimodal"] for n in names) else "text",
     }
+
+
+def _parts(plan: MixPlan, total: Fraction | int) -> dict[str, list[dict[str, Any]]]:
+    """Each source's share of the whole training mix, split by who mixes it: ForgeFlow (in train.jsonl)
+    or Amazon (at training time, from the `nova_<category>_percent` hyperparameters)."""
+    blended, by_amazon = [], []
+    for source in plan.sources:
+        share = round(float(source.exact_weight / total), 6)
+        if not source.is_nova:
+            blended.append({"source": source.name, "share": share})
+        else:
+            hyperparameter = f"nova_{source.category}_percent"
+            by_amazon.append({"source": source.name, "share": share, "hyperparameter": hyperparameter})
+    return {"blended_by_forgeflow": blended, "mixed_by_amazon_at_training_time": by_amazon}
 
 
 def check_compute(plan: MixPlan, compute: Compute, *, method: Method, model: NovaModel) -> None:

@@ -78,3 +78,18 @@ class JobAttemptsExhausted(PipelineError):
 
 class EvaluationInvalid(PipelineError):
     """An evaluation job's output holds no parsable `results_*.json`."""
+
+
+class ApprovalRejected(ForgeFlowError):
+    """The error name `forgeflow runs reject` sends with SendTaskFailure: a person refused the full job.
+
+    Not a `PipelineError`: no Lambda raises it (so the Lambda tasks' no-retry lists do not name it); only
+    the AwaitApproval task lists it, next to `States.Timeout`, as an error it never retries.
+    """
+
+    default_code = "ApprovalRejected"
+
+
+# What AwaitApproval fails with when nobody answered within ApprovalTimeoutSeconds (the task's
+# TimeoutSeconds; "Error names" in the Step Functions developer guide).
+APPROVAL_TIMED_OUT = "States.Timeout"

@@ -23,6 +23,7 @@ SOURCE = REQUEST_SOURCE
 RUN_STARTED = "Run Started"
 RUN_SUCCEEDED = "Run Succeeded"
 RUN_FAILED = "Run Failed"
+APPROVAL_REQUESTED = "Approval Requested"
 # Reserved for the evaluation gate (a later issue): the trained model scores below its baseline.
 RUN_REGRESSED = "Run Regressed"
 
@@ -82,6 +83,11 @@ class RunSucceeded(_Detail):
         "fields are null or empty",
     )
     smoke_job_name: str | None = Field(default=None, description="the smoke job that completed")
+    smoke_skipped: str | None = Field(
+        default=None,
+        description="why the run had no smoke job (serverless: no smallest run is documented); null when "
+        "it ran one",
+    )
     model_artifacts: str | None
     evaluation_summary_uri: str | None
     evaluation: dict[str, SuiteResult] = Field(default_factory=dict)
@@ -98,7 +104,16 @@ class RunSucceeded(_Detail):
 
 
 Stage = Literal[
-    "register", "validate", "mix", "recipe", "smoke", "train", "evaluate", "publish", "stopped-by-operator"
+    "register",
+    "validate",
+    "mix",
+    "recipe",
+    "smoke",
+    "approval",
+    "train",
+    "evaluate",
+    "publish",
+    "stopped-by-operator",
 ]
 # `forgeflow runs stop` calls StopExecution with this error; the sweeper (StopOrphanedJobs) reads it from the
 # `Execution Status Change` event and publishes Run Failed at stage `stopped-by-operator`.
@@ -129,15 +144,48 @@ class RunFailed(BaseModel):
     finished_at: datetime
 
 
+class SmokeResult(BaseModel):
+    """The smoke job the approver judges: its name, status and where its outputs are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_name: str
+    status: str
+    model_artifacts: str | None = None
+    outputs_uri: str = Field(
+        description="s3://<bucket>/runs/<run_id>/jobs/: the smoke job's logs and metrics"
+    )
+
+
+class ApprovalRequested(_Detail):
+    """The smoke job succeeded and the run waits for a person before its full (p5) job."""
+
+    smoke: SmokeResult
+    estimated_cost_usd: float | None = Field(
+        description="the pre-flight estimate for the smoke and full training jobs (USD); null when no price "
+        "is known"
+    )
+    preflight_uri: str
+    approvers: list[str] = Field(
+        description="the IAM principals the stack names as approvers (ApproverArns); empty: whoever has the "
+        "stack's ApproverPolicy attached"
+    )
+    approve_command: str = Field(description="the command that approves; `forgeflow runs reject` refuses")
+    timeout_seconds: int = Field(description="the wait before the run fails at stage approval")
+    expires_at: datetime
+    requested_at: datetime
+
+
 DETAIL_TYPES: dict[str, type[BaseModel]] = {
     RUN_STARTED: RunStarted,
     RUN_SUCCEEDED: RunSucceeded,
     RUN_FAILED: RunFailed,
+    APPROVAL_REQUESTED: ApprovalRequested,
 }
 # Events ForgeFlow consumes (validated the same way): the upstream request.
 INBOUND_DETAIL_TYPES: dict[str, type[BaseModel]] = {REQUEST_DETAIL_TYPE: RunRequest}
 
-ResultDetail = RunStarted | RunSucceeded | RunFailed
+ResultDetail = RunStarted | RunSucceeded | RunFailed | ApprovalRequested
 
 
 def detail_type_of(detail: BaseModel) -> str:

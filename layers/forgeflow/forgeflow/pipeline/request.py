@@ -79,6 +79,11 @@ class RunOptions(BaseModel):
     compute: Compute | None = Field(
         default=None, description="serverful (instance jobs) or serverless (Forge data mixing); stack default"
     )
+    require_approval: bool | None = Field(
+        default=None,
+        description="wait for `forgeflow runs approve` after the smoke job, before the full job (default: "
+        "the stack's RequireApproval)",
+    )
     domain_task: DomainTask | None = Field(
         default=None, description="classification adds macro/micro F1 to gen_qa (default auto-detected)"
     )
@@ -216,6 +221,8 @@ class ResolvedRun(BaseModel):
     training: dict[str, Any]
     eval_suites: list[EvalSuite]
     smoke_only: bool = False
+    # Runs stored before the option existed did not wait for approval.
+    require_approval: bool = False
     # Runs stored before the option existed were serverful.
     compute: Compute = Compute.SERVERFUL
     domain_task: DomainTask = "auto"
@@ -369,6 +376,12 @@ def _training_keys(options: RunOptions | None, where: str) -> dict[str, Any]:
     return {key: value for key, value in flat.items() if key not in TYPED_HERE}
 
 
+def approval_required(option: bool | None, settings: PipelineSettings) -> bool:
+    """Whether a run waits for approval before its full job: the run's option, else the stack's
+    RequireApproval. The one reading of it, for RegisterRun and the CLI."""
+    return settings.require_approval if option is None else option
+
+
 def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: PipelineSettings) -> ResolvedRun:
     """Event fields over sidecar fields over stack defaults; the run id from the trigger's identity."""
     merged: dict[str, Any] = {}
@@ -409,6 +422,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
         training=training,
         eval_suites=options.eval_suites if options.eval_suites is not None else list(EvalSuite),
         smoke_only=bool(options.smoke_only),
+        require_approval=approval_required(options.require_approval, settings),
         compute=options.compute or settings.default_compute,
         domain_task=options.domain_task or "auto",
         gates=options.gates or {},

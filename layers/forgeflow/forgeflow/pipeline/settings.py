@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from forgeflow.errors import InputError
+from forgeflow.jobs.serverless import MAX_SERVERLESS_POLLS
 from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel, Technique
 from forgeflow.recipes.preflight import DEFAULT_MAX_RUN_COST_USD
@@ -21,6 +22,8 @@ RUNS_PREFIX = "runs/"
 # template.yaml's MaxDatasetBytes default (docs/pipeline.md, "Spend and confinement").
 DEFAULT_MAX_DATASET_BYTES = 2 * 1024**3
 DEFAULT_MAX_CONCURRENT_RUNS = 2
+# template.yaml's ApprovalTimeoutSeconds default: a day to approve a run's full job.
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 86400
 
 # Environment variable → field. One table so the template, the docs and this parser agree.
 ENVIRONMENT = {
@@ -50,6 +53,12 @@ ENVIRONMENT = {
     "DEFAULT_COMPUTE": "default_compute",
     "MODEL_PACKAGE_GROUP_ARN": "model_package_group_arn",
     "BASE_MODEL_ARN_LITE_2": "base_model_arn_lite_2",
+    "REQUIRE_APPROVAL": "require_approval",
+    "APPROVAL_TIMEOUT_SECONDS": "approval_timeout_seconds",
+    "APPROVER_ARNS": "approver_arns",
+    "STACK_NAME": "stack_name",
+    "ACCEPT_BASE_MODEL_EULA": "accept_base_model_eula",
+    "SERVERLESS_MAX_POLLS": "serverless_max_polls",
 }
 
 
@@ -94,6 +103,17 @@ class PipelineSettings(BaseModel):
     default_compute: Compute = Compute.SERVERFUL
     model_package_group_arn: str = ""
     base_model_arn_lite_2: str = ""
+    # Approval before the full job (docs/pipeline.md, "Approval"): the default of a run's
+    # `require_approval`, how long AwaitApproval waits (template.yaml's ApprovalTimeoutSeconds default),
+    # who may approve (ApproverArns, comma-separated) and the stack the approve command names.
+    require_approval: bool = False
+    approval_timeout_seconds: int = Field(default=DEFAULT_APPROVAL_TIMEOUT_SECONDS, ge=1)
+    approver_arns: str = ""
+    stack_name: str = ""
+    # ServerlessJobConfig.AcceptEula: the operator accepts the base model's EULA (stack AcceptBaseModelEula).
+    accept_base_model_eula: bool = False
+    # The ASL's bound on one serverless attempt's polls (stack ServerlessMaxPolls, ≤ MAX_SERVERLESS_POLLS).
+    serverless_max_polls: int = Field(default=MAX_SERVERLESS_POLLS, ge=1, le=MAX_SERVERLESS_POLLS)
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

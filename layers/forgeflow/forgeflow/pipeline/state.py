@@ -26,6 +26,8 @@ class RunSettings(_State):
     poll_seconds: int = Field(default=60, ge=0)
     # The ASL state IsSmokeOnly reads `$.run.settings.smoke_only`: true ends the run after the smoke job.
     smoke_only: bool = False
+    # The ASL state IsApprovalRequired reads `$.run.settings.require_approval`: true waits at AwaitApproval.
+    require_approval: bool = False
 
 
 class RunPointer(_State):
@@ -85,6 +87,8 @@ class RecipeResult(_State):
     preflight_uri: str
     estimate_usd: float | None = None
     max_runtime_seconds: int
+    # The ASL state IsSmokeSkipped reads it: a reason (serverless runs) skips the smoke stage.
+    smoke_skipped: str | None = None
 
 
 class StageInput(_State):
@@ -234,3 +238,30 @@ class Published(_State):
     event_id: str
     result_uri: str | None = None
     ended: RunEnd | None = None
+
+
+class ApprovalInput(_State):
+    """AwaitApproval's payload: the run, its estimate, the completed smoke job and the task token
+    (`$$.Task.Token`) the execution waits on."""
+
+    run: RunPointer
+    recipe: RecipeResult
+    smoke: TrainingPointer
+    task_token: str = Field(min_length=1)
+    execution_arn: str
+
+
+class ApprovalPending(_State):
+    """What RequestApproval returns (Step Functions ignores it: the task's result is the approver's)."""
+
+    run_id: str
+    event_id: str
+    expires_at: str
+
+
+class ApprovalDecision(_State):
+    """The output `forgeflow runs approve` sends with SendTaskSuccess (`$.approval`)."""
+
+    approved: Literal[True] = True
+    approver: str = Field(description="who approved: the caller's IAM ARN (or `local` on the emulation)")
+    decided_at: str

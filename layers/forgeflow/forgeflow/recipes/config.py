@@ -74,6 +74,7 @@ RUN_LEVEL_KEYS = frozenset(
         "eval_suites",
         "poll_seconds",
         "smoke_only",
+        "require_approval",
     }
 )
 

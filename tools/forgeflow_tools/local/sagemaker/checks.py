@@ -34,10 +34,46 @@ def validate_request(request: dict[str, Any]) -> None:
         )
     if "ResourceConfig" not in request and "ServerlessJobConfig" not in request:
         raise EmulatedApiError("ValidationException", "ResourceConfig is required for this training job")
+    if "ServerlessJobConfig" in request:
+        problem = serverless_problem(request)
+        if problem:
+            raise EmulatedApiError("ValidationException", f"{problem} (emulated check)")
+
+
+def serverless_problem(request: dict[str, Any]) -> str | None:
+    """A serverless request outside the combinations its sources document (None when it is one).
+
+    botocore's ServerlessJobConfig: AcceptEula "must be explicitly defined as True"; Peft and
+    CustomizationTechnique are fine-tuning settings, EvaluationType an evaluation's. The SDK's serverless
+    trainers send neither ResourceConfig nor AlgorithmSpecification (SageMaker picks image and hardware),
+    fine-tuning jobs always with ModelPackageConfig; Forge mixing (`customer_data_percent`) is SFT only
+    (nova-forge-sft-datamix-smtj).
+    """
+    config = request["ServerlessJobConfig"]
+    fine_tuning = config["JobType"] == "FineTuning"
+    problems = {
+        "ServerlessJobConfig.AcceptEula must be true": config.get("AcceptEula") is not True,
+        "a serverless job takes no ResourceConfig or AlgorithmSpecification": bool(
+            {"ResourceConfig", "AlgorithmSpecification"} & set(request)
+        ),
+        "a FineTuning job needs CustomizationTechnique": fine_tuning
+        and "CustomizationTechnique" not in config,
+        "a FineTuning job needs ModelPackageConfig": fine_tuning and "ModelPackageConfig" not in request,
+        "EvaluationType is for Evaluation jobs only": fine_tuning and "EvaluationType" in config,
+        "an Evaluation job needs EvaluationType": not fine_tuning and "EvaluationType" not in config,
+        "Peft and CustomizationTechnique are for FineTuning jobs only": not fine_tuning
+        and bool({"Peft", "CustomizationTechnique"} & set(config)),
+        "Forge data mixing (customer_data_percent) is SFT only": "customer_data_percent"
+        in request.get("HyperParameters", {})
+        and config.get("CustomizationTechnique") != "SFT",
+    }
+    return next((message for message, broken in problems.items() if broken), None)
 
 
 def check_inputs(objects: S3Objects, job: EmulatedJob) -> str | None:
     """What SageMaker would fail the job for while downloading its inputs (None when all is well)."""
+    if "ServerlessJobConfig" in job.request:
+        return _check_serverless_inputs(objects, job)
     channels: dict[str, str] = {}
     for channel in job.request.get("InputDataConfig", []):
         source = channel.get("DataSource", {}).get("S3DataSource")
@@ -52,6 +88,25 @@ def check_inputs(objects: S3Objects, job: EmulatedJob) -> str | None:
     if isinstance(recipe, str):
         return recipe
     return _recipe_matches_channels(objects, job, recipe, channels)
+
+
+def _check_serverless_inputs(objects: S3Objects, job: EmulatedJob) -> str | None:
+    """A serverless job has no recipe: its `train` channel must hold Converse records."""
+    channels = {
+        str(c["ChannelName"]): c["DataSource"]["S3DataSource"]
+        for c in job.request.get("InputDataConfig", [])
+        if "S3DataSource" in c.get("DataSource", {})
+    }
+    if "train" not in channels:
+        return "a serverless fine-tuning job needs a 'train' input channel"
+    source = channels["train"]
+    if source.get("S3DataType") != "Converse":
+        kind = source.get("S3DataType")
+        return f"the train channel's S3DataType is {kind!r}: a serverless job reads 'Converse'"
+    uri = str(source["S3Uri"])
+    if not objects.exists(uri):
+        return f"Data download failed: no S3 objects found under {uri} (channel train)"
+    return _check_jsonl(objects, uri, "train", dpo=False)
 
 
 def load_recipe(objects: S3Objects, job: EmulatedJob, channels: dict[str, str]) -> dict[str, Any] | str:

@@ -40,6 +40,7 @@ _DESCRIBED_REQUEST_KEYS = (
     "TensorBoardOutputConfig",
     "CheckpointConfig",
     "ServerlessJobConfig",
+    "ModelPackageConfig",
     "MlflowConfig",
 )
 
@@ -154,7 +155,7 @@ class TrainingJobEmulator:
             raise EmulatedApiError(
                 "ResourceLimitExceeded",
                 f"The account-level service limit 'training job usage' for "
-                f"{request['ResourceConfig'].get('InstanceType')} is exceeded (emulated)",
+                f"{_instance_type(request)} is exceeded (emulated)",
             )
 
     def _job(self, name: str) -> EmulatedJob:
@@ -277,3 +278,7 @@ class TrainingJobEmulator:
                 answer["TrainingTimeInSeconds"] = max(1, int((job.end - job.training_start).total_seconds()))
                 answer["BillableTimeInSeconds"] = answer["TrainingTimeInSeconds"]
         return answer
+
+
+def _instance_type(request: dict[str, Any]) -> str:
+    return str(request.get("ResourceConfig", {}).get("InstanceType", "serverless training"))

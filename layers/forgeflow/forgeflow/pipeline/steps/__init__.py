@@ -9,6 +9,7 @@
 | `jobs`        | BuildTrainingJob, NextJobAttempt           |
 | `evaluation`  | BuildEvaluationJobs, CollectEvaluation     |
 | `outcome`     | StopJobs, StopOrphanedJobs, PublishResult  |
+| `approval`    | RequestApproval (AwaitApproval's token)    |
 | `rerun`       | (RegisterRun) who owns an existing run row |
 
 Shared: `services.Services` (the ports a step may use) and `common` (loading the run, error naming).

@@ -20,11 +20,13 @@ import orjson
 
 from forgeflow.jobs.requests import JobSettings, build_training_job_request, job_name, rename_request
 from forgeflow.jobs.smoke import smoke_recipe
+from forgeflow.mixing.forge import Compute
 from forgeflow.pipeline.errors import JobAttemptsExhausted, JobFailed, RecipeInvalid, RequestInvalid
 from forgeflow.pipeline.request import ResolvedRun
 from forgeflow.pipeline.state import Caught, JobRequest, NextAttemptInput, StartJobInput
 from forgeflow.pipeline.steps.common import enter_stage, load_run, reraise_as
 from forgeflow.pipeline.steps.recipe import max_runtime, training_config
+from forgeflow.pipeline.steps.serverless import serverless_training_request
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.recipes.render import render_recipe as render
 
@@ -114,6 +116,11 @@ def build_training_job(payload: StartJobInput, services: Services) -> JobRequest
     limit = services.settings.smoke_max_runtime_seconds if smoke else None
     settings = job_settings(run, services, stage_limit=limit)
     name = claim_job_name(run.run_id, payload.stage, services)
+    if run.compute is Compute.SERVERLESS:
+        request = serverless_training_request(
+            run, payload, rendered, settings=settings, name=name, services=services
+        )
+        return JobRequest(stage=payload.stage, job_name=name, request=request)
     with reraise_as(RecipeInvalid):
         request = build_training_job_request(
             rendered,

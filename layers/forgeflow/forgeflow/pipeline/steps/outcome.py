@@ -10,7 +10,7 @@ import orjson
 
 from forgeflow.errors import InputError
 from forgeflow.pipeline import events
-from forgeflow.pipeline.errors import JobFailed, RequestInvalid
+from forgeflow.pipeline.errors import APPROVAL_TIMED_OUT, ApprovalRejected, JobFailed, RequestInvalid
 from forgeflow.pipeline.state import (
     Failure,
     JobOutcome,
@@ -116,12 +116,26 @@ def _publish_orphaned_failure(
 
 
 def failure_message(failure: Failure) -> str:
-    """A Lambda error's `Cause` is the JSON error payload: keep its `errorMessage`; other causes verbatim."""
+    """A Lambda error's `Cause` is the JSON error payload: keep its `errorMessage`; a whole Catch output
+    (ApprovalFailed passes one) says what the approval's error means; other causes verbatim."""
     with contextlib.suppress(orjson.JSONDecodeError):
         cause = orjson.loads(failure.cause)
         if isinstance(cause, dict) and isinstance(cause.get("errorMessage"), str):
             return str(cause["errorMessage"])
+        if isinstance(cause, dict) and isinstance(cause.get("Error"), str):
+            return _caught_message(failure.stage, str(cause["Error"]), str(cause.get("Cause") or ""))
     return failure.cause or failure.error
+
+
+def _caught_message(stage: str, error: str, cause: str) -> str:
+    if error == ApprovalRejected.default_code:
+        return f"the full job was rejected: {cause or 'no reason given'}"
+    if error == APPROVAL_TIMED_OUT and stage == "approval":
+        return (
+            "nobody approved the full job in time (the stack's ApprovalTimeoutSeconds): no full job was "
+            "created"
+        )
+    return failure_message(Failure(stage=stage, error=error, cause=cause))
 
 
 def publish_result(payload: PublishInput, services: Services) -> Published:
@@ -252,6 +266,7 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         training_job_name=training_job.job_name if training_job else None,
         smoke_only=training_job is None,
         smoke_job_name=smoke_job.job_name if smoke_job else None,
+        smoke_skipped=payload.recipe.smoke_skipped,
         model_artifacts=training_job.model_artifacts if training_job else None,
         evaluation_summary_uri=evaluation.summary_uri if evaluation else None,
         evaluation={

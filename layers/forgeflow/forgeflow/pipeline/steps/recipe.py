@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from forgeflow.jobs.requests import JobSettings
-from forgeflow.jobs.serverless import ServerlessSettings, refusals
+from forgeflow.jobs.serverless import ServerlessSettings
+from forgeflow.jobs.serverless_preflight import SMOKE_SKIPPED_REASON, serverless_preflight
 from forgeflow.jobs.smoke import needs_subset, smoke_recipe, smoke_subset_size, write_smoke_subset
 from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel
@@ -22,6 +23,7 @@ from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.recipes.config import TrainingConfig, TrainingDefaults, training_config_for_run
 from forgeflow.recipes.preflight import preflight
+from forgeflow.recipes.render import RenderedRecipe
 from forgeflow.recipes.render import render_recipe as render
 
 
@@ -51,11 +53,11 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
         raise RequestInvalid("RenderRecipe needs $.mix")
     enter_stage(services, run.run_id, "recipe")
     config = training_config(run, payload, services)
-    if run.compute is Compute.SERVERLESS:
-        _serverless_preflight(run, config, services)
     with reraise_as(RecipeInvalid):
         rendered = render(config)
         smoke = smoke_recipe(rendered)
+    if run.compute is Compute.SERVERLESS:
+        return _serverless_recipe(run, rendered, payload, services)
     verdict = preflight(
         rendered,
         _training_stats(payload, services),
@@ -92,19 +94,46 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
 def serverless_settings(services: Services) -> ServerlessSettings:
     settings = services.settings
     arns = {NovaModel.LITE_2: settings.base_model_arn_lite_2} if settings.base_model_arn_lite_2 else {}
-    return ServerlessSettings(model_package_group_arn=settings.model_package_group_arn, base_model_arns=arns)
+    return ServerlessSettings(
+        model_package_group_arn=settings.model_package_group_arn,
+        base_model_arns=arns,
+        accept_eula=settings.accept_base_model_eula,
+    )
 
 
-def _serverless_preflight(run: ResolvedRun, config: TrainingConfig, services: Services) -> None:
-    """Refuse a serverless run its job could not run as, with every reason and where it is documented."""
-    problems = refusals(config.model, config.technique, serverless_settings(services))
-    if problems:
-        raise PreflightRefused(f"run {run.run_id} on serverless training: " + "; ".join(problems))
-    # The requests are built and checked (forgeflow.jobs.serverless), but the createTrainingJob.sync
-    # states do not yet pass ServerlessJobConfig/ModelPackageConfig (docs/mixing.md): refuse before spend.
-    raise PreflightRefused(
-        f"run {run.run_id}: serverless training jobs are not started by this state machine yet",
-        hint="use compute: serverful, or create the job from forgeflow.jobs.serverless's request",
+def _serverless_recipe(
+    run: ResolvedRun, rendered: RenderedRecipe, payload: StageInput, services: Services
+) -> RecipeResult:
+    """Pre-flight of a serverless run (no instances, cost unknown) and its recipe, kept for the record:
+    the serverless job takes its training settings from ServerlessJobConfig, not from a recipe."""
+    assert payload.mix is not None
+    verdict = serverless_preflight(
+        rendered,
+        _training_stats(payload, services),
+        serverless_settings(services),
+        smoke_only=run.smoke_only,
+        budget_usd=services.settings.budget_usd,
+        poll_seconds=run.poll_seconds,
+        max_runtime_seconds=max_runtime(run),
+        max_polls=services.settings.serverless_max_polls,
+    )
+    prefix = services.settings.run_prefix(run.run_id) + "recipe/"
+    preflight_uri = prefix + "preflight.json"
+    services.storage.write_bytes(preflight_uri, json_document(verdict.to_dict()))
+    if not verdict.ok:
+        raise PreflightRefused(
+            f"run {run.run_id} on serverless training: {verdict.summary()} (details: {preflight_uri})"
+        )
+    services.storage.write_bytes(prefix + "train/recipe.yaml", rendered.to_yaml().encode())
+    return RecipeResult(
+        technique=rendered.technique.value,
+        recipe_uri=prefix + "train/",
+        smoke_recipe_uri=prefix + "train/",
+        smoke_train_uri=payload.mix.train_uri,
+        preflight_uri=preflight_uri,
+        estimate_usd=None,
+        max_runtime_seconds=max_runtime(run),
+        smoke_skipped=SMOKE_SKIPPED_REASON,
     )
 
 

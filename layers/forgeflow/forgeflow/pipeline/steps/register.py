@@ -44,7 +44,11 @@ def register_run(payload: RegisterInput, services: Services) -> RunPointer:
         dataset_uri=resolved.dataset_uri,
         request_uri=request_uri,
         request_id=resolved.request_id,
-        settings=RunSettings(poll_seconds=resolved.poll_seconds, smoke_only=resolved.smoke_only),
+        settings=RunSettings(
+            poll_seconds=resolved.poll_seconds,
+            smoke_only=resolved.smoke_only,
+            require_approval=resolved.require_approval,
+        ),
         dataset_version_id=resolved.dataset.version_id,
         model=resolved.model.value,
         technique=_technique(resolved, services.settings),
