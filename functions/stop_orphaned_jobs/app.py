@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from forgeflow.composition import aws_services
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.steps.outcome import stop_orphaned_jobs
+from forgeflow.pipeline.usage import NAMESPACE, SERVICE, emit, end_metrics
 
 logger = Logger()
 tracer = Tracer()
@@ -36,4 +37,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.set_correlation_id(result.run_id)
     logger.info("orphaned jobs stopped", extra=result.model_dump(mode="json"))
     metrics.add_metric(name="OrphanedJobsStopped", unit=MetricUnit.Count, value=len(result.stopped))
+    if result.ended is not None:  # this sweep published the run's Run Failed
+        emit(end_metrics(result.ended), os.environ.get(NAMESPACE), os.environ.get(SERVICE, "forgeflow"))
     return result.model_dump(mode="json")

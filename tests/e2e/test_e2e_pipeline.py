@@ -274,9 +274,15 @@ def test_ten_deliveries_of_one_upload_make_one_execution_named_after_the_run(
     assert started["run"]["dataset_uri"].startswith(f"s3://{runtime.bucket}/incoming/")
     assert started["run"]["dataset_version_id"]
     assert started["run"]["outputs_prefix"] == f"s3://{runtime.bucket}/runs/{run_id}/"
-    output = orjson.loads(outcome.execution["output"])["run"]
+    finished = orjson.loads(outcome.execution["output"])
+    output = finished["run"]
     assert (output["run_id"], output["model"], output["technique"]) == (run_id, "lite", "sft-lora")
     assert output["dataset_version_id"] == started["run"]["dataset_version_id"]
+    assert output["outputs_prefix"] == started["run"]["outputs_prefix"]
+    # The verdict CollectEvaluation computed (forgeflow.evaluation.gate) is in the output tab too.
+    summary = orjson.loads(runtime.read(f"runs/{run_id}/evaluation/summary.json"))
+    assert finished["evaluation"]["result"]["verdict"] == summary["gate"]["verdict"]
+    assert summary["gate"]["verdict"] in {"promoted", "regressed"}
     jobs = _stage_jobs(runtime, run_id)
     assert (jobs["smoke"], jobs["train"]) == (["Completed"], ["Completed"])
     all_events = [e for e in runtime.results_events() if e["detail"].get("run_id") == run_id]

@@ -305,7 +305,7 @@ class _Saved:
         "execution_arn": None,
     }
 
-    def executions(self, limit: int) -> list[dict[str, Any]]:
+    def executions(self, limit: int, status: str | None = None, since: Any = None) -> list[dict[str, Any]]:
         return [self.execution]
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
@@ -319,6 +319,18 @@ class _Saved:
 
     def ledger_row(self, run_id: str) -> dict[str, Any] | None:
         return None
+
+    def training_jobs(self, names: list[str]) -> list[dict[str, Any]]:
+        return []
+
+    def outcome(self, execution_arn: str) -> dict[str, Any] | None:
+        return {"estimated_cost_usd": None}
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        raise AssertionError("show never stops a run")
+
+    def start(self, name: str, document: dict[str, Any]) -> str:
+        raise AssertionError("show never starts a run")
 
 
 def test_runs_show_prints_no_python_reprs(

@@ -168,3 +168,14 @@ def ledger_row(stack: DeployedStack, execution_arn: str) -> dict[str, Any] | Non
         execution_arn
     )
     return row.to_item() if row else None
+
+
+def function_names(stack: DeployedStack) -> dict[str, str]:
+    """The stack's Lambda functions: logical id → function name (their log group is /aws/lambda/<name>)."""
+    names: dict[str, str] = {}
+    paginator = stack.client("cloudformation").get_paginator("list_stack_resources")
+    for page in paginator.paginate(StackName=stack.name):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceType"] == "AWS::Lambda::Function":
+                names[str(resource["LogicalResourceId"])] = str(resource["PhysicalResourceId"])
+    return names

@@ -222,7 +222,7 @@ def test_the_failure_handlers_publish_run_failed_and_close_the_ledger(stack: Any
     upload_dataset_only(stack)
     invoke("register_run", load_event("register_run"))
 
-    assert invoke("stop_jobs", load_event("stop_jobs")) == {"run_id": RUN_ID, "stopped": []}
+    assert invoke("stop_jobs", load_event("stop_jobs")) == {"run_id": RUN_ID, "stopped": [], "ended": None}
     published = invoke("publish_result", load_event("publish_result-failed"))
     assert published["detail_type"] == "Run Failed"
     failed = stack.results()[-1]
@@ -258,7 +258,10 @@ def test_stop_orphaned_jobs_finds_the_run_by_execution(stack: Any, invoke: Any) 
 
     answer = invoke("stop_orphaned_jobs", load_event("stop_orphaned_jobs"))
 
-    assert answer == {"run_id": RUN_ID, "stopped": []}
+    assert (answer["run_id"], answer["stopped"]) == (RUN_ID, [])
+    # Issue #15: the sweep that published the run's end says how it ended, for the dashboard's metrics.
+    assert answer["ended"]["detail_type"] == "Run Failed"
+    assert (answer["ended"]["stage"], answer["ended"]["jobs"]) == ("register", {})
     row = stack.ledger(RUN_ID)
     assert row is not None
     assert (row["status"], row["error_code"]) == ("FAILED", "ExecutionAborted")

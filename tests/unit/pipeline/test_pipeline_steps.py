@@ -7,6 +7,7 @@ import json
 import pytest
 from fakes import FakeBus, FakeJobs, FakeLedger, fake_services
 
+from forgeflow.pipeline import events
 from forgeflow.pipeline.errors import InputMissing, JobAttemptsExhausted, JobFailed
 from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import (
@@ -240,3 +241,24 @@ def test_a_translated_error_says_its_hint_once(kind: str) -> None:
     with pytest.raises((MixPlanInvalid, InputMissing)) as raised, reraise_as(MixPlanInvalid, missing=True):
         raise error
     assert str(raised.value).count("upload some") == 1
+
+
+def test_the_sweeper_names_an_operator_stop_as_its_stage() -> None:
+    # Issue #15: `forgeflow runs stop` passes its stage in StopExecution's error; Run Failed must say it.
+    bus = FakeBus()
+    ledger = FakeLedger.of({"run_id": "r1", "status": "RUNNING", "stage": "train", "execution_arn": ARN})
+    ended = {
+        "detail": {
+            "executionArn": ARN,
+            "status": "ABORTED",
+            "error": events.OPERATOR_STOP_ERROR,
+            "cause": "stopped by ops@example.com: wrong dataset",
+        }
+    }
+    stop_orphaned_jobs(ended, fake_services(jobs=FakeJobs({}), ledger=ledger, bus=bus))
+    (entry,) = bus.entries
+    detail = json.loads(entry["Detail"])
+    assert (detail["stage"], detail["error_code"]) == ("stopped-by-operator", "StoppedByOperator")
+    assert "wrong dataset" in detail["message"]
+    assert "in stage train" in detail["message"]
+    assert ledger.rows["r1"].error_code == "StoppedByOperator"

@@ -1,4 +1,4 @@
-"""`forgeflow runs list` / `forgeflow runs show RUN`: what the pipeline did, for operators.
+"""`forgeflow runs list | show | logs | stop | retry`: what the pipeline did, for operators.
 
 The same code reads two sources:
 - a deployed stack on AWS (`--stack NAME` finds the state machine and the ledger table in the stack's
@@ -7,9 +7,12 @@ The same code reads two sources:
 - the local runtime (`--local`): every `forgeflow local run` saves its execution (description, full
   history, ledger row, events) in `<outputs-dir>/<run_id>/run.json`, which is read back here.
 
-`show` prints the ledger row and the execution history as a table: one row per state (poll loops
-collapsed into one row with the number of visits), with its first start, total duration, outcome and
-error. Exit codes: 0 found, 2 usage error or unknown run.
+`list` filters on `--status` and `--since DURATION` (30m, 6h, 2d, 1w). `show` prints the stage
+timeline (each stage's start, duration, outcome, jobs and their statuses, the run's cost), the ledger
+row and the execution history (one row per state, poll loops collapsed). `logs`, `stop` and `retry`:
+see forgeflow_tools.cli.runs_control. Exit codes: 0 done, 1 the stack's data is not what a ForgeFlow
+stack holds, 2 usage error, unknown run, or a run in the wrong state (stop an ended run, retry one that
+did not fail). Operator guide: docs/operations.md.
 """
 
 from __future__ import annotations
@@ -26,6 +29,15 @@ import orjson
 
 from forgeflow.errors import InputError
 from forgeflow_tools.cli.run_report import add_report_command, evaluation_lines, show_evaluation
+from forgeflow_tools.cli.runs_control import (
+    STAGE_FUNCTIONS,
+    emit,
+    local_logs,
+    retry_run,
+    stack_logs,
+    stop_run,
+)
+from forgeflow_tools.cli.timeline import render_timeline, run_cost, stage_timeline
 
 if TYPE_CHECKING:
     from forgeflow_tools.local.records import RunRecord
@@ -43,9 +55,17 @@ def register(subparsers: Any) -> None:
     commands = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", help="recent runs, newest first")
     listing.add_argument("--limit", type=int, default=20, help="at most this many runs (20)")
-    show = commands.add_parser("show", help="one run: ledger row and execution history")
-    show.add_argument("run", help="run id, execution name or execution ARN")
-    for command in (listing, show):
+    listing.add_argument("--status", type=str.upper, choices=STATUSES, help="only executions in this status")
+    listing.add_argument("--since", type=since_duration, help="only runs started in the last DURATION (6h)")
+    show = commands.add_parser("show", help="one run: stage timeline, ledger row and execution history")
+    logs = commands.add_parser("logs", help="one run's function logs (correlation id = run id)")
+    logs.add_argument("--stage", choices=sorted(STAGE_FUNCTIONS), help="only this stage's functions")
+    stop = commands.add_parser("stop", help="stop a running run: its jobs stop, one Run Failed")
+    stop.add_argument("--reason", help="why (recorded in Run Failed's message)")
+    retry = commands.add_parser("retry", help="re-run a FAILED run as its next execution (<run_id>-r<N>)")
+    for command in (show, logs, stop, retry):
+        command.add_argument("run", help="run id, execution name or execution ARN")
+    for command in (listing, show, logs, stop, retry):
         source = command.add_argument_group("where the runs are")
         source.add_argument("--local", action="store_true", help="runs saved by `forgeflow local run`")
         source.add_argument(
@@ -59,18 +79,44 @@ def register(subparsers: Any) -> None:
         command.add_argument("--output", choices=("text", "json"), default="text")
     listing.set_defaults(func=list_command)
     show.set_defaults(func=show_command)
+    logs.set_defaults(func=logs_command)
+    stop.set_defaults(func=stop_command)
+    retry.set_defaults(func=retry_command)
     from forgeflow_tools.cli.approve import register_commands  # approve / reject (issue #15)
 
     register_commands(commands)
     add_report_command(commands, DEFAULT_LOCAL_RUNS)
 
 
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SINCE_FORMS = "a whole number and a unit: 30m, 6h, 2d, 1w (minutes, hours, days, weeks)"
+
+
+def since_duration(value: str) -> dt.timedelta:
+    """`--since` DURATION: 30m, 6h, 2d, 1w; anything else is argparse's usage error (exit 2)."""
+    number, unit = value[:-1], value[-1:].lower()
+    if unit not in _UNITS or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration: give {SINCE_FORMS}")
+    return dt.timedelta(**{_UNITS[unit]: int(number)})
+
+
 class RunSource(Protocol):
     """Where executions, their histories and ledger rows come from."""
 
-    def executions(self, limit: int) -> list[dict[str, Any]]: ...
+    def executions(
+        self, limit: int, status: str | None = None, since: dt.datetime | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def describe(self, execution_arn: str) -> dict[str, Any]: ...
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None: ...
+
+    def start(self, name: str, document: dict[str, Any]) -> str: ...
+
+    def training_jobs(self, names: list[str]) -> list[dict[str, Any]]: ...
+
+    def outcome(self, execution_arn: str) -> dict[str, Any] | None: ...
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
 
@@ -102,9 +148,42 @@ class LocalRuns:
                 return record
         raise InputError(f"no saved local run has execution {execution_arn}", code="NOT_FOUND")
 
-    def executions(self, limit: int) -> list[dict[str, Any]]:
-        found = [record.execution for record in self._records]
+    def executions(
+        self, limit: int, status: str | None = None, since: dt.datetime | None = None
+    ) -> list[dict[str, Any]]:
+        found = [
+            record.execution
+            for record in self._records
+            if (status is None or record.execution["status"] == status)
+            and (since is None or _time(record.execution["startDate"]) >= since)
+        ]
         return sorted(found, key=lambda e: _time(e["startDate"]), reverse=True)[:limit]
+
+    def stop(self, execution_arn: str, error: str, cause: str) -> None:
+        # A saved local run is a finished execution (moto's state ended with `forgeflow local run`).
+        raise InputError(
+            f"{execution_arn} is a saved local run: it has ended", code="NOT_RUNNING", hint=_OFFLINE_HINT
+        )
+
+    def start(self, name: str, document: dict[str, Any]) -> str:
+        raise InputError(
+            "a saved local run cannot be re-run: its emulated AWS ended with `forgeflow local run`",
+            code="NOT_RETRYABLE",
+            hint=_OFFLINE_HINT,
+        )
+
+    def training_jobs(self, names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"name": job.name, "status": job.status, "start": _first_transition(job.transitions)}
+            for record in self._records
+            for job in record.training_jobs
+            if job.name in names
+        ]
+
+    def outcome(self, execution_arn: str) -> dict[str, Any] | None:
+        """The detail of the run's Run Succeeded / Run Failed event, as saved."""
+        finals = [e for e in self._record(execution_arn).events if e.get("detail-type") in _OUTCOMES]
+        return dict(finals[-1]["detail"]) if finals else None
 
     def describe(self, execution_arn: str) -> dict[str, Any]:
         return self._record(execution_arn).execution
@@ -120,6 +199,17 @@ class LocalRuns:
             if record.run_id == run_id:
                 return record.ledger
         return None
+
+
+_OUTCOMES = frozenset({"Run Succeeded", "Run Failed"})
+_OFFLINE_HINT = (
+    "offline, run it again with `forgeflow local run` (and --abort-after STATE to see a stop); "
+    "docs/operations.md says what needs a stack"
+)
+
+
+def _first_transition(transitions: list[dict[str, Any]]) -> Any:
+    return transitions[0].get("StartTime") if transitions else None
 
 
 def _source(args: argparse.Namespace) -> RunSource:
@@ -240,7 +330,8 @@ def list_command(args: argparse.Namespace) -> int:
     listed = []
     if args.limit < 1:
         raise InputError(f"--limit must be at least 1, got {args.limit}", code="USAGE")
-    for execution in source.executions(args.limit):
+    since = dt.datetime.now(dt.UTC) - args.since if args.since else None
+    for execution in source.executions(args.limit, status=args.status, since=since):
         row = source.ledger_for(str(execution["executionArn"])) or {}
         listed.append(
             {
@@ -297,7 +388,11 @@ def _find(source: RunSource, run: str) -> tuple[dict[str, Any], dict[str, Any] |
 def show_command(args: argparse.Namespace) -> int:
     source = _source(args)
     execution, row = _find(source, args.run)
-    states = summarize_history(source.history(str(execution["executionArn"])))
+    events = source.history(str(execution["executionArn"]))
+    states = summarize_history(events)
+    jobs = source.training_jobs(list((row or {}).get("job_names", [])))
+    timeline = stage_timeline(events, jobs)
+    cost = run_cost(row, source.outcome(str(execution["executionArn"])))
     summary = {
         "execution_arn": execution["executionArn"],
         "status": execution["status"],
@@ -305,6 +400,8 @@ def show_command(args: argparse.Namespace) -> int:
         "duration_s": _duration(execution.get("startDate"), execution.get("stopDate")),
         "error": execution.get("error"),
         "ledger": row,
+        "timeline": [span.public() for span in timeline],
+        "cost": cost,
         "states": [asdict(state) for state in states],
         "evaluation": show_evaluation(args, row.get("run_id") if row else None),
     }
@@ -317,6 +414,7 @@ def show_command(args: argparse.Namespace) -> int:
     out.write(f", took {_seconds(summary['duration_s'])})\n" if summary["duration_s"] is not None else ")\n")
     if execution.get("error"):
         out.write(f"error      {_cell(execution['error'])}\n")
+    out.write("\ntimeline\n" + render_timeline(timeline, cost) + "\n")
     out.write("\nledger\n")
     for key, value in sorted((row or {}).items()):
         out.write(f"  {key:<20} {_cell(value)}\n")
@@ -327,3 +425,35 @@ def show_command(args: argparse.Namespace) -> int:
     out.write(_table(("STATE", "START", "DURATION", "VISITS", "OUTCOME", "ERROR"), body) + "\n")
     out.write("\n" + "".join(line + "\n" for line in evaluation_lines(summary["evaluation"])))
     return 0
+
+
+def logs_command(args: argparse.Namespace) -> int:
+    source = _source(args)
+    execution, row = _find(source, args.run)
+    run_id = str((row or {}).get("run_id") or execution["name"])
+    if args.local:
+        lines = local_logs(args.runs_dir, run_id, args.stage)
+    else:
+        lines = stack_logs(args, source, execution, run_id)
+    return emit(
+        args, {"run_id": run_id, "stage": args.stage, "lines": lines}, "\n".join(lines) or "no log lines"
+    )
+
+
+def stop_command(args: argparse.Namespace) -> int:
+    source = _source(args)
+    execution, _ = _find(source, args.run)
+    stopped = stop_run(source, execution, args.reason)
+    return emit(
+        args,
+        stopped,
+        f"stopped {execution['name']} ({stopped['cause']}); its jobs stop and Run Failed follows "
+        "(stage stopped-by-operator)",
+    )
+
+
+def retry_command(args: argparse.Namespace) -> int:
+    source = _source(args)
+    execution, row = _find(source, args.run)
+    started = retry_run(source, execution, row)
+    return emit(args, started, f"started {started['execution_name']} ({started['execution_arn']})")

@@ -7,11 +7,14 @@ patterns, but a few pieces AWS provides are missing. Each shim below is the smal
    answer, with `FunctionError: Unhandled` and Lambda's error payload when the handler raises.
 2. EventBridge targets: moto delivers only to SQS, Logs, archives and buses. Rules whose targets are a
    state machine (StartExecution with the event as input, as EventBridge does) or a Lambda function
-   (asynchronous invoke) are delivered here; SQS targets receive the exact envelope EventBridge sends
+   (asynchronous invoke) are delivered here; an SNS topic target's message is recorded in
+   `DeliveryLog.notifications` (nothing is sent); SQS targets receive the exact envelope EventBridge sends
    (`version, id, detail-type, source, account, time, region, resources, detail`). Pattern matching stays
    moto's own.
 3. Step Functions "Execution Status Change" events: when an execution ends, the event AWS would put on
-   the default bus is sent to the matching rules.
+   the default bus is sent to the matching rules. moto drops StopExecution's `error`/`cause` from an
+   ABORTED execution; AWS keeps them (DescribeExecution, ExecutionAbortedEventDetails), so this shim
+   copies them back before the event is built.
 4. SageMaker training jobs (Create/Describe/Stop/List) are answered by `TrainingJobEmulator`.
 5. The Step Functions integration `sagemaker:createTrainingJob.sync` drives the same emulator
    (`sagemaker_integration`).
@@ -54,6 +57,8 @@ class DeliveryLog:
     callers can wait until the emulated AWS is quiet."""
 
     errors: list[str] = field(default_factory=list)
+    # What rules sent to SNS topics (the topic is not emulated: nothing is e-mailed), in order.
+    notifications: list[tuple[str, str]] = field(default_factory=list)
     _in_flight: int = 0
     _condition: threading.Condition = field(default_factory=threading.Condition)
 
@@ -129,7 +134,12 @@ class _Dispatcher:
             return
         envelope = delivered_envelope(event)
         others = []
-        deliveries = {"states": self._start_execution, "lambda": self._invoke, "sqs": self._send_to_queue}
+        deliveries = {
+            "states": self._start_execution,
+            "lambda": self._invoke,
+            "sqs": self._send_to_queue,
+            "sns": self._notify,
+        }
         for target in rule.targets:
             arn = str(target["Arn"])
             deliver = deliveries.get(parse_arn(arn).service)
@@ -161,6 +171,10 @@ class _Dispatcher:
                 if not outcome.function_error:
                     return
         self.log.errors.append(f"{arn}: {outcome.payload.decode()}")
+
+    def _notify(self, rule: Any, arn: str, payload: str) -> None:
+        # moto has no SNS target for rules (NotImplementedError): record the message the topic would get.
+        self.log.notifications.append((arn, payload))
 
     def _send_to_queue(self, rule: Any, arn: str, payload: str) -> None:
         from moto.sqs.models import sqs_backends
@@ -281,6 +295,27 @@ def _event_targets_shim(
     return mock.patch.object(Rule, "send_to_targets", send_to_targets)
 
 
+def _keep_stop_reason(execution: Any, reasons: dict[str, tuple[str | None, str | None]]) -> None:
+    """The error and cause StopExecution was given, on the ABORTED execution (as AWS keeps them)."""
+    reason = reasons.pop(str(execution.exec_arn), None)
+    if reason is not None and str(execution.exec_status.value) == "ABORTED":
+        execution.error, execution.cause = reason
+
+
+def _stop_reason_shim(reasons: dict[str, tuple[str | None, str | None]]) -> Any:
+    """moto's StopExecution reads only the ARN (it stops with error "" and cause ""): keep the rest."""
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.stop_execution
+
+    def stop_execution(response: Any) -> Any:
+        arn = str(response._get_param("executionArn"))
+        reasons[arn] = (response._get_param("error"), response._get_param("cause"))
+        return original(response)
+
+    return mock.patch.object(StepFunctionResponse, "stop_execution", stop_execution)
+
+
 def _status_change_shim(
     dispatcher: _Dispatcher, original_send: Callable[..., None], log: DeliveryLog
 ) -> contextlib.AbstractContextManager[Any]:
@@ -288,6 +323,7 @@ def _status_change_shim(
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
 
     original_terminated = BaseExecutionWorkerCommunication.terminated
+    reasons: dict[str, tuple[str | None, str | None]] = {}
 
     def terminated(communication: Any) -> None:
         from moto.events.models import events_backends
@@ -297,13 +333,17 @@ def _status_change_shim(
         with log.delivering():
             original_terminated(communication)
             execution = communication.execution
+            _keep_stop_reason(execution, reasons)
             event = _status_change_event(execution)
             buses = events_backends[execution.account_id][execution.region_name].event_buses
             for rule in list(buses["default"].rules.values()):
                 if rule.state == "ENABLED":
                     dispatcher.deliver(rule, event, original_send)
 
-    return mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated)
+    stack = contextlib.ExitStack()
+    stack.enter_context(_stop_reason_shim(reasons))
+    stack.enter_context(mock.patch.object(BaseExecutionWorkerCommunication, "terminated", terminated))
+    return stack
 
 
 @contextlib.contextmanager

@@ -148,7 +148,22 @@ class RunRegressed(_Trained):
     )
 
 
-Stage = Literal["register", "validate", "mix", "recipe", "smoke", "approval", "train", "evaluate", "publish"]
+Stage = Literal[
+    "register",
+    "validate",
+    "mix",
+    "recipe",
+    "smoke",
+    "approval",
+    "train",
+    "evaluate",
+    "publish",
+    "stopped-by-operator",
+]
+# `forgeflow runs stop` calls StopExecution with this error; the sweeper (StopOrphanedJobs) reads it from the
+# `Execution Status Change` event and publishes Run Failed at stage `stopped-by-operator`.
+OPERATOR_STOP_ERROR = "StoppedByOperator"
+OPERATOR_STOP_STAGE: Stage = "stopped-by-operator"
 
 
 class RunFailed(BaseModel):

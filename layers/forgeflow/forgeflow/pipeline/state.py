@@ -230,15 +230,29 @@ class StopJobsInput(_State):
     run: RunPointer
 
 
+class RunEnd(_State):
+    """How a run ended and what it used (forgeflow.pipeline.usage), set only by the call that published
+    its outcome event, so each run's end is counted once on the dashboard."""
+
+    detail_type: str
+    stage: str | None = None
+    verdict: str | None = None
+    jobs: dict[str, int] = Field(default_factory=dict, description="'<stage>/<status>' → jobs")
+    gpu_instance_hours: float = 0.0
+    actual_cost_usd: float | None = None
+
+
 class StoppedJobs(_State):
     run_id: str | None
     stopped: list[str]
+    ended: RunEnd | None = None
 
 
 class Published(_State):
     detail_type: str
     event_id: str
     result_uri: str | None = None
+    ended: RunEnd | None = None
 
 
 class ApprovalInput(_State):

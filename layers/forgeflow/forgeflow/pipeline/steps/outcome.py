@@ -16,12 +16,14 @@ from forgeflow.pipeline.state import (
     JobOutcome,
     Published,
     PublishInput,
+    RunEnd,
     RunPointer,
     StopJobsInput,
     StoppedJobs,
 )
 from forgeflow.pipeline.steps.common import json_document, load_run
 from forgeflow.pipeline.steps.services import Services
+from forgeflow.pipeline.usage import record_run_end
 from forgeflow.ports import LedgerRow
 
 _STAGES = frozenset(get_args(events.Stage))
@@ -73,18 +75,27 @@ def stop_orphaned_jobs(event: dict[str, Any], services: Services) -> StoppedJobs
     stopped = stop_run_jobs(row.run_id, services)
     services.sleep(services.settings.resweep_seconds)
     stopped += stop_run_jobs(row.run_id, services)
+    ended = None
     if row.execution_arn == execution_arn and not row.outcome_event_id:
-        _publish_orphaned_failure(row, str(detail.get("status", "ENDED")), stopped, services)
-    return StoppedJobs(run_id=row.run_id, stopped=stopped)
+        stage = _publish_orphaned_failure(row, detail, stopped, services)
+        ended = record_run_end(row.run_id, services, events.RUN_FAILED, stage=stage)
+    return StoppedJobs(run_id=row.run_id, stopped=stopped, ended=ended)
 
 
-def _publish_orphaned_failure(row: LedgerRow, status: str, stopped: list[str], services: Services) -> None:
+def _publish_orphaned_failure(
+    row: LedgerRow, detail: dict[str, Any], stopped: list[str], services: Services
+) -> str:
     """Run Failed for an execution that ended without publishing one (abort, timeout, history or payload
-    limit, a failing PublishFailure)."""
+    limit, a failing PublishFailure). An operator's stop (`forgeflow runs stop`: StopExecution with error
+    `OPERATOR_STOP_ERROR`) is its own stage, with the operator's cause in the message."""
+    status = str(detail.get("status", "ENDED"))
     stage = cast(events.Stage, row.stage if row.stage in _STAGES else "register")
     error_code = "Execution" + status.title().replace("_", "")
     message = f"the execution ended {status} in stage {stage}; stopped jobs: {', '.join(stopped) or 'none'}"
-    detail = events.RunFailed(
+    if status == "ABORTED" and detail.get("error") == events.OPERATOR_STOP_ERROR:
+        message = f"{detail.get('cause') or 'stopped by an operator'}; {message}"
+        stage, error_code = events.OPERATOR_STOP_STAGE, events.OPERATOR_STOP_ERROR
+    failed = events.RunFailed(
         run_id=row.run_id,
         execution_arn=row.execution_arn,
         request_id=row.request_id,
@@ -96,11 +107,12 @@ def _publish_orphaned_failure(row: LedgerRow, status: str, stopped: list[str], s
         finished_at=services.clock(),
     )
     event_id = services.bus.put(
-        events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
+        events.to_eventbridge_entry(failed, bus_name=services.settings.results_bus_name)
     )
     services.ledger.update(
         row.run_id, status="FAILED", error_code=error_code, message=message, outcome_event_id=event_id
     )
+    return stage
 
 
 def failure_message(failure: Failure) -> str:
@@ -174,6 +186,7 @@ def _publish_failure(payload: PublishInput, services: Services, now: datetime) -
     event_id = services.bus.put(
         events.to_eventbridge_entry(detail, bus_name=services.settings.results_bus_name)
     )
+    ended = RunEnd(detail_type=events.RUN_FAILED, stage=detail.stage)
     if run.registered and run.run_id:
         services.ledger.update(
             run.run_id,
@@ -184,7 +197,8 @@ def _publish_failure(payload: PublishInput, services: Services, now: datetime) -
             result_uri=report_uri,
             outcome_event_id=event_id,
         )
-    return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri)
+        ended = record_run_end(run.run_id, services, events.RUN_FAILED, stage=detail.stage)
+    return Published(detail_type=events.RUN_FAILED, event_id=event_id, result_uri=report_uri, ended=ended)
 
 
 def _stage_report(run: RunPointer, stage: str, services: Services) -> str | None:
@@ -300,6 +314,8 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         result_uri=result_uri,
         outcome_event_id=event_id,
         verdict=verdict,
-        actual_cost_usd=fields["actual_cost_usd"],
+    )  # the row's actual_cost_usd is the whole run's, added by record_run_end
+    ended = record_run_end(run_id, services, events.detail_type_of(detail), verdict=verdict)
+    return Published(
+        detail_type=events.detail_type_of(detail), event_id=event_id, result_uri=result_uri, ended=ended
     )
-    return Published(detail_type=events.detail_type_of(detail), event_id=event_id, result_uri=result_uri)
