@@ -186,10 +186,12 @@ SCENARIOS = [
         "serverless with a Nova category: no smoke stage, the poll loop, evaluation",
         [
             *HEAD,
+            "IsApprovalRequired",
             *SERVERLESS,
             "ServerlessTrainingJobCompleted",
             *EVAL_DONE,
             "CollectEvaluation",
+            "IsRegressed",
             "Publish",
             "Succeeded",
         ],
@@ -200,6 +202,7 @@ SCENARIOS = [
         "serverless create over the account limit: a new attempt, as for .sync jobs",
         [
             *HEAD,
+            "IsApprovalRequired",
             *SERVERLESS[:3],
             "NextTrainingJobAttempt",
             "WaitForTrainingJobAttempt",
@@ -207,6 +210,7 @@ SCENARIOS = [
             "ServerlessTrainingJobCompleted",
             *EVAL_DONE,
             "CollectEvaluation",
+            "IsRegressed",
             "Publish",
             "Succeeded",
         ],
@@ -218,6 +222,7 @@ SCENARIOS = [
         "serverless training job failed: the failure path stops nothing left running",
         [
             *HEAD,
+            "IsApprovalRequired",
             *SERVERLESS,
             "ServerlessTrainingJobEnded",
             "NextTrainingJobAttempt",

@@ -57,7 +57,7 @@ def test_cfn_lint_reports_nothing() -> None:
 
 def test_every_function_has_its_own_scoped_policies(template: dict[str, Any]) -> None:
     found = functions(template)
-    assert len(found) == 13
+    assert len(found) == 14
     for name, properties in found.items():
         # No shared Role: SAM creates one role per function from its Policies.
         assert "Role" not in properties, name

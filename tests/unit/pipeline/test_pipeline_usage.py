@@ -43,7 +43,7 @@ def test_run_end_counts_jobs_by_stage_and_status_and_prices_the_billed_hours() -
     # The ledger keeps the run's totals and which jobs are counted (the missing name is not).
     row = ledger.rows["r1"].model_extra or {}
     assert row["counted_jobs"] == names[:3]
-    assert (row["gpu_instance_hours"], row["actual_cost_usd"]) == (3.0, ended.actual_cost_usd)
+    assert (row["gpu_instance_hours"], ledger.rows["r1"].actual_cost_usd) == (3.0, ended.actual_cost_usd)
 
 
 def test_a_rerun_counts_only_its_own_jobs_and_adds_to_the_run_totals() -> None:
@@ -61,6 +61,11 @@ def test_a_rerun_counts_only_its_own_jobs_and_adds_to_the_run_totals() -> None:
     assert again.jobs == {"train/Completed": 1}
     assert again.gpu_instance_hours == 1.0
     assert (ledger.rows["r1"].model_extra or {})["gpu_instance_hours"] == 2.0
+    # The row's cost is the whole run's: both executions' jobs.
+    each = again.actual_cost_usd  # both jobs billed the same hour
+    assert each is not None
+    assert each > 0
+    assert ledger.rows["r1"].actual_cost_usd == round(2 * each, 2)
 
 
 def test_an_unpriced_instance_type_leaves_the_actual_cost_unknown_not_zero() -> None:
