@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,8 @@ from forgeflow.mixing.plan import SourceSpec
 from forgeflow.mixing.selection import PoolIndex
 from forgeflow.mixing.spill import Spill
 from forgeflow.nova import Method
+
+TokenEstimator = Callable[[dict[str, Any]], int]
 
 MAX_REPORTED_ERRORS = 10
 _PQ = struct.Struct(">QQ")  # a record's selection hash p and shuffle hash q, from one 16-byte digest
@@ -64,7 +67,7 @@ class ObjectScan:
     validation: Spill
     fraction: float  # the customer hold-out share (0 for curated sources)
     seed: int
-    estimate: Any  # TokenEstimator | None (scan.py's type; a callable of the record)
+    estimate: TokenEstimator | None  # None: the documented estimate, from the validator's counts
     errors: list[str]
     records: int = 0
     blank: int = 0

@@ -15,7 +15,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
@@ -23,7 +23,7 @@ from typing import IO, Any, cast
 from forgeflow.dataset.lines import CHUNK_BYTES, iter_lines
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions
 from forgeflow.errors import DataError, ForgeFlowError, InputError
-from forgeflow.mixing.objectscan import MAX_REPORTED_ERRORS, ObjectScan
+from forgeflow.mixing.objectscan import MAX_REPORTED_ERRORS, ObjectScan, TokenEstimator
 from forgeflow.mixing.plan import MixPlan, SourceSpec
 from forgeflow.mixing.progress import ProgressMeter
 from forgeflow.mixing.selection import PoolIndex
@@ -31,7 +31,6 @@ from forgeflow.mixing.spill import Spill, fan_out_bits
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, object_identity, parse_uri
 
-TokenEstimator = Callable[[dict[str, Any]], int]
 Listing = dict[str, list[dict[str, Any]]]  # physical source name → identities of its objects
 
 
