@@ -111,3 +111,10 @@ def test_admit_takes_the_requested_number_of_ties() -> None:
     assert sorted(p for p in ps if Admit(prefix.threshold)(p)) == [1, 3, 3, 3]
     admit = Admit(prefix.threshold)
     assert sorted(p for p in ps if admit(p)) == [1, 3, 3]
+
+
+def test_a_spills_write_buffers_stay_within_8_mib_whatever_its_fan_out(tmp_path: Path) -> None:
+    for bits in range(10):
+        spill = Spill(tmp_path / f"bits-{bits}", bits=bits)
+        assert spill._buffer >= 16 * 1024
+        assert spill._buffer << bits <= 8 * 1024 * 1024

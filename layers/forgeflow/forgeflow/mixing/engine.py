@@ -21,17 +21,10 @@ import orjson
 import forgeflow
 from forgeflow.mixing.allocate import Selection, select
 from forgeflow.mixing.forge import Compute, check_compute, forge_data_mixing
+from forgeflow.mixing.objectscan import Exclusion, TokenEstimator
 from forgeflow.mixing.plan import MixPlan, Unit
 from forgeflow.mixing.progress import Progress, ProgressMeter
-from forgeflow.mixing.scan import (
-    Exclusion,
-    Listing,
-    Scanned,
-    Scanner,
-    SourceScan,
-    TokenEstimator,
-    list_sources,
-)
+from forgeflow.mixing.scan import Listing, Scanned, Scanner, SourceScan, list_sources
 from forgeflow.mixing.write import LongestRun, OutputFile, Writer
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, join

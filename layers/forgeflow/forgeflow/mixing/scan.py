@@ -15,17 +15,15 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
-import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
-from forgeflow.dataset.canonical import record_hash
-from forgeflow.dataset.lines import BOM, iter_lines
-from forgeflow.dataset.split import in_validation
-from forgeflow.dataset.validation import RecordOutcome, RecordValidator, ValidationOptions
+from forgeflow.dataset.lines import CHUNK_BYTES, iter_lines
+from forgeflow.dataset.validation import RecordValidator, ValidationOptions
 from forgeflow.errors import DataError, ForgeFlowError, InputError
+from forgeflow.mixing.objectscan import MAX_REPORTED_ERRORS, Exclusion, ObjectScan, TokenEstimator
 from forgeflow.mixing.plan import MixPlan, SourceSpec
 from forgeflow.mixing.progress import ProgressMeter
 from forgeflow.mixing.selection import PoolIndex
@@ -33,13 +31,7 @@ from forgeflow.mixing.spill import Spill, fan_out_bits
 from forgeflow.nova import Method, NovaModel
 from forgeflow.storage import Storage, object_identity, parse_uri
 
-TokenEstimator = Callable[[dict[str, Any]], int]
-# content hash → True when a non-customer record must stay out of the blend (the general eval slice).
-Exclusion = Callable[[str], bool]
 Listing = dict[str, list[dict[str, Any]]]  # physical source name → identities of its objects
-
-MAX_REPORTED_ERRORS = 10
-_PQ = struct.Struct(">QQ")  # a record's selection hash p and shuffle hash q, from one 16-byte digest
 
 
 @dataclass
@@ -96,14 +88,6 @@ class _HashingReader:
         return data
 
 
-def _content_hash(outcome: RecordOutcome) -> str:
-    """The contract's record_hash, from the key-sorted dump the validator already made when it did."""
-    if outcome.sorted_json is not None:
-        return hashlib.sha256(outcome.sorted_json).hexdigest()
-    assert outcome.record is not None
-    return record_hash(outcome.record)
-
-
 def _worker_count(requested: int | None, uris: list[str], sources: int) -> int:
     """Scan processes to use: local sources only (an S3 client must not cross a fork), on Linux."""
     if requested is not None and requested <= 1:
@@ -135,23 +119,6 @@ def _rebuild_error(payload: tuple[str, str, str, str | None]) -> Exception:
     if kind == "InputError":
         return InputError(message, code=code, hint=hint)
     return RuntimeError(message)
-
-
-def _method_mismatch(spec: SourceSpec, uri: str, number: int, found: Method, blend: Method) -> DataError:
-    return DataError(
-        f"{spec.role} source {spec.name!r} holds {found.value.upper()} records "
-        f"({uri} line {number}) but the blend is {blend.value.upper()}",
-        code="METHOD_MISMATCH",
-        hint="mix sources of one training method only (SFT with SFT, DPO with DPO)",
-    )
-
-
-def _invalid_record(uri: str, number: int, outcome: RecordOutcome) -> str:
-    """One entry of the invalid-records error: where, and the validator's first complaint."""
-    first = outcome.errors[0] if outcome.errors else None
-    where = f" at {first.path}" if first is not None and first.path else ""
-    what = first.message if first is not None else "not a valid record"
-    return f"{uri} line {number}{where}: {what}"
 
 
 def _invalid_source(spec: SourceSpec, errors: list[str]) -> DataError:
@@ -318,59 +285,27 @@ class Scanner:
         self, uri: str, validator: RecordValidator, result: SourceScan, errors: list[str]
     ) -> dict[str, Any]:
         """Scan one object into `result` (invalid records into `errors`); its report entry's counts."""
-        # The hot loop of the whole mix: locals only, one keyed hash per record.
         digest = hashlib.sha256()
-        records = blank = held_out = excluded = 0
-        fraction = self.plan.validation_fraction if result.spec.role == "customer" else 0.0
-        exclude = self.exclude if result.spec.role != "customer" else None
-        seed = self.plan.seed
-        method = self.method
-        assert method is not None, "detect_method runs before any scan"
-        keyed = hashlib.blake2b(digest_size=16, key=self.key)
-        unpack = _PQ.unpack
-        check = validator.check
-        pool_add = result.pool.add
-        spill_add = result.spill.add
-        estimate = self.token_estimator
+        assert self.method is not None, "detect_method runs before any scan"
+        customer = result.spec.role == "customer"
+        scan = ObjectScan(
+            uri,
+            result.spec,
+            validator,
+            self.method,
+            hashlib.blake2b(digest_size=16, key=self.key),
+            result.pool,
+            result.spill,
+            self.validation,
+            self.plan.validation_fraction if customer else 0.0,
+            self.plan.seed,
+            self.token_estimator,
+            errors,
+            exclude=None if customer else self.exclude,
+        )
         with self.storage.open_input(uri) as stream:
-            hashing = _HashingReader(stream, digest, self.meter)
-            for number, data, size, terminated in iter_lines(cast(IO[bytes], hashing)):
-                if data is None:
-                    errors.append(f"{uri} line {number}: line of {size:,} bytes is too long")
-                    break
-                if number == 1 and data.startswith(BOM):
-                    errors.append(f"{uri} line 1: the file starts with a UTF-8 byte-order mark")
-                    break
-                if data.endswith(b"\r"):
-                    data = data[:-1]
-                if not data or data.isspace():
-                    blank += 1
-                    continue
-                outcome = check(number, data, last_unterminated=not terminated)
-                canonical = outcome.canonical
-                if outcome.method is not method and outcome.method is not None:
-                    raise _method_mismatch(result.spec, uri, number, outcome.method, method)
-                if canonical is None or outcome.errors:
-                    errors.append(_invalid_record(uri, number, outcome))
-                    if len(errors) >= MAX_REPORTED_ERRORS:
-                        break
-                    continue
-                records += 1
-                hasher = keyed.copy()
-                hasher.update(canonical)
-                p, q = unpack(hasher.digest())
-                tokens = (
-                    outcome.est_tokens if estimate is None else estimate(cast(dict[str, Any], outcome.record))
-                )
-                if exclude is not None and exclude(_content_hash(outcome)):
-                    excluded += 1
-                    continue
-                if fraction and in_validation(_content_hash(outcome), seed, fraction):
-                    held_out += 1
-                    self.validation.add(q, p, q, tokens, canonical + b"\n")
-                    continue
-                pool_add(p, tokens)
-                spill_add(q, p, q, tokens, canonical + b"\n")
-        result.held_out, result.excluded = result.held_out + held_out, result.excluded + excluded
-        result.blank_lines += blank
-        return {"sha256": digest.hexdigest(), "records": records, "blank_lines": blank}
+            scan.run(_HashingReader(stream, digest, self.meter), CHUNK_BYTES)
+        result.held_out += scan.held_out
+        result.excluded += scan.excluded
+        result.blank_lines += scan.blank
+        return {"sha256": digest.hexdigest(), "records": scan.records, "blank_lines": scan.blank}

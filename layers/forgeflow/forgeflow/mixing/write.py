@@ -152,9 +152,9 @@ class Writer:
 
     def _flush(self, writer: Any, batch: bytearray, digest: Any, output: OutputFile) -> None:
         if batch:
-            data = bytes(batch)
-            writer.write(data)
-            digest.update(data)
-            output.bytes += len(data)
-            self.meter.advance(len(data))
+            # The batch itself, not a bytes copy of it: both writers copy what they keep before it is cleared.
+            writer.write(batch)
+            digest.update(batch)
+            output.bytes += len(batch)
+            self.meter.advance(len(batch))
             batch.clear()
