@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
@@ -63,14 +64,17 @@ class Pipeline:
         self.invoke("render_recipe", event)
         return run_id, self.stack.get(f"runs/{run_id}/recipe/train/recipe.yaml")
 
+    def preflight(self, run_id: str) -> dict[str, Any]:
+        return dict(orjson.loads(self.stack.get(f"runs/{run_id}/recipe/preflight.json")))
 
-def rendered_by_cli(config: str, tmp_path: Path) -> tuple[int, bytes]:
+
+def rendered_by_cli(config: str, tmp_path: Path, *flags: str) -> tuple[int, bytes]:
     """`forgeflow recipe render --config`: exit code and the recipe document it prints (first document)."""
     path = tmp_path / "run.yaml"
     path.write_text(config)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = cli(["recipe", "render", "--config", str(path)])
+        code = cli(["recipe", "render", "--config", str(path), *flags])
     printed = out.getvalue()
     recipe = printed.split("\n", 1)[1].split("---\n# pre-flight", 1)[0] if code != 2 and printed else ""
     return code, recipe.encode()
@@ -201,3 +205,99 @@ def test_no_curated_data_for_the_default_plan_names_the_prefix_and_the_fix_once(
     assert message.count(prefix) == 2  # where it is missing, and where to upload
     assert "set `mix`" in message
     assert message.count("docs/mixing.md") == 1
+
+
+GROUP_ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/forgeflow"
+BASE_ARN = (
+    "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/nova-textgeneration-lite-v2/1.0.0"
+)
+# The stack parameters of a serverless run, as `recipe render` flags and as the functions' environment.
+SERVERLESS_FLAGS = ("--model-package-group-arn", GROUP_ARN, "--base-model-arn", BASE_ARN, "--accept-eula")
+
+
+@pytest.fixture
+def serverless_pipeline(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Pipeline:
+    monkeypatch.setenv("MODEL_PACKAGE_GROUP_ARN", GROUP_ARN)
+    monkeypatch.setenv("BASE_MODEL_ARN_LITE_2", BASE_ARN)
+    monkeypatch.setenv("ACCEPT_BASE_MODEL_EULA", "true")
+    return pipeline
+
+
+def test_a_serverless_config_renders_what_the_pipeline_uploads(
+    serverless_pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Issue #16 follow-up: `recipe render` refused `compute: serverless` ("Extra inputs are not permitted").
+    config = "model: lite-2\ncompute: serverless\nname: sl\n"
+    code, printed = rendered_by_cli(config, tmp_path, *SERVERLESS_FLAGS)
+    assert code == 0
+    run_id, uploaded = serverless_pipeline.uploaded_recipe(config)
+    assert uploaded == printed
+    assert main_json(capsys, config, tmp_path, *SERVERLESS_FLAGS) == (
+        serverless_pipeline.preflight(run_id),
+        {
+            "BaseModelArn": BASE_ARN,
+            "AcceptEula": True,
+            "JobType": "FineTuning",
+            "CustomizationTechnique": "SFT",
+            "SequenceLength": "32K",
+            "Peft": "LORA",
+        },
+    )
+
+
+def test_a_serverless_config_without_the_stack_settings_is_refused_by_both(
+    pipeline: Pipeline, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = "model: lite-2\ncompute: serverless\n"
+    assert rendered_by_cli(config, tmp_path)[0] == 1
+    with pytest.raises(PreflightRefused, match="BaseModelArnLite2"):
+        pipeline.uploaded_recipe(config)
+
+
+def test_stack_only_keys_in_a_config_are_refused_by_both(pipeline: Pipeline, tmp_path: Path) -> None:
+    # The request's parser refuses `prices` (a request could price p5 hours at $0); `recipe render` read
+    # the config with another function and accepted it.
+    config = "prices: {ml.p5.48xlarge: 0.01}\n"
+    assert rendered_by_cli(config, tmp_path)[0] == 1
+    with pytest.raises(RequestInvalid, match="prices may not be set by a request"):
+        pipeline.uploaded_recipe(config)
+
+
+def main_json(
+    capsys: pytest.CaptureFixture[str], config: str, tmp_path: Path, *flags: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """`recipe render --output json`: the pre-flight verdict and the ServerlessJobConfig it prints."""
+    path = tmp_path / "run.yaml"
+    path.write_text(config)
+    capsys.readouterr()
+    cli(["recipe", "render", "--config", str(path), "--output", "json", *flags])
+    printed = orjson.loads(capsys.readouterr().out)
+    return printed["preflight"], printed.get("serverless_job_config")
+
+
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    technique=st.sampled_from(["sft-lora", "sft-full", "dpo-lora"]),
+    overrides=st.dictionaries(
+        st.sampled_from(sorted(NOVA_2_OVERRIDES)), st.sampled_from([8192, 16384, 2, 500, 1e-5, 3.0])
+    ),
+    nested=st.booleans(),
+)
+def test_the_uploaded_serverless_recipe_is_what_recipe_render_prints(
+    serverless_pipeline: Pipeline, tmp_path: Path, technique: str, overrides: dict[str, Any], nested: bool
+) -> None:
+    training = {"technique": technique, "overrides": overrides, "name": "generated"}
+    config = {"model": "lite-2", "compute": "serverless", **({"training": training} if nested else training)}
+    text = yaml.safe_dump(config, sort_keys=False)
+    code, printed = rendered_by_cli(text, tmp_path, *SERVERLESS_FLAGS)
+    assert code in (0, 1), text
+    if code == 1:  # refused by the recipe's bounds or the serverless pre-flight (DPO)
+        with pytest.raises((RecipeInvalid, PreflightRefused)):
+            serverless_pipeline.uploaded_recipe(text)
+        return
+    _, uploaded = serverless_pipeline.uploaded_recipe(text)
+    assert uploaded == printed, text

@@ -203,17 +203,12 @@ class Trigger(BaseModel):
         return self
 
 
-class ResolvedRun(BaseModel):
-    """The complete, defaulted request of one run (`runs/<run_id>/request.json`)."""
+class RunPlan(BaseModel):
+    """What a run does, resolved over the stack's defaults, whatever its dataset and trigger: the part of
+    the request `forgeflow recipe render --config` resolves from a run config exactly as RegisterRun does."""
 
     model_config = ConfigDict(extra="forbid")
 
-    schema_version: Literal["1"] = "1"
-    run_id: str
-    source: Literal["s3", "request"]
-    request_id: str | None
-    dataset: DatasetObject
-    dataset_uri: str
     model: NovaModel
     technique: Technique | None = Field(description="null: chosen at RenderRecipe from the detected method")
     method: Method | None
@@ -232,13 +227,6 @@ class ResolvedRun(BaseModel):
     poll_seconds: int
     max_runtime_seconds: int | None
 
-    def to_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
-
-    @classmethod
-    def from_json(cls, data: bytes) -> ResolvedRun:
-        return cls.model_validate_json(data)
-
     def run_config(self) -> dict[str, Any]:
         """The run config `training_config_for_run` reads: the training keys, model, technique, method."""
         config: dict[str, Any] = {**self.training, "model": self.model.value}
@@ -249,6 +237,24 @@ class ResolvedRun(BaseModel):
         if self.max_runtime_seconds is not None:
             config["max_runtime_seconds"] = self.max_runtime_seconds
         return config
+
+
+class ResolvedRun(RunPlan):
+    """The complete, defaulted request of one run (`runs/<run_id>/request.json`): its plan and identity."""
+
+    schema_version: Literal["1"] = "1"
+    run_id: str
+    source: Literal["s3", "request"]
+    request_id: str | None
+    dataset: DatasetObject
+    dataset_uri: str
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> ResolvedRun:
+        return cls.model_validate_json(data)
 
 
 def _describe(error: ValidationError, where: str) -> str:
@@ -386,14 +392,28 @@ def approval_required(option: bool | None, settings: PipelineSettings) -> bool:
 
 def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: PipelineSettings) -> ResolvedRun:
     """Event fields over sidecar fields over stack defaults; the run id from the trigger's identity."""
+    plan = resolve_plan(sidecar, trigger.options, settings)
+    return ResolvedRun(
+        run_id=trigger.run_id,
+        source=trigger.source,
+        request_id=trigger.request_id,
+        dataset=trigger.dataset,
+        dataset_uri=trigger.dataset.uri,
+        **dict(plan),
+    )
+
+
+def resolve_plan(sidecar: RunOptions | None, event: RunOptions, settings: PipelineSettings) -> RunPlan:
+    """Event fields over sidecar fields over stack defaults, checked: THE reading of run options, for
+    RegisterRun and `forgeflow recipe render --config` (a run config is read as a sidecar)."""
     merged: dict[str, Any] = {}
     if sidecar is not None:
         merged.update(sidecar.model_dump(exclude_unset=True))
-    merged.update(trigger.options.model_dump(exclude_unset=True))
-    training = {**_training_keys(sidecar, "the sidecar"), **_training_keys(trigger.options, "the request")}
+    merged.update(event.model_dump(exclude_unset=True))
+    training = {**_training_keys(sidecar, "the sidecar"), **_training_keys(event, "the request")}
     for key in TYPED_HERE:
         # model/technique/max_runtime_seconds under `training:` are read like the top-level ones.
-        for options in (sidecar, trigger.options):
+        for options in (sidecar, event):
             if options is not None and key in options.training:
                 merged[key] = options.training[key]
     merged["training"] = {}
@@ -411,12 +431,7 @@ def resolve_run(trigger: Trigger, sidecar: RunOptions | None, settings: Pipeline
             f"technique {technique.value!r} does not train method {method.value!r}",
             hint="set only one of technique and method",
         )
-    return ResolvedRun(
-        run_id=trigger.run_id,
-        source=trigger.source,
-        request_id=trigger.request_id,
-        dataset=trigger.dataset,
-        dataset_uri=trigger.dataset.uri,
+    return RunPlan(
         model=options.model or settings.default_model,
         technique=options.technique,
         method=options.technique.method if options.technique else options.method,

@@ -17,7 +17,8 @@ from forgeflow.jobs.smoke import needs_subset, smoke_recipe, smoke_subset_size, 
 from forgeflow.mixing.forge import Compute
 from forgeflow.nova import NovaModel
 from forgeflow.pipeline.errors import PreflightRefused, RecipeInvalid, RequestInvalid
-from forgeflow.pipeline.request import ResolvedRun
+from forgeflow.pipeline.request import ResolvedRun, RunPlan
+from forgeflow.pipeline.settings import PipelineSettings
 from forgeflow.pipeline.state import RecipeResult, StageInput
 from forgeflow.pipeline.steps.common import enter_stage, json_document, load_run, reraise_as
 from forgeflow.pipeline.steps.services import Services
@@ -91,8 +92,8 @@ def render_recipe(payload: StageInput, services: Services) -> RecipeResult:
     )
 
 
-def serverless_settings(services: Services) -> ServerlessSettings:
-    settings = services.settings
+def serverless_settings(settings: PipelineSettings) -> ServerlessSettings:
+    """The stack's serverless parameters, for RenderRecipe, BuildTrainingJob and `recipe render`."""
     arns = {NovaModel.LITE_2: settings.base_model_arn_lite_2} if settings.base_model_arn_lite_2 else {}
     return ServerlessSettings(
         model_package_group_arn=settings.model_package_group_arn,
@@ -110,7 +111,7 @@ def _serverless_recipe(
     verdict = serverless_preflight(
         rendered,
         _training_stats(payload, services),
-        serverless_settings(services),
+        serverless_settings(services.settings),
         smoke_only=run.smoke_only,
         budget_usd=services.settings.budget_usd,
         poll_seconds=run.poll_seconds,
@@ -149,7 +150,7 @@ def _training_stats(payload: StageInput, services: Services) -> dict[str, Any]:
     return stats
 
 
-def max_runtime(run: ResolvedRun) -> int:
+def max_runtime(run: RunPlan) -> int:
     """The run's MaxRuntimeInSeconds: the request's (top level or `training:`), else the job default."""
     if run.max_runtime_seconds is not None:
         return run.max_runtime_seconds

@@ -71,7 +71,7 @@ def serverless_training_request(
             stage="train",
             train_uri=payload.mix.train_uri,
             settings=settings,
-            serverless=serverless_settings(services),
+            serverless=serverless_settings(services.settings),
             forge_hyperparameters=forge_hyperparameters(payload.mix.report_uri, services),
             attempt=int(name.rsplit("-", 1)[1]),
             tags=job_tags(settings, run.run_id, "train", run.dataset_uri),
