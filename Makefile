@@ -46,8 +46,12 @@ $(SAM_STAMP): constraints-sam.txt
 	touch $@
 
 ## demo: run the whole pipeline end to end on the embedded local AWS, on the shipped example dataset
+## (exit 3 is a verdict, not a failure: the run completed and the forgetting gate said "regressed", which the
+## local stand-in does say of the example's default 75/25 mix, docs/local.md; make fails only on 1 or 2)
 demo: $(STAMP)
-	$(BIN)/forgeflow local run --example
+	$(BIN)/forgeflow local run --example; status=$$?; \
+	if [ $$status -eq 3 ]; then echo "demo: the run completed; verdict regressed (exit 3), see docs/local.md"; \
+	else exit $$status; fi
 
 ## test: lint, format check, type check, template lint and checkov, sam validate + build, then every test
 ## (the artifact tests in tests/artifact/ fail instead of skipping when the build is missing)
