@@ -216,3 +216,29 @@ def test_a_customer_of_zero_tokens_is_empty_even_when_upsampling_is_allowed(
         "customer source 'customer' has 0 estimated tokens; 50.0 % of a 100-token mix needs 50",
         "add data or remove the source",
     )
+
+
+def test_the_mix_size_around_every_customer_record_rounds_half_up(tmp_path: Path, mixdata: Any) -> None:
+    # No total, weights 2 and 3: 5 customer records at 40 % make a 12.5-record mix, rounded to 13, so
+    # general gets 8 (a mix of 12 would give it 7).
+    mixdata.write(tmp_path, "customer", 5)
+    mixdata.write(tmp_path, "general", 20)
+    report = _mix(tmp_path, {"sources": [_source(tmp_path, "customer", 2), _source(tmp_path, "general", 3)]})
+    assert [source["selected"] for source in report.sources] == [5, 8]
+
+
+def _no_general_tokens(record: dict[str, Any]) -> int:
+    return 0 if record["messages"][0]["content"][0]["text"].startswith("general") else 3
+
+
+def test_a_curated_source_of_zero_tokens_is_named_in_a_token_mix(tmp_path: Path, mixdata: Any) -> None:
+    mixdata.write(tmp_path, "customer", 5)
+    mixdata.write(tmp_path, "general", 20)
+    plan = {"unit": "tokens", "sources": [_source(tmp_path, "customer", 2), _source(tmp_path, "general", 3)]}
+    with pytest.raises(DataError) as caught:
+        _mix(tmp_path, plan, token_estimator=_no_general_tokens)
+    assert (caught.value.code, caught.value.args[0], caught.value.hint) == (
+        "EMPTY_SOURCE",
+        "curated source 'general' holds no usable tokens",
+        "add data under its URI, or remove the source from the plan",
+    )
