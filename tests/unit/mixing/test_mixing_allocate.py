@@ -242,3 +242,15 @@ def test_a_curated_source_of_zero_tokens_is_named_in_a_token_mix(tmp_path: Path,
         "curated source 'general' holds no usable tokens",
         "add data under its URI, or remove the source from the plan",
     )
+
+
+def test_an_empty_customer_without_a_hold_out_names_no_hold_out(tmp_path: Path, mixdata: Any) -> None:
+    mixdata.write(tmp_path, "customer", 0)
+    mixdata.write(tmp_path, "general", 10)
+    error = _refusal(
+        tmp_path, {"sources": [_source(tmp_path, "customer", 1), _source(tmp_path, "general", 1)]}
+    )
+    assert (error.code, error.args[0]) == (
+        "EMPTY_CUSTOMER_SOURCE",
+        "customer source 'customer' has no training records",
+    )
