@@ -143,3 +143,11 @@ def test_the_nearest_larger_row_wins_whatever_the_table_order(monkeypatch: pytes
     assert lookup_limit(NovaModel.LITE, Technique.SFT_FULL, "text", 16 * K + 1, 5).value == 100
     with pytest.raises(DataError, match=r"above the largest documented SFT context \(65536\)"):
         lookup_limit(NovaModel.LITE, Technique.SFT_FULL, "text", 64 * K + 1, 5)
+
+
+def test_a_row_shared_by_two_models_names_both() -> None:
+    # No documented row covers two models today; the title must still name each if one ever does.
+    assert (
+        _row(models=("micro", "lite")).title()
+        == "SFT dataset limits, 32k context, Nova micro/lite, sft-full, text"
+    )
