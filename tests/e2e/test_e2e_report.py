@@ -41,7 +41,9 @@ def saved_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
          "--tracking-uri", str(mlruns), "--output", "json"]
     )  # fmt: skip
     document = json.loads(out)
-    assert code == 0, document
+    # Customer-only: the stand-in's general suite drops, the gate says regressed (exit 3); a regressed run
+    # gets its report like any evaluated run.
+    assert code == 3, document
     outputs = Path(document["outputs_dir"])
     return {"runs": runs, "outputs": outputs, "run_id": outputs.name, "mlruns": mlruns}
 

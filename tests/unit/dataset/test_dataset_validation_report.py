@@ -13,9 +13,9 @@ import orjson
 import pytest
 from fakes.s3 import MemoryS3
 
-from forgeflow.dataset import validation
+from forgeflow.dataset import report
+from forgeflow.dataset.report import BEDROCK_MAX_RECORDS
 from forgeflow.dataset.validation import (
-    BEDROCK_MAX_RECORDS,
     ValidationOptions,
     ValidationReport,
     storage_media_probe,
@@ -62,9 +62,9 @@ def test_crlf_counts_every_line_and_names_the_first(sft_record: dict[str, Any]) 
 def test_bedrock_accepts_exactly_its_maximum_record_count(
     sft_record: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Bedrock's documented maximum is 20,000 records (validation.py); a cap of 1,000 keeps the edge fast.
+    # Bedrock's documented maximum is 20,000 records (dataset/report.py); a cap of 1,000 keeps the edge fast.
     assert BEDROCK_MAX_RECORDS == 20_000
-    monkeypatch.setattr(validation, "BEDROCK_MAX_RECORDS", 1_000)
+    monkeypatch.setattr(report, "BEDROCK_MAX_RECORDS", 1_000)
     bedrock = ValidationOptions(platform="bedrock")
     line = orjson.dumps(sft_record) + b"\n"
     at_max = validate_stream(io.BytesIO(line * 1_000), bedrock)

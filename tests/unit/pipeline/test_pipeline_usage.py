@@ -39,7 +39,7 @@ def test_run_end_counts_jobs_by_stage_and_status_and_prices_the_billed_hours() -
     assert ended.gpu_instance_hours == 3.0  # three jobs × 1800 s × 2 instances
     price, _ = PriceTable.default().lookup("ml.p5.48xlarge", services.settings.region)
     assert price is not None
-    assert ended.actual_cost_usd == round(3.0 * price.usd_per_hour, 2)
+    assert ended.actual_cost_usd == round(3.0 * price.usd_per_hour, 4)
     # The ledger keeps the run's totals and which jobs are counted (the missing name is not).
     row = ledger.rows["r1"].model_extra or {}
     assert row["counted_jobs"] == names[:3]
@@ -65,7 +65,7 @@ def test_a_rerun_counts_only_its_own_jobs_and_adds_to_the_run_totals() -> None:
     each = again.actual_cost_usd  # both jobs billed the same hour
     assert each is not None
     assert each > 0
-    assert ledger.rows["r1"].actual_cost_usd == round(2 * each, 2)
+    assert ledger.rows["r1"].actual_cost_usd == round(2 * each, 4)
 
 
 def test_an_unpriced_instance_type_leaves_the_actual_cost_unknown_not_zero() -> None:

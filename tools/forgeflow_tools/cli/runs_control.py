@@ -39,7 +39,7 @@ STAGE_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "approval": ("RequestApprovalFunction",),
     "train": ("BuildTrainingJobFunction", "NextJobAttemptFunction"),
     "evaluate": ("BuildEvaluationJobsFunction", "CollectEvaluationFunction"),
-    "publish": ("PublishResultFunction",),
+    "publish": ("PublishResultFunction", "TrackRunFunction"),  # TrackRun: only with MlflowTrackingArn
     "failure": ("StopJobsFunction", "StopOrphanedJobsFunction", "PublishResultFunction"),
 }
 # How far back Logs Insights looks before the execution started (the launcher logs first).

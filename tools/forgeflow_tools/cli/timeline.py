@@ -32,6 +32,7 @@ _STAGE_RULES = (
     ("Duplicate", "register"),
     ("Start", "register"),
     ("Publish", "publish"),
+    ("Regressed", "publish"),
     ("Succeeded", "publish"),
 )
 _FAILED = {"ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"}

@@ -83,7 +83,7 @@ def record_run_end(
         verdict=verdict,
         jobs=dict(sorted(jobs.items())),
         gpu_instance_hours=round(gpu_hours, 4),
-        actual_cost_usd=round(cost, 2) if priced else None,
+        actual_cost_usd=round(cost, 4) if priced else None,
     )
     if row is not None:
         _add_to_ledger(run_id, ended, extra, sorted(counted), services, row.actual_cost_usd)
@@ -113,7 +113,7 @@ def _add_to_ledger(
     # unpriced job counted before stays unknown.
     before = _cost_so_far(extra, row_cost)
     if ended.actual_cost_usd is not None and before is not None:
-        totals["actual_cost_usd"] = round(before + ended.actual_cost_usd, 2)
+        totals["actual_cost_usd"] = round(before + ended.actual_cost_usd, 4)
     services.ledger.update(run_id, **totals)
 
 
