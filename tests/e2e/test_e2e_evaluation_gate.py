@@ -199,6 +199,25 @@ def test_the_second_run_on_the_same_eval_set_reuses_the_baseline(runtime, data) 
     assert entry["run_id"] == first.run_id
 
 
+def test_the_stand_in_s_baseline_is_not_reused_after_the_curated_pool_changed(runtime, data) -> None:
+    # The stand-in's base model memorises the curated pool: a new pool is a new base model, so its
+    # cached scores (computed on the old pool) must not answer for it (a real Nova model's key ignores
+    # the pool: tests/unit/evaluation/test_evaluation_baseline_cost.py).
+    first = drop(runtime, data["support"])
+    general = data["general"].read_bytes().splitlines(keepends=True)
+    half = b"".join(general[: len(general) // 2])
+    runtime.put_object(f"{runtime.curated_prefix}sft/general_sft.jsonl", half)
+    second = drop(runtime, data["support"])
+    assert sorted(base_jobs(runtime, second.run_id)) == sorted(
+        f"forgeflow-{second.run_id}-eval-{suite}-base-1" for suite in ("mmlu", "genqa", "general")
+    )
+    one, two = summary_of(runtime, first), summary_of(runtime, second)
+    assert two["baseline"]["general"]["cached"] is False
+    assert two["baseline"]["general"]["entry"] != one["baseline"]["general"]["entry"]
+    third = drop(runtime, data["support"])
+    assert base_jobs(runtime, third.run_id) == []  # the same (new) pool: reused again
+
+
 def test_a_failed_evaluation_job_fails_the_run_at_evaluate(data) -> None:
     with LocalRuntime(TEMPLATE, failures=FailureInjection(fail_stages=frozenset({"eval"}))) as runtime:
         runtime.put_object(f"{runtime.curated_prefix}sft/general_sft.jsonl", data["general"].read_bytes())

@@ -71,3 +71,19 @@ def test_an_unbilled_or_unpriced_job_is_listed_not_summed() -> None:
     assert cost["actual_usd"] == rows[0]["usd"]
     assert cost["estimate_usd"] == 10.0
     assert len(cost["unpriced"]) == 2
+
+
+def test_a_nova_model_s_key_is_its_name_and_the_stand_in_s_follows_its_curated_pool(tmp_path: Path) -> None:
+    storage = Storage()
+    pool = tmp_path / "curated"
+    (pool / "sft").mkdir(parents=True)
+    (pool / "sft" / "general.jsonl").write_bytes(b'{"a": 1}\n')
+    assert baseline.model_key("lite", storage) == "lite"  # (model, suite, eval-dataset hash) as before
+    before = baseline.model_key("lite", storage, f"{pool}/")
+    assert before.startswith("lite.stand-in-")
+    assert baseline.model_key("lite", storage, f"{pool}/") == before  # same pool, same key
+    (pool / "sft" / "general.jsonl").write_bytes(b'{"a": 1}\n{"b": 2}\n')
+    assert baseline.model_key("lite", storage, f"{pool}/") != before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert baseline.model_key("lite", storage, f"{empty}/").startswith("lite.stand-in-")

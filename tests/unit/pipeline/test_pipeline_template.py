@@ -165,7 +165,8 @@ def test_functions_get_every_setting_the_handlers_read(template: dict[str, Any])
     # AWS_REGION is set by Lambda itself; only the launcher gets the state machine (a cycle otherwise).
     # Only RequestApproval reads the approval's timeout, approvers and stack name (its own variables).
     approval = {"APPROVAL_TIMEOUT_SECONDS", "APPROVER_ARNS", "STACK_NAME"}
-    expected = set(ENVIRONMENT) - {"AWS_REGION", "STATE_MACHINE_ARN"} - approval
+    # FORGEFLOW_EMULATED is the local runtime's Lambda emulation's own (tools/forgeflow_tools/local).
+    expected = set(ENVIRONMENT) - {"AWS_REGION", "STATE_MACHINE_ARN", "FORGEFLOW_EMULATED"} - approval
     assert expected <= set(variables)
     own = template["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
     assert approval == set(own)

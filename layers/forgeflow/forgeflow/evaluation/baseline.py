@@ -10,6 +10,11 @@ An S3 object rather than a ledger item: the entry outlives any run row, and a bu
 The eval-dataset hash is the SHA-256 of the job's `gen_qa.jsonl` (domain and general suites); MMLU's
 data is the benchmark itself, keyed `benchmark`. CollectEvaluation writes an entry only after the base
 job's results parsed, so a malformed results file never poisons the cache.
+
+The model part is the Nova model's name. Under the local runtime's stand-in (FORGEFLOW_EMULATED) it also
+carries a digest of the curated pool: the stand-in's base model is a memory of that pool
+(tools/forgeflow_tools/local/sagemaker/evaluation.py), so a changed pool is another base model whose
+scores a cached entry cannot give.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from forgeflow.errors import InputError
+from forgeflow.storage import object_identity
 
 if TYPE_CHECKING:
     from forgeflow.storage import Storage
@@ -51,6 +57,26 @@ def dataset_hash(storage: Storage, gen_qa_uri: str | None) -> str:
     if gen_qa_uri is None:
         return BENCHMARK
     return hashlib.sha256(storage.read_bytes(gen_qa_uri)).hexdigest()
+
+
+def pool_digest(storage: Storage, pool_uri: str) -> str:
+    """SHA-256 over the identity (URI, size, ETag) of every `.jsonl` under a pool; no object is read."""
+    try:
+        uris = storage.list_jsonl(pool_uri)
+    except InputError:
+        uris = []  # an empty pool is a pool too: the stand-in's empty memory
+    digest = hashlib.sha256()
+    for uri in uris:
+        identity = object_identity(storage, uri)
+        digest.update(orjson.dumps([identity["uri"], identity["size"], identity.get("etag")]))
+    return digest.hexdigest()
+
+
+def model_key(model: str, storage: Storage, stand_in_pool: str | None = None) -> str:
+    """The cache key's model part: the model's name, plus the curated pool's digest for the stand-in."""
+    if stand_in_pool is None:
+        return model
+    return f"{model}.stand-in-{pool_digest(storage, stand_in_pool)[:16]}"
 
 
 def entry_uri(bucket: str, model: str, suite: str, dataset_sha256: str) -> str:

@@ -62,6 +62,7 @@ ENVIRONMENT = {
     "STACK_NAME": "stack_name",
     "ACCEPT_BASE_MODEL_EULA": "accept_base_model_eula",
     "SERVERLESS_MAX_POLLS": "serverless_max_polls",
+    "FORGEFLOW_EMULATED": "emulated",
 }
 
 
@@ -122,6 +123,9 @@ class PipelineSettings(BaseModel):
     accept_base_model_eula: bool = False
     # The ASL's bound on one serverless attempt's polls (stack ServerlessMaxPolls, ≤ MAX_SERVERLESS_POLLS).
     serverless_max_polls: int = Field(default=MAX_SERVERLESS_POLLS, ge=1, le=MAX_SERVERLESS_POLLS)
+    # Set by the local runtime's Lambda emulation only (never by the template): the jobs' evaluations are
+    # answered by its stand-in model, whose base model is the curated pool (the baseline cache's key).
+    emulated: bool = False
 
     @field_validator("incoming_prefix", "curated_data_prefix", "request_data_prefix")
     @classmethod

@@ -69,14 +69,16 @@ def build_evaluation_jobs(payload: EvaluationInput, services: Services) -> Evalu
         raise RequestInvalid("BuildEvaluationJobs needs $.mix")
     enter_stage(services, run.run_id, "evaluate")
     method = run.method or (payload.validation.method if payload.validation else None) or Method.SFT
+    config = training_config(run, payload, services)
     eval_run = _EvalRun(
         run=run,
-        config=training_config(run, payload, services),
+        config=config,
         settings=job_settings(run, services, stage_limit=services.settings.eval_max_runtime_seconds),
         checkpoint=trained_checkpoint(payload, services),
         validation_uri=payload.mix.validation_uri,
         curated_uri=curated_uri(services.settings, method),
         inputs_uri=services.settings.run_prefix(run.run_id) + "evaluation/inputs/",
+        baseline_model=baseline_model(config.model.value, services),
     )
     plan = EvaluationJobs(jobs=[])
     for suite in run.eval_suites:
@@ -97,6 +99,15 @@ class _EvalRun:
     validation_uri: str | None
     curated_uri: str
     inputs_uri: str
+    baseline_model: str
+
+
+def baseline_model(model: str, services: Services) -> str:
+    """The baseline cache's model part (forgeflow.evaluation.baseline.model_key): under the local
+    stand-in its base model is the whole curated pool it memorises, so the pool's digest joins the key."""
+    settings = services.settings
+    pool = f"s3://{settings.data_bucket}/{settings.curated_data_prefix}" if settings.emulated else None
+    return baseline.model_key(model, services.storage, pool)
 
 
 def _plan_suite(eval_run: _EvalRun, services: Services, suite: EvalSuite, plan: EvaluationJobs) -> None:
@@ -108,7 +119,7 @@ def _plan_suite(eval_run: _EvalRun, services: Services, suite: EvalSuite, plan: 
     gen_qa_file = data + GEN_QA_FILE if data else None
     key = baseline.entry_uri(
         services.settings.data_bucket,
-        eval_run.config.model.value,
+        eval_run.baseline_model,
         suite.value,
         baseline.dataset_hash(services.storage, gen_qa_file),
     )
