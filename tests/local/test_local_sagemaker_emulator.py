@@ -143,6 +143,34 @@ def test_requests_are_checked_against_the_botocore_model(s3: Any) -> None:
         emulator.create_training_job(_request(name="bad_name!"))
 
 
+MLFLOW = {
+    "MlflowResourceArn": "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/forgeflow",
+    "MlflowExperimentName": "forgeflow",
+    "MlflowRunName": "forgeflow-run1-smoke-1",
+}
+
+
+@pytest.mark.parametrize(
+    ("config", "refusal"),
+    [
+        ({k: v for k, v in MLFLOW.items() if k != "MlflowResourceArn"}, "MlflowResourceArn"),  # required
+        ({**MLFLOW, "MlflowResourceArn": "arn:aws:s3:::bucket"}, "does not match the pattern"),
+        ({**MLFLOW, "MlflowRunName": "r" * 257}, "at most 256 allowed"),
+        ({**MLFLOW, "MlflowExperimentName": ""}, "MlflowExperimentName"),  # botocore: at least 1
+    ],
+)
+def test_mlflow_config_is_checked_as_sagemaker_would(s3: Any, config: dict[str, str], refusal: str) -> None:
+    with pytest.raises(EmulatedApiError, match=refusal) as refused:
+        _emulator(s3).create_training_job({**_request(), "MlflowConfig": config})
+    assert refused.value.code == "ValidationException"
+
+
+def test_a_tracked_job_is_accepted_and_described_with_its_mlflow_config(s3: Any) -> None:
+    emulator = _emulator(s3)
+    emulator.create_training_job({**_request(), "MlflowConfig": MLFLOW})
+    assert emulator.describe_training_job("forgeflow-run1-smoke-1")["MlflowConfig"] == MLFLOW
+
+
 def test_names_are_never_reused(s3: Any) -> None:
     emulator = _emulator(s3)
     emulator.create_training_job(_request())

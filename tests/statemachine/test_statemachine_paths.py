@@ -31,13 +31,21 @@ HEAD = [
     "RenderRecipe",
     "IsSmokeSkipped",
 ]
-SMOKE = ["BuildSmokeJob", "SmokeJob"]
+SMOKE = ["BuildSmokeJob", "IsSmokeJobTracked", "SmokeJob"]
 SMOKE_RETRIED = [*SMOKE, "NextSmokeJobAttempt", "WaitForSmokeJobAttempt"]
-TRAIN = ["IsSmokeOnly", "IsApprovalRequired", "BuildTrainingJob", "IsTrainingJobServerless", "TrainingJob"]
+TRAIN = [
+    "IsSmokeOnly",
+    "IsApprovalRequired",
+    "BuildTrainingJob",
+    "IsTrainingJobServerless",
+    "IsTrainingJobTracked",
+    "TrainingJob",
+]
 # A serverless run: no smoke stage, the AWS SDK integration and its poll loop instead of .sync.
 SERVERLESS = [
     "BuildTrainingJob",
     "IsTrainingJobServerless",
+    "IsServerlessTrainingJobTracked",
     "ServerlessTrainingJob",
     "StartServerlessTrainingJobPolls",
     "WaitForServerlessTrainingJob",
@@ -203,10 +211,10 @@ SCENARIOS = [
         [
             *HEAD,
             "IsApprovalRequired",
-            *SERVERLESS[:3],
+            *SERVERLESS[:4],
             "NextTrainingJobAttempt",
             "WaitForTrainingJobAttempt",
-            *SERVERLESS[3:],
+            *SERVERLESS[4:],
             "ServerlessTrainingJobCompleted",
             *EVAL_DONE,
             "CollectEvaluation",

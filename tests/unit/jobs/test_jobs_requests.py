@@ -309,3 +309,12 @@ def test_jobs_name_hashed_never_equals_verbatim() -> None:
     digest = hashlib.sha256(b"a_b").hexdigest()[:10]
     assert job_name(f"a-b-{digest}", "train") != job_name("a_b", "train")
     assert "--" in job_name("a_b", "train")
+
+
+def test_a_tracked_job_logs_into_the_experiment_track_run_logs_the_run_record_to() -> None:
+    # One experiment holds both: the job's own metrics (MlflowConfig) and the run record TrackRunFunction
+    # logs (forgeflow.tracking.mlflow_log), so an operator finds a run's jobs next to its verdict.
+    from forgeflow.jobs.requests import JobSettings
+    from forgeflow.tracking.mlflow_log import DEFAULT_EXPERIMENT
+
+    assert JobSettings(role_arn="r", output_uri="s3://b/o/").mlflow_experiment_name == DEFAULT_EXPERIMENT

@@ -110,7 +110,8 @@ def test_jobs_run_through_the_sync_integration_and_never_retry_a_created_job(
 ) -> None:
     states = _all_states(definition)
     jobs = {n: s for n, s in states.items() if s.get("Resource") == SYNC}
-    assert set(jobs) == {"SmokeJob", "TrainingJob", "EvaluationJob"}
+    # The Tracked* twins: the same jobs passing MlflowConfig too (statemachine/test_statemachine_tracked.py).
+    assert set(jobs) == {"SmokeJob", "TrainingJob", "EvaluationJob", "TrackedSmokeJob", "TrackedTrainingJob"}
     for name, state in jobs.items():
         # A Retry on States.TaskFailed would re-create a job under its used name: only create-time errors.
         retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
@@ -215,25 +216,26 @@ def test_moto_interpreter_parses_the_definition() -> None:
 def test_serverless_job_requests_are_built_with_exactly_the_members_the_asl_passes(
     definition: dict[str, Any],
 ) -> None:
-    from forgeflow.pipeline.steps.serverless import SERVERLESS_FIELDS
+    from forgeflow.pipeline.steps.serverless import SERVERLESS_FIELDS, TRACKED_SERVERLESS_FIELDS
 
     creates = {
         name: state
         for name, state in _all_states(definition).items()
         if state.get("Resource") == "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob"
     }
-    assert set(creates) == {"ServerlessTrainingJob"}
+    assert set(creates) == {"ServerlessTrainingJob", "TrackedServerlessTrainingJob"}
     for name, state in creates.items():
-        assert {key.removesuffix(".$") for key in state["Parameters"]} == SERVERLESS_FIELDS, name
+        fields = TRACKED_SERVERLESS_FIELDS if name.startswith("Tracked") else SERVERLESS_FIELDS
+        assert {key.removesuffix(".$") for key in state["Parameters"]} == fields, name
 
 
 def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definition: dict[str, Any]) -> None:
-    from forgeflow.pipeline.steps.jobs import SYNC_FIELDS
+    from forgeflow.pipeline.steps.jobs import SYNC_FIELDS, TRACKED_FIELDS
 
     for name, state in _all_states(definition).items():
         if state.get("Resource") == SYNC:
             passed = {key.removesuffix(".$") for key in state["Parameters"]}
-            assert passed == SYNC_FIELDS, name
+            assert passed == (TRACKED_FIELDS if name.startswith("Tracked") else SYNC_FIELDS), name
 
 
 # --- issue #15, approval before the full job --------------------------------------------------------------

@@ -148,6 +148,26 @@ def test_serverless_full_job_is_a_serverless_request_with_the_nova_share_as_hype
     validate_request("CreateTrainingJob", request)
 
 
+def test_with_a_tracking_server_the_serverless_request_carries_mlflow_config(
+    serverless_stack: Any, invoke: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from forgeflow.jobs.validate import validate_request
+    from forgeflow.pipeline.steps.serverless import TRACKED_SERVERLESS_FIELDS
+
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/forgeflow"
+    monkeypatch.setenv("MLFLOW_TRACKING_ARN", arn)
+    _, state = _rendered(serverless_stack, invoke, tmp_path, PLAN.format(compute="serverless"))
+    job = invoke("build_training_job", {**state, "stage": "train"})
+    request = job["request"]
+    assert set(request) == TRACKED_SERVERLESS_FIELDS  # TrackedServerlessTrainingJob passes every member
+    assert request["MlflowConfig"] == {
+        "MlflowResourceArn": arn,
+        "MlflowExperimentName": "forgeflow",
+        "MlflowRunName": job["job_name"],
+    }
+    validate_request("CreateTrainingJob", request)
+
+
 def test_serverless_refuses_smoke_only_and_an_unaccepted_eula(
     serverless_stack: Any, invoke: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

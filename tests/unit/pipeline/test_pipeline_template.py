@@ -167,9 +167,14 @@ def test_functions_get_every_setting_the_handlers_read(template: dict[str, Any])
     approval = {"APPROVAL_TIMEOUT_SECONDS", "APPROVER_ARNS", "STACK_NAME"}
     # FORGEFLOW_EMULATED is the local runtime's Lambda emulation's own (tools/forgeflow_tools/local).
     expected = set(ENVIRONMENT) - {"AWS_REGION", "STATE_MACHINE_ARN", "FORGEFLOW_EMULATED"} - approval
+    expected -= {"MLFLOW_ARTIFACT_BUCKET"}
     assert expected <= set(variables)
     own = template["Resources"]["RequestApprovalFunction"]["Properties"]["Environment"]["Variables"]
     assert approval == set(own)
+    # Only TrackRunFunction reads the tracking server's artifact bucket (its own variable).
+    assert "MLFLOW_ARTIFACT_BUCKET" not in variables
+    tracking = template["Resources"]["TrackRunFunction"]["Properties"]["Environment"]["Variables"]
+    assert set(tracking) == {"MLFLOW_ARTIFACT_BUCKET"}
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ForgeFlow"
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
 
@@ -321,6 +326,8 @@ def test_data_is_read_only_under_the_input_prefixes_and_runs_and_written_only_un
     names = ("IncomingPrefix", "CuratedDataPrefix", "RequestDataPrefix")
     # baseline/: the base-model score cache (forgeflow/evaluation/baseline.py), written by CollectEvaluation.
     cache = "${DataBucket.Arn}/baseline/*"
+    # Not the data bucket: the MLflow tracking server's artifact store (TrackRunFunction, docs/tracking.md).
+    artifact_store = "arn:${AWS::Partition}:s3:::${MlflowArtifactBucket}/*"
     readable = {f"${{DataBucket.Arn}}/${{{name}}}*" for name in names} | {"${DataBucket.Arn}/runs/*", cache}
     writers = []
     for statement in statements(template["Resources"]):
@@ -329,11 +336,11 @@ def test_data_is_read_only_under_the_input_prefixes_and_runs_and_written_only_un
         if {"s3:GetObject", "s3:GetObjectVersion"} & set(actions(statement)):
             assert _resources(statement) <= readable, statement
         if "s3:PutObject" in actions(statement):
-            if _resources(statement) == {cache}:
+            if _resources(statement) in ({cache}, {artifact_store}):
                 writers.append(statement["Sid"])
                 continue
             assert all(sub.startswith("${DataBucket.Arn}/runs/") for sub in _resources(statement)), statement
-    assert writers == ["BaselineCache"]
+    assert sorted(writers) == ["BaselineCache", "UploadRunArtifacts"]
 
 
 @pytest.mark.parametrize("name", ["IncomingPrefix", "CuratedDataPrefix", "RequestDataPrefix"])

@@ -28,6 +28,8 @@ import orjson
 
 Handler = Callable[[Any, Any], Any]
 
+# Where a SageMaker MLflow tracking server ARN leads under the local runtime (port 9: discard, not served).
+NO_TRACKING_SERVER = "http://127.0.0.1:9/no-sagemaker-mlflow-tracking-server-in-the-local-emulation"
 # Environment the Lambda service itself provides; the template's variables are applied on top.
 _EMULATED_SERVICE_ENV = {
     "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
@@ -36,6 +38,11 @@ _EMULATED_SERVICE_ENV = {
     # No X-Ray daemon runs locally: Powertools Tracer would only log connection errors.
     "POWERTOOLS_TRACE_DISABLED": "true",
     "FORGEFLOW_EMULATED": "true",
+    # No SageMaker MLflow tracking server exists offline: a tracking-server ARN resolves (through the
+    # sagemaker-mlflow plugin's own endpoint override) to a closed localhost port whose path says so, and
+    # is tried once, so TrackRunFunction fails at once, naming the emulation, and never reaches the network.
+    "SAGEMAKER_MLFLOW_CUSTOM_ENDPOINT": NO_TRACKING_SERVER,
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
 }
 
 

@@ -32,6 +32,9 @@ JOB_NAME_PREFIX = "forgeflow-"
 _STAGE = re.compile(r"smoke|train|eval-(mmlu|genqa|general)-(base|trained)")
 _NAME_SAFE = re.compile(r"[^a-zA-Z0-9]+")
 _TAG_UNSAFE = re.compile(r"[^\w\s.:/=+\-@]")
+# The member a tracked job's request adds (JobSettings.mlflow_resource_arn set); the state machine passes
+# it through the Tracked* twins of SmokeJob, TrainingJob and ServerlessTrainingJob only.
+MLFLOW_MEMBER = "MlflowConfig"
 
 
 class VpcSettings(BaseModel):
@@ -251,12 +254,22 @@ def _common(
     if settings.checkpoint_uri:
         request["CheckpointConfig"] = {"S3Uri": f"{settings.checkpoint_uri.rstrip('/')}/{name}/"}
     if settings.mlflow_resource_arn:
-        request["MlflowConfig"] = {
-            "MlflowResourceArn": settings.mlflow_resource_arn,
-            "MlflowExperimentName": settings.mlflow_experiment_name,
-            "MlflowRunName": name,
-        }
+        request[MLFLOW_MEMBER] = mlflow_config(settings, name)
     return request
+
+
+def mlflow_config(settings: JobSettings, name: str) -> dict[str, str]:
+    """CreateTrainingJob's `MlflowConfig` (botocore: MlflowResourceArn required; experiment and run name
+    optional): the job logs to the tracking server as the run named after the job. On training jobs this
+    is the route, not the recipe's `run.mlflow_tracking_uri`, which AWS documents for HyperPod only
+    (shared/reference/nova-recipes.md §1.5; aws/nova-forge-sdk src/amzn_nova_forge/core/types.py: "SMTJ
+    support for mlflow is only through boto3")."""
+    assert settings.mlflow_resource_arn is not None
+    return {
+        "MlflowResourceArn": settings.mlflow_resource_arn,
+        "MlflowExperimentName": settings.mlflow_experiment_name,
+        "MlflowRunName": name,
+    }
 
 
 def build_training_job_request(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from forgeflow.errors import DataError
-from forgeflow.jobs.requests import JobSettings, job_name
+from forgeflow.jobs.requests import MLFLOW_MEMBER, JobSettings, job_name, mlflow_config
 from forgeflow.jobs.validate import validate_request
 from forgeflow.mixing.forge import FORGE_SMTJ_PAGE
 from forgeflow.nova import Method, NovaModel, Technique
@@ -153,5 +153,9 @@ def build_serverless_training_request(
     }
     if settings.kms_key_id:
         request["OutputDataConfig"]["KmsKeyId"] = settings.kms_key_id
+    if settings.mlflow_resource_arn:
+        # The SDK's serverless runtime sends the same member (aws/nova-forge-sdk,
+        # src/amzn_nova_forge/manager/runtime_manager.py, create_params["MlflowConfig"]).
+        request[MLFLOW_MEMBER] = mlflow_config(settings, name)
     validate_request("CreateTrainingJob", request)
     return request

@@ -43,6 +43,7 @@ ENVIRONMENT = {
     "MAX_CONCURRENT_RUNS": "max_concurrent_runs",
     "KMS_KEY_ARN": "kms_key_arn",
     "MLFLOW_TRACKING_ARN": "mlflow_tracking_arn",
+    "MLFLOW_ARTIFACT_BUCKET": "mlflow_artifact_bucket",
     "AWS_REGION": "region",
     "JOB_RETRY_ATTEMPTS": "job_retry_attempts",
     "JOB_RETRY_SECONDS": "job_retry_seconds",
@@ -90,6 +91,9 @@ class PipelineSettings(BaseModel):
     max_concurrent_runs: int = Field(default=DEFAULT_MAX_CONCURRENT_RUNS, ge=1, le=1000)
     kms_key_arn: str | None = None
     mlflow_tracking_arn: str | None = None
+    # The tracking server's S3 artifact store (stack MlflowArtifactBucket): TrackRun uploads the run's
+    # artifacts there; None: their S3 URIs are tags instead (docs/tracking.md).
+    mlflow_artifact_bucket: str | None = None
     region: str = "us-east-1"
     # Job attempts: new attempts after a retryable failure, and the first backoff (doubling).
     job_retry_attempts: int = Field(default=2, ge=0, le=10)

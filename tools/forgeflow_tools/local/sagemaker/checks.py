@@ -38,6 +38,27 @@ def validate_request(request: dict[str, Any]) -> None:
         problem = serverless_problem(request)
         if problem:
             raise EmulatedApiError("ValidationException", f"{problem} (emulated check)")
+    if "MlflowConfig" in request:
+        problem = mlflow_problem(request["MlflowConfig"], shape.members["MlflowConfig"])
+        if problem:
+            raise EmulatedApiError("ValidationException", f"{problem} (emulated check)")
+
+
+def mlflow_problem(config: dict[str, Any], shape: Any) -> str | None:
+    """What the service checks in `MlflowConfig` beyond botocore's client-side validator (required members,
+    types, minimum lengths): each member's maximum length and pattern in botocore's SageMaker model
+    (MlflowResourceArn `arn:aws[a-z\\-]*:sagemaker:...:mlflow-[a-zA-Z-]*/.*`, names 1 to 256 characters)."""
+    for name, member in shape.members.items():
+        value = config.get(name)
+        if not isinstance(value, str):
+            continue
+        limit = member.metadata.get("max")
+        if limit is not None and len(value) > limit:
+            return f"MlflowConfig.{name} is {len(value)} characters long, at most {limit} allowed"
+        pattern = member.metadata.get("pattern")
+        if pattern and not re.fullmatch(pattern, value, re.DOTALL):
+            return f"MlflowConfig.{name} {value!r} does not match the pattern {pattern}"
+    return None
 
 
 def serverless_problem(request: dict[str, Any]) -> str | None:

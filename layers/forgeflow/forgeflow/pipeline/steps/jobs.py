@@ -20,7 +20,13 @@ import orjson
 
 from forgeflow.jobs.billing import job_cost
 from forgeflow.jobs.billing import run_cost as billing_total
-from forgeflow.jobs.requests import JobSettings, build_training_job_request, job_name, rename_request
+from forgeflow.jobs.requests import (
+    MLFLOW_MEMBER,
+    JobSettings,
+    build_training_job_request,
+    job_name,
+    rename_request,
+)
 from forgeflow.jobs.smoke import smoke_recipe
 from forgeflow.mixing.forge import Compute
 from forgeflow.pipeline.errors import JobAttemptsExhausted, JobFailed, RecipeInvalid, RequestInvalid
@@ -50,6 +56,9 @@ SYNC_FIELDS = frozenset(
         "Tags",
     }
 )
+# A tracked job's request (stack parameter MlflowTrackingArn) adds MLFLOW_MEMBER: the Tracked* twins of
+# SmokeJob, TrainingJob and ServerlessTrainingJob pass it, the originals do not (a test derives each twin).
+TRACKED_FIELDS = SYNC_FIELDS | {MLFLOW_MEMBER}
 # Failure reasons / API error codes worth a new attempt (shared/reference/field-notes.md: capacity and
 # quota errors are the usual p5 failures; InternalServerError is SageMaker's transient fault).
 RETRYABLE_MARKERS = (
@@ -62,8 +71,12 @@ RETRYABLE_MARKERS = (
 MAX_BACKOFF_SECONDS = 3600
 
 
-def job_settings(run: ResolvedRun, services: Services, *, stage_limit: int | None = None) -> JobSettings:
-    """Where a run's jobs write, which role they run as, how long they may take (capped by `stage_limit`)."""
+def job_settings(
+    run: ResolvedRun, services: Services, *, stage_limit: int | None = None, tracked: bool = False
+) -> JobSettings:
+    """Where a run's jobs write, which role they run as, how long they may take (capped by `stage_limit`);
+    `tracked` jobs (smoke and full training) log to the stack's MLflow tracking server when it has one.
+    Evaluation jobs stay untracked: the EvaluationJobs Map passes no MlflowConfig."""
     settings = services.settings
     settings.require("sagemaker_role_arn", "data_bucket")
     runtime = max_runtime(run)
@@ -73,6 +86,7 @@ def job_settings(run: ResolvedRun, services: Services, *, stage_limit: int | Non
         region=settings.region,
         kms_key_id=settings.kms_key_arn,
         max_runtime_seconds=min(runtime, stage_limit) if stage_limit else runtime,
+        mlflow_resource_arn=settings.mlflow_tracking_arn if tracked else None,
     )
 
 
@@ -96,12 +110,13 @@ def claim_job_name(run_id: str, stage: str, services: Services) -> str:
 
 
 def sync_request(request: dict[str, Any]) -> dict[str, Any]:
-    """The request, checked to carry only the members the state machine passes on."""
-    extra = sorted(set(request) - SYNC_FIELDS)
+    """The request, checked to carry only the members the state machine passes on (MlflowConfig through
+    the Tracked* twin states)."""
+    extra = sorted(set(request) - TRACKED_FIELDS)
     if extra:
         raise RecipeInvalid(
             f"the job request has members the state machine does not pass: {', '.join(extra)}",
-            hint="statemachine/pipeline.asl.json passes " + ", ".join(sorted(SYNC_FIELDS)),
+            hint="statemachine/pipeline.asl.json passes " + ", ".join(sorted(TRACKED_FIELDS)),
         )
     return request
 
@@ -117,7 +132,7 @@ def build_training_job(payload: StartJobInput, services: Services) -> JobRequest
     if smoke:
         rendered = smoke_recipe(rendered)
     limit = services.settings.smoke_max_runtime_seconds if smoke else None
-    settings = job_settings(run, services, stage_limit=limit)
+    settings = job_settings(run, services, stage_limit=limit, tracked=True)
     name = claim_job_name(run.run_id, payload.stage, services)
     if run.compute is Compute.SERVERLESS:
         request = serverless_training_request(

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from forgeflow.jobs.requests import JobSettings, job_tags
+from forgeflow.jobs.requests import MLFLOW_MEMBER, JobSettings, job_tags
 from forgeflow.jobs.serverless import build_serverless_training_request
 from forgeflow.pipeline.errors import RecipeInvalid
 from forgeflow.pipeline.request import ResolvedRun
@@ -23,7 +23,8 @@ from forgeflow.pipeline.steps.recipe import serverless_settings
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.recipes.render import RenderedRecipe
 
-# The CreateTrainingJob members the ServerlessTrainingJob state passes (a test ties them to the ASL).
+# The CreateTrainingJob members the ServerlessTrainingJob state passes (a test ties them to the ASL);
+# TrackedServerlessTrainingJob passes MLFLOW_MEMBER too.
 SERVERLESS_FIELDS = frozenset(
     {
         "TrainingJobName",
@@ -37,6 +38,7 @@ SERVERLESS_FIELDS = frozenset(
         "Tags",
     }
 )
+TRACKED_SERVERLESS_FIELDS = SERVERLESS_FIELDS | {MLFLOW_MEMBER}
 
 
 def forge_hyperparameters(report_uri: str, services: Services) -> dict[str, str] | None:
@@ -76,7 +78,7 @@ def serverless_training_request(
             attempt=int(name.rsplit("-", 1)[1]),
             tags=job_tags(settings, run.run_id, "train", run.dataset_uri),
         )
-    extra = sorted(set(request) ^ SERVERLESS_FIELDS)
+    extra = sorted((set(request) - {MLFLOW_MEMBER}) ^ SERVERLESS_FIELDS)
     if extra:
         raise RecipeInvalid(f"the serverless job request differs from what the state machine passes: {extra}")
     return request

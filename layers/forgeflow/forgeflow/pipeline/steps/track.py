@@ -5,8 +5,9 @@ Condition HasMlflowTracking); it runs on the results bus' `Run Succeeded` (and `
 reads the run's outputs under `runs/<run_id>/` and logs them with forgeflow.tracking (docs/tracking.md).
 MLflow itself comes from the function's own TrackingLayer, never from ForgeFlowLayer.
 
-On AWS the artifacts are not uploaded: the tracking server's artifact store is a bucket this stack does not
-own, so the function is granted no write there; each artifact's S3 URI is a tag instead
+The tracking server's artifact store is a bucket this stack does not own. With the stack parameter
+MlflowArtifactBucket (that bucket) the function may put objects there and uploads the artifacts under the
+run's artifact path; without it, it is granted no write there and each artifact's S3 URI is a tag instead
 (`forgeflow.artifact.<name>`), readable by whoever may read the run's outputs.
 """
 
@@ -38,6 +39,9 @@ def track_run(event: dict[str, Any], settings: PipelineSettings, storage: Storag
         )
     prefix = settings.run_prefix(run_id)
     record = read_record(storage, prefix, detail if isinstance(detail, dict) else None)
-    links = {f"{TAG_PREFIX}artifact.{name}": prefix + ARTIFACTS[name] for name in record.artifacts}
-    record = replace(record, tags={**record.tags, **links}, artifacts={})
-    return {"run_id": run_id, "mlflow_run_id": log_record(record, settings.mlflow_tracking_arn)}
+    bucket = settings.mlflow_artifact_bucket
+    if not bucket:
+        links = {f"{TAG_PREFIX}artifact.{name}": prefix + ARTIFACTS[name] for name in record.artifacts}
+        record = replace(record, tags={**record.tags, **links}, artifacts={})
+    logged = log_record(record, settings.mlflow_tracking_arn, artifact_bucket=bucket or None)
+    return {"run_id": run_id, "mlflow_run_id": logged}
