@@ -124,8 +124,8 @@ def rename_request(request: dict[str, Any], name: str) -> dict[str, Any]:
     checkpoint = renamed.get("CheckpointConfig")
     if checkpoint:
         checkpoint["S3Uri"] = str(checkpoint["S3Uri"]).replace(f"/{old}/", f"/{name}/")
-    if "MlflowConfig" in renamed:
-        renamed["MlflowConfig"]["MlflowRunName"] = name
+    if MLFLOW_MEMBER in renamed:
+        renamed[MLFLOW_MEMBER]["MlflowRunName"] = name
     return renamed
 
 
