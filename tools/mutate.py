@@ -40,6 +40,7 @@ _RECORD_RULES = tuple(
         "validation_report",
         "walk",
         "blocks",
+        "record_outcome",
     )
 )
 
