@@ -2,9 +2,10 @@
 assistant message or a DPO candidate for every media kind, the record-wide media mix in either order,
 texts nested in reasoning and tool results, a tool without an inputSchema, the probe cache's bound.
 
-Rules: shared/reference/converse-format.md (media only in user messages; a DPO candidate is text; one
-video and no image beside it per record; toolConfig's toolSpec shape) and field-notes.md. Each test
-asserts the finding's code and JSON pointer (and the message where users read it).
+Rules: shared/reference/converse-format.md ("Media": only in user messages; "DPO record": candidate
+content has no media, no video anywhere; "Tools": the toolSpec shape) and codes.yaml's
+TOO_MANY_VIDEOS_IN_RECORD / IMAGES_AND_VIDEOS_IN_RECORD (Nova understanding-model data prep: one video,
+and no images beside it, per record). Each test asserts the finding's code and JSON pointer.
 """
 
 from __future__ import annotations

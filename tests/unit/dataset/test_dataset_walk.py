@@ -1,7 +1,8 @@
 """The walk's vocabulary (walk.py): the reserved-string test, JSON pointers, type names in messages.
 
-Reserved strings: seed converse-format reference (shared/reference/converse-format.md, "reserved
-strings"; rules.py RESERVED_STRINGS), case-insensitive, anywhere in a text. `holds_reserved` must answer
+Reserved strings: shared/reference/converse-format.md (the "Text" rule: `System:`, `User:`, `Bot:`,
+`Assistant:`, `Thought:`, `[EOS]`, `<image>`, `<video>`, `<unk>`, case-insensitive, anywhere in a text;
+rules.py RESERVED_STRINGS). `holds_reserved` must answer
 exactly as RESERVED_PATTERN does: a miss lets a reserved string through the fast path unreported, a false
 alarm sends the record down the slow full walk (field-notes.md, "Where validation time goes").
 """
