@@ -27,9 +27,6 @@ class RecipeProblem:
     allowed: str
     message: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "value": self.value, "allowed": self.allowed, "message": self.message}
-
 
 class RecipeError(DataError):
     """A recipe (or its overrides) breaks one or more documented rules; `problems` lists each one."""
