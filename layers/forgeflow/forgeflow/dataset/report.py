@@ -18,7 +18,7 @@ from forgeflow.dataset.duplicates import DuplicateCounter
 from forgeflow.dataset.options import ValidationOptions
 from forgeflow.dataset.record import RecordOutcome
 from forgeflow.dataset.stats import StatsCollector, ValidationStats
-from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts
+from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts, tokens_of_many
 from forgeflow.dataset.walk import Issue, make_issue
 from forgeflow.nova import Method, NovaModel
 from forgeflow.wording import plural
@@ -131,6 +131,20 @@ class ReportBuilder:
             characters, messages, has_system=has_system, images=images, videos=videos, documents=documents
         )
         self._valid(number, counts, tokens, orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+
+    def fast_batch(self, lines: list[int], counts: list[RecordCounts], dumps: list[bytes]) -> None:
+        """Records the fast path accepted, in line order (`passes.LinePass.block`): `fast_valid` of each."""
+        if not lines:
+            return
+        stats = self.stats
+        media = stats.images + stats.videos
+        stats.add_batch(lines, counts, tokens_of_many(counts))
+        if stats.images + stats.videos > media and not (self.first_image_line and self.first_video_line):
+            for number, record_counts in zip(lines, counts, strict=True):
+                self._media_lines(number, record_counts)
+        self.report.valid_records += len(lines)
+        key = self._key
+        self._duplicates.add_many([key(dump) for dump in dumps])
 
     def _valid(self, number: int, counts: RecordCounts, tokens: int, dump: bytes) -> None:
         if counts.images or counts.videos:
