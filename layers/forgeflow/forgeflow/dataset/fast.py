@@ -17,6 +17,8 @@ of a whole read chunk at once (one fold, one search per chunk instead of per lin
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from itertools import accumulate
 from typing import Any
 
 from forgeflow.dataset.blocks import ACCOUNT_ID, S3_URI, BlockRules
@@ -68,9 +70,11 @@ def raw_clear(raw: bytes) -> bool:
     return not _suspects(raw, 0, len(raw))
 
 
-def unclear_lines(body: bytes, start: int = 0, end: int | None = None) -> set[int]:
-    """The 0-based indexes of the lines of `body[start:end]` (split at `\\n`) that `raw_clear` would not
-    clear (the bounds spare a copy of a read chunk's complete lines).
+def unclear_lines(
+    body: bytes, start: int = 0, end: int | None = None, lines: list[bytes] | None = None
+) -> set[int]:
+    """The 0-based indexes of the lines of `body[start:end]` (split at `\\n`, or `lines` when the caller
+    has them) that `raw_clear` would not clear; the bounds spare a copy of a read chunk's lines.
 
     No reserved string, `\\u` or folding character holds a newline, so a match never spans two lines:
     scanning the whole body finds exactly the lines a per-line `raw_clear` finds.
@@ -79,14 +83,17 @@ def unclear_lines(body: bytes, start: int = 0, end: int | None = None) -> set[in
     positions = _suspects(body, start, end)
     if not positions:
         return set()
-    positions.sort()
-    lines: set[int] = set()
-    index, previous = 0, start
-    for position in positions:
-        index += body.count(b"\n", previous, position)
-        previous = position
-        lines.add(index)
-    return lines
+    if lines is None:
+        lines = body[start:end].split(b"\n")
+    # Line i ends (at its newline) `sizes[i] + i` bytes after `start`; a bisection per suspect finds its
+    # line, where counting the newlines before it would read the chunk byte by byte.
+    sizes = list(accumulate(map(len, lines)))
+    indexes = range(len(lines))
+
+    def line_end(index: int) -> int:
+        return sizes[index] + index
+
+    return {bisect_left(indexes, position - start, key=line_end) for position in positions}
 
 
 def _suspects(body: bytes, start: int, end: int) -> list[int]:

@@ -24,8 +24,6 @@ from forgeflow.dataset.tokens import RecordCounts
 from forgeflow.dataset.walk import make_issue
 
 PROGRESS_BYTES = 1 << 24
-# (line numbers, counts, key-sorted dumps) of fast-path records not yet handed to the builder
-_Batch = tuple[list[int], list[RecordCounts], list[bytes]]
 
 
 @dataclass(slots=True)
@@ -85,50 +83,42 @@ class LinePass:
         """The lines of one chunk; False when the pass must stop (a JSON array file)."""
         self.tally.consumed += block.end - block.start + 1
         self.tally.lines = block.number + len(block.lines) - 1
-        unclear = unclear_lines(block.chunk, block.start, block.end)
+        unclear = unclear_lines(block.chunk, block.start, block.end, block.lines)
         validator, builder, cap = self.validator, self.builder, self.cap
         loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
-        # Fast-path records gather here and reach the builder as one batch, flushed before any record of
-        # the general path, so the builder sees every record in line order (longest record, media lines).
-        batch: _Batch = ([], [], [])
-        lines, counts, sorted_dumps = batch
+        # Fast-path records gather here and reach the builder as one batch at the end of the chunk (what
+        # the builder keeps from them does not depend on the order records come in).
+        lines: list[int] = []
+        counts: list[RecordCounts] = []
+        sorted_dumps: list[bytes] = []
         plain = 0  # records of plain lines (the general path counts its own)
-        first = self.first_record
+        going, first = True, self.first_record
         number = block.number - 1
         for index, data in enumerate(block.lines):
             number += 1
             if first or len(data) > cap or not data.endswith(b"}"):
-                self._flush(batch)
-                if not self.line(number, data, len(data), True):
-                    return False
+                going = self.line(number, data, len(data), True)
+                if not going:  # a JSON array file
+                    break
                 first = self.first_record
                 continue
             plain += 1
             try:
                 record = loads(data)  # a dict: "}" ends no other JSON value
             except orjson.JSONDecodeError:  # the general path parses it again, for the exact finding
-                self._flush(batch)
                 builder.outcome(number, validator.check_line(number, data, last_unterminated=False))
                 continue
             clear = index not in unclear
             record_counts = fast_counts(record, clear)
             if record_counts is None:
-                self._flush(batch)
                 builder.outcome(number, validator.check_record_walk(number, record, clear))
             else:
                 lines.append(number)
                 counts.append(record_counts)
                 sorted_dumps.append(dumps(record, option=orjson.OPT_SORT_KEYS))
-        self._flush(batch)
+        builder.fast_batch(lines, counts, sorted_dumps)
         builder.report.records += plain
-        return True
-
-    def _flush(self, batch: _Batch) -> None:
-        """Hands the gathered fast-path records to the builder and empties the batch."""
-        if batch[0]:
-            self.builder.fast_batch(*batch)
-            for part in batch:
-                part.clear()
+        return going
 
     def line(self, number: int, data: bytes | None, size: int, terminated: bool) -> bool:
         """One line by the general path; False when the pass must stop (a JSON array file)."""

@@ -133,13 +133,14 @@ class ReportBuilder:
         self._valid(number, counts, tokens, orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
 
     def fast_batch(self, lines: list[int], counts: list[RecordCounts], dumps: list[bytes]) -> None:
-        """Records the fast path accepted, in line order (`passes.LinePass.block`): `fast_valid` of each."""
+        """`fast_valid` of each record the fast path accepted in one chunk (`passes.LinePass.block`), lines
+        ascending; the chunk's other records may have come before: nothing here depends on that order."""
         if not lines:
             return
         stats = self.stats
         media = stats.images + stats.videos
         stats.add_batch(lines, counts, tokens_of_many(counts))
-        if stats.images + stats.videos > media and not (self.first_image_line and self.first_video_line):
+        if stats.images + stats.videos > media:
             for number, record_counts in zip(lines, counts, strict=True):
                 self._media_lines(number, record_counts)
         self.report.valid_records += len(lines)
@@ -154,9 +155,10 @@ class ReportBuilder:
         self.stats.add(number, counts, tokens)
 
     def _media_lines(self, number: int, counts: RecordCounts) -> None:
-        if counts.images and not self.first_image_line:
+        # The smallest line, whatever the order records come in (see `fast_batch`).
+        if counts.images and not 0 < self.first_image_line < number:
             self.first_image_line = number
-        if counts.videos and not self.first_video_line:
+        if counts.videos and not 0 < self.first_video_line < number:
             self.first_video_line = number
 
     def merge(self, part: ReportBuilder, shift: int) -> None:
