@@ -50,6 +50,7 @@ class LinePass:
         file_start: bool = True,
         first_record: bool | None = None,
         chunk_bytes: int = CHUNK_BYTES,
+        progress_bytes: int = PROGRESS_BYTES,
     ) -> None:
         self.validator = validator
         self.builder = builder
@@ -60,7 +61,8 @@ class LinePass:
         self.first_record = file_start if first_record is None else first_record
         self.chunk_bytes = chunk_bytes
         self.tally = LineTally()
-        self._next_progress = PROGRESS_BYTES
+        self.progress_bytes = progress_bytes  # `progress` is called each time this many more are consumed
+        self._next_progress = progress_bytes
 
     def run(self, stream: Readable) -> LineTally:
         tally = self.tally
@@ -76,7 +78,7 @@ class LinePass:
                     break
             if self.progress is not None and tally.consumed >= self._next_progress:
                 self.progress(tally.consumed)
-                self._next_progress = tally.consumed + PROGRESS_BYTES
+                self._next_progress = tally.consumed + self.progress_bytes
         return tally
 
     def block(self, block: LineBlock) -> bool:
