@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import multiprocessing
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -231,3 +232,17 @@ def test_the_cli_progress_bar_follows_the_workers(tmp_path: Path, monkeypatch: p
     monkeypatch.setattr("forgeflow_tools.cli.progress.progress_line", terminal_bar)
     assert main(["validate", str(path), "--workers", "2"]) == 0
     assert bars[0].done >= path.stat().st_size  # was 0: the workers' reads never reached the bar
+
+
+def test_workers_not_forked_key_duplicates_by_blake2b(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forked workers share the parent's hash() secret; spawned ones do not, so their keys must be stable.
+    monkeypatch.setattr(parallel, "_CONTEXT", multiprocessing.get_context("spawn"))
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\n".join(_sft(f"question {n % 50}") for n in range(400)) + b"\n")
+    seen: list[int] = []
+    report = validate_file(path, ValidationOptions(), str(path), 2, progress=seen.append).to_dict()
+    assert report == _single(path, ValidationOptions())
+    assert report["stats"]["duplicates"] == 350
+    assert seen[-1] >= path.stat().st_size

@@ -34,6 +34,7 @@ from forgeflow.nova import Method
 
 # Below this (auto), a second process costs more (its start, the merge) than it saves.
 PARALLEL_MIN_BYTES = 32 * 1024 * 1024
+_CONTEXT = multiprocessing.get_context()  # the platform's default start method
 _SEEK_STEP = 1024 * 1024
 
 
@@ -48,6 +49,7 @@ class _Range:
     method: Method | None  # the method decided before the range (None: not yet, or not known)
     chunk_bytes: int
     progress_bytes: int
+    stable_keys: bool  # duplicate keys by blake2b, not hash() (workers not forked from the parent)
 
 
 @dataclass
@@ -124,24 +126,27 @@ def validate_file(
     consumed so far; each worker counts its bytes every `progress_bytes`. `mapper` replaces the process
     pool and `chunk_bytes` the read size (tests: ranges in-process, chunk boundaries anywhere).
     """
+    # Duplicate keys must agree across the processes: forked workers share the parent's hash() secret
+    # (the default start method on Linux); any other start method gets the blake2b key, ~8x dearer
+    # (70 ms against 8 ms on bench/validate.py's 11 MB text SFT corpus).
+    stable = mapper is None and _CONTEXT.get_start_method() != "fork"
     ranges = [
-        _Range(str(path), start, end, options, source, start == 0, None, chunk_bytes, progress_bytes)
+        _Range(str(path), start, end, options, source, start == 0, None, chunk_bytes, progress_bytes, stable)
         for start, end in split_ranges(path, workers)
     ]
     if mapper is None:
         parts = _in_workers(ranges, progress, poll_seconds)
     else:
         parts = list(mapper(validate_range, ranges))
-    return _merge(options, source, ranges, parts, progress)
+    return _merge(options, source, ranges, parts, progress, stable)
 
 
 def _in_workers(ranges: list[_Range], progress: Progress | None, poll_seconds: float) -> list[_Part]:
     """`validate_range` of each range in its own process; while they run, `progress` is called every
     `poll_seconds` with the bytes the workers have consumed so far (a counter they share)."""
-    context = multiprocessing.get_context()
-    consumed = context.Value("q", 0)
+    consumed = _CONTEXT.Value("q", 0)
     with ProcessPoolExecutor(
-        max_workers=len(ranges), mp_context=context, initializer=_share_counter, initargs=(consumed,)
+        max_workers=len(ranges), mp_context=_CONTEXT, initializer=_share_counter, initargs=(consumed,)
     ) as pool:
         futures = [pool.submit(validate_range, task) for task in ranges]
         pending: set[Future[_Part]] = set(futures)
@@ -182,8 +187,9 @@ def _merge(
     ranges: list[_Range],
     parts: list[_Part],
     progress: Progress | None,
+    stable: bool,
 ) -> ValidationReport:
-    builder = ReportBuilder(options, source, stable_keys=True)
+    builder = ReportBuilder(options, source, stable_keys=stable)
     for part in parts:  # this process owns their spill files now (removed once merged or dropped)
         part.builder.adopt_duplicates(part.runs)
     method, first_record = options.method, True
@@ -213,7 +219,7 @@ def validate_range(task: _Range) -> _Part:
     validator = RecordValidator(task.options)
     if task.method is not None:
         validator.method = task.method
-    builder = ReportBuilder(task.options, task.source, stable_keys=True)
+    builder = ReportBuilder(task.options, task.source, stable_keys=task.stable_keys)
     report = _counting()
     line_pass = LinePass(
         validator,
