@@ -237,7 +237,9 @@ def test_one_violation_in_a_valid_dpo_record_is_caught(
 # -- the reserved-string fast path agrees with the regex -------------------------------------------------
 
 reserved_like = st.lists(
-    st.sampled_from([*RESERVED_STRINGS, "user", ":", "<", "[", "eos", "\u212a", "\u0130", "unk>", " "])
+    st.sampled_from(
+        [*RESERVED_STRINGS, "user", ":", "<", "[", "]", ">", "eos", "\u212a", "\u0130", "\u017f", "unk>", " "]
+    )
     | st.text(max_size=4),
     max_size=8,
 ).map("".join)
