@@ -2,7 +2,8 @@
 
 The pass reads whole chunks (`lines.iter_blocks`) and scans each chunk once for reserved strings
 (`fast.unclear_lines`). A plain line of a chunk (`{…}`, within the cap, not the first record) takes the
-inline fast path: parse, `RecordValidator.fast_counts`, `ReportBuilder.fast_valid`, no outcome object.
+inline fast path: parse, `RecordValidator.fast_counts`, no outcome object; the chunk's accepted records
+reach the builder as one batch (`ReportBuilder.fast_batch`).
 Every other line (the first record, BOM, CRLF, blank, over-long, unterminated, a fast-path refusal) takes
 the general path, which alone makes findings. `parallel.py` runs one pass per byte range (numbering
 its lines from 1; `file_start` and `first_record` False past the first range) and shifts the line

@@ -18,7 +18,7 @@ from forgeflow.dataset.duplicates import DuplicateCounter
 from forgeflow.dataset.options import ValidationOptions
 from forgeflow.dataset.record import RecordOutcome
 from forgeflow.dataset.stats import StatsCollector, ValidationStats
-from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts, tokens_of_many
+from forgeflow.dataset.tokens import RecordCounts, tokens_of_many
 from forgeflow.dataset.walk import Issue, make_issue
 from forgeflow.nova import Method, NovaModel
 from forgeflow.wording import plural
@@ -124,17 +124,9 @@ class ReportBuilder:
             dump = orjson.dumps(outcome.record, option=orjson.OPT_SORT_KEYS)
         self._valid(number, counts, outcome.est_tokens, dump)
 
-    def fast_valid(self, number: int, record: dict[str, Any], counts: RecordCounts) -> None:
-        """A record the fast path accepted (`RecordValidator.fast_counts`): no outcome object at all."""
-        characters, messages, has_system, images, videos, documents = counts
-        tokens = tokens_from_counts(
-            characters, messages, has_system=has_system, images=images, videos=videos, documents=documents
-        )
-        self._valid(number, counts, tokens, orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
-
     def fast_batch(self, lines: list[int], counts: list[RecordCounts], dumps: list[bytes]) -> None:
-        """`fast_valid` of each record the fast path accepted in one chunk (`passes.LinePass.block`), lines
-        ascending; the chunk's other records may have come before: nothing here depends on that order."""
+        """The records the fast path accepted in one chunk (`passes.LinePass.block`), lines ascending; the
+        chunk's other records may have come before: nothing here depends on that order."""
         if not lines:
             return
         stats = self.stats
