@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgeflow.dataset.fast import raw_clear, unclear_lines
+from forgeflow.dataset.passes import LinePass
 from forgeflow.dataset.record import RecordOutcome, RecordValidator
+from forgeflow.dataset.report import ReportBuilder
 from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
 from forgeflow.dataset.validation import ValidationOptions, validate_stream
 from forgeflow.nova import Method, NovaModel
@@ -145,6 +147,57 @@ def test_duplicates_are_the_records_of_equal_sorted_dumps_whatever_the_path(
 def test_arbitrary_json_gets_the_outcome_of_the_full_walk(value: Any, options: ValidationOptions) -> None:
     line = orjson.dumps(value)
     _same(RecordValidator(options).check(1, line), _slow(options).check(1, line))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    records=st.lists(sft_records(), min_size=2, max_size=8),
+    general=st.lists(st.booleans(), min_size=8, max_size=8),
+    chunk_bytes=st.sampled_from([64, 1 << 20]),
+    options=st.sampled_from(OPTIONS),
+)
+def test_a_file_mixing_both_paths_gets_the_report_of_the_full_walk(
+    records: list[dict[str, Any]], general: list[bool], chunk_bytes: int, options: ValidationOptions
+) -> None:
+    # A trailing space sends a valid line down the general path: the fast path's records reach the builder
+    # as one batch per chunk, after the chunk's other records, and the longest record, its line and the
+    # first image/video lines must still be those of the file order (equal estimates are likely here).
+    lines = [orjson.dumps(r) + (b" " if slow else b"") for r, slow in zip(records, general, strict=False)]
+    body = b"\n".join(lines) + b"\n"
+    assert _report(body, RecordValidator(options), chunk_bytes) == _report(body, _slow(options), chunk_bytes)
+
+
+def _turns(user: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": [{"text": "ok"}]}]}
+    )
+
+
+def _media(kind: str) -> dict[str, Any]:
+    fmt = "png" if kind == "image" else "mp4"
+    return {kind: {"format": fmt, "source": {"s3Location": {"uri": f"s3://media/a.{fmt}"}}}}
+
+
+@pytest.mark.parametrize("general_first", [True, False], ids=["general-first", "fast-first"])
+def test_the_longest_and_first_media_lines_keep_the_file_order_across_paths(general_first: bool) -> None:
+    # Lines 2 and 3 are equal records (an image, the longest estimate). The one with a trailing space takes
+    # the general path and reaches the builder before the chunk's fast-path batch: line 2 wins either way.
+    short, long = _turns([{"text": "hi"}]), _turns([{"text": "why " * 9000}, _media("image")])  # > a video
+    pair = [long + b" ", long] if general_first else [long, long + b" "]
+    body = b"\n".join([short, *pair, _turns([{"text": "see"}, _media("video")])]) + b"\n"
+    options = ValidationOptions(model=NovaModel.LITE_2)
+    report = _report(body, RecordValidator(options), 1 << 20)
+    assert report["stats"]["longest_record"]["line"] == 2
+    assert report["errors"][0]["code"] == "IMAGES_AND_VIDEOS_IN_DATASET"
+    assert report["errors"][0]["message"].startswith("line 2 has images and line 4 a video")
+    assert report == _report(body, _slow(options), 1 << 20)
+
+
+def _report(body: bytes, validator: RecordValidator, chunk_bytes: int) -> dict[str, Any]:
+    """The report of `body` read `chunk_bytes` at a time."""
+    builder = ReportBuilder(validator.options, "<test>")
+    LinePass(validator, builder, chunk_bytes=chunk_bytes).run(io.BytesIO(body))
+    return builder.finish(validator.method).to_dict()
 
 
 # -- the raw-line reserved-string test ---------------------------------------------------------------

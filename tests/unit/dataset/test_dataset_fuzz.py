@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from forgeflow.dataset.converse import DPORecord, SFTRecord
 from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
 from forgeflow.dataset.validation import RecordValidator, ValidationOptions, validate_stream
-from forgeflow.dataset.walk import holds_reserved
+from forgeflow.dataset.walk import first_reserved, holds_reserved
 from forgeflow.nova import Method
 
 VOCABULARY = [
@@ -237,7 +237,9 @@ def test_one_violation_in_a_valid_dpo_record_is_caught(
 # -- the reserved-string fast path agrees with the regex -------------------------------------------------
 
 reserved_like = st.lists(
-    st.sampled_from([*RESERVED_STRINGS, "user", ":", "<", "[", "eos", "\u212a", "\u0130", "unk>", " "])
+    st.sampled_from(
+        [*RESERVED_STRINGS, "user", ":", "<", "[", "]", ">", "eos", "\u212a", "\u0130", "\u017f", "unk>", " "]
+    )
     | st.text(max_size=4),
     max_size=8,
 ).map("".join)
@@ -246,4 +248,7 @@ reserved_like = st.lists(
 @settings(max_examples=500, deadline=None)
 @given(text=reserved_like)
 def test_the_reserved_fast_check_agrees_with_the_pattern(text: str) -> None:
-    assert holds_reserved(text) == (RESERVED_PATTERN.search(text.lower()) is not None)
+    found = RESERVED_PATTERN.search(text.lower())
+    assert holds_reserved(text) == (found is not None)
+    spelling = {s.lower(): s for s in RESERVED_STRINGS}
+    assert first_reserved(text) == (None if found is None else spelling[found.group()])

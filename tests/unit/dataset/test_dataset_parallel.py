@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import multiprocessing
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -19,6 +21,7 @@ from forgeflow.dataset.validation import ValidationOptions, validate_stream, val
 from forgeflow.nova import Method
 from forgeflow.storage import Storage
 from forgeflow_tools.cli.main import main
+from forgeflow_tools.cli.progress import ProgressLine
 
 
 def _sft(text: str) -> bytes:
@@ -189,3 +192,57 @@ def test_the_cli_takes_workers_and_refuses_zero(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert "--workers must be 1 or more" in err
     assert "Traceback" not in err
+
+
+def _progress_file(tmp_path: Path) -> Path:
+    path = tmp_path / "progress.jsonl"
+    path.write_bytes(b"\n".join(_sft(f"question {n} " + "words " * 40) for n in range(6000)) + b"\n")
+    return path
+
+
+def test_the_workers_report_progress_while_they_run(tmp_path: Path) -> None:
+    # Before: the parent reported once, at the end (the bar stayed at 0 until then).
+    path = _progress_file(tmp_path)
+    size = path.stat().st_size
+    seen: list[int] = []
+    report = validate_file(
+        path,
+        ValidationOptions(),
+        str(path),
+        2,
+        progress=seen.append,
+        chunk_bytes=1 << 14,
+        progress_bytes=1 << 14,
+        poll_seconds=0.001,
+    ).to_dict()
+    assert report == _single(path, ValidationOptions())
+    assert seen == sorted(seen)
+    assert any(0 < done < size for done in seen[:-1])  # counts from the workers, while they ran
+    assert seen[-1] >= size
+
+
+def test_the_cli_progress_bar_follows_the_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _progress_file(tmp_path)
+    bars: list[ProgressLine] = []
+
+    def terminal_bar(stream: Any, label: str, total: int | None = None) -> ProgressLine:
+        bars.append(ProgressLine(io.StringIO(), label, total, interval=0.0))
+        return bars[-1]
+
+    monkeypatch.setattr("forgeflow_tools.cli.progress.progress_line", terminal_bar)
+    assert main(["validate", str(path), "--workers", "2"]) == 0
+    assert bars[0].done >= path.stat().st_size  # was 0: the workers' reads never reached the bar
+
+
+def test_workers_not_forked_key_duplicates_by_blake2b(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Forked workers share the parent's hash() secret; spawned ones do not, so their keys must be stable.
+    monkeypatch.setattr(parallel, "_CONTEXT", multiprocessing.get_context("spawn"))
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b"\n".join(_sft(f"question {n % 50}") for n in range(400)) + b"\n")
+    seen: list[int] = []
+    report = validate_file(path, ValidationOptions(), str(path), 2, progress=seen.append).to_dict()
+    assert report == _single(path, ValidationOptions())
+    assert report["stats"]["duplicates"] == 350
+    assert seen[-1] >= path.stat().st_size

@@ -117,14 +117,23 @@ def run(args: argparse.Namespace) -> int:
         check_media=args.check_media,
     )
     storage = cli_storage()
-    storage.progress = progress_line(sys.stderr, "validating", None)
-    if storage.progress is not None:
-        storage.progress.total = input_size(storage, args.path)
+    bar = storage.progress = progress_line(sys.stderr, "validating", None)
+    if bar is not None:
+        bar.total = input_size(storage, args.path)
+
+    def progress(consumed: int) -> None:
+        # Worker processes read the file themselves, not through `storage`: they report bytes consumed.
+        # One process reports too; the bar keeps the larger count (its own reads run a chunk ahead).
+        assert bar is not None
+        bar.update(max(consumed, bar.done))
+
     try:
-        report = validate_uri(storage, args.path, options, workers=args.workers).to_dict()
+        report = validate_uri(
+            storage, args.path, options, workers=args.workers, progress=None if bar is None else progress
+        ).to_dict()
     finally:
-        if storage.progress is not None:
-            storage.progress.finish()
+        if bar is not None:
+            bar.finish()
     if args.report:
         write_report(storage, args.report, report)
     if args.output == "json":

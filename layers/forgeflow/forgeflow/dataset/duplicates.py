@@ -41,6 +41,12 @@ class DuplicateCounter:
         if len(self._buffer) >= self._buffer_keys:
             self._spill()
 
+    def add_many(self, keys: list[int]) -> None:
+        """`add` of each key (spilling, like `add`, once the buffer is full)."""
+        self._buffer.extend(keys)
+        if len(self._buffer) >= self._buffer_keys:
+            self._spill()
+
     def _spill(self) -> None:
         if self._spill_path is None:
             handle, self._spill_path = tempfile.mkstemp(prefix="forgeflow-duplicates-")

@@ -2,7 +2,8 @@
 
 The pass reads whole chunks (`lines.iter_blocks`) and scans each chunk once for reserved strings
 (`fast.unclear_lines`). A plain line of a chunk (`{…}`, within the cap, not the first record) takes the
-inline fast path: parse, `RecordValidator.fast_counts`, `ReportBuilder.fast_valid`, no outcome object.
+inline fast path: parse, `RecordValidator.fast_counts`, no outcome object; the chunk's accepted records
+reach the builder as one batch (`ReportBuilder.fast_batch`).
 Every other line (the first record, BOM, CRLF, blank, over-long, unterminated, a fast-path refusal) takes
 the general path, which alone makes findings. `parallel.py` runs one pass per byte range (numbering
 its lines from 1; `file_start` and `first_record` False past the first range) and shifts the line
@@ -20,6 +21,7 @@ from forgeflow.dataset.fast import unclear_lines
 from forgeflow.dataset.lines import BOM, CHUNK_BYTES, LineBlock, Readable, iter_blocks
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.report import ReportBuilder
+from forgeflow.dataset.tokens import RecordCounts
 from forgeflow.dataset.walk import make_issue
 
 PROGRESS_BYTES = 1 << 24
@@ -49,6 +51,7 @@ class LinePass:
         file_start: bool = True,
         first_record: bool | None = None,
         chunk_bytes: int = CHUNK_BYTES,
+        progress_bytes: int = PROGRESS_BYTES,
     ) -> None:
         self.validator = validator
         self.builder = builder
@@ -59,7 +62,8 @@ class LinePass:
         self.first_record = file_start if first_record is None else first_record
         self.chunk_bytes = chunk_bytes
         self.tally = LineTally()
-        self._next_progress = PROGRESS_BYTES
+        self.progress_bytes = progress_bytes  # `progress` is called each time this many more are consumed
+        self._next_progress = progress_bytes
 
     def run(self, stream: Readable) -> LineTally:
         tally = self.tally
@@ -75,37 +79,49 @@ class LinePass:
                     break
             if self.progress is not None and tally.consumed >= self._next_progress:
                 self.progress(tally.consumed)
-                self._next_progress = tally.consumed + PROGRESS_BYTES
+                self._next_progress = tally.consumed + self.progress_bytes
         return tally
 
     def block(self, block: LineBlock) -> bool:
         """The lines of one chunk; False when the pass must stop (a JSON array file)."""
-        self.tally.consumed += len(block.body) + 1
+        self.tally.consumed += block.end - block.start + 1
         self.tally.lines = block.number + len(block.lines) - 1
-        unclear = unclear_lines(block.body)
+        unclear = unclear_lines(block.chunk, block.start, block.end, block.lines)
         validator, builder, cap = self.validator, self.builder, self.cap
-        report = builder.report
-        loads, fast_counts, fast_valid = orjson.loads, validator.fast_counts, builder.fast_valid
+        loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
+        # Fast-path records gather here and reach the builder as one batch at the end of the chunk (what
+        # the builder keeps from them does not depend on the order records come in).
+        lines: list[int] = []
+        counts: list[RecordCounts] = []
+        sorted_dumps: list[bytes] = []
+        plain = 0  # records of plain lines (the general path counts its own)
+        going, first = True, self.first_record
         number = block.number - 1
         for index, data in enumerate(block.lines):
             number += 1
-            if self.first_record or len(data) > cap or not data.endswith(b"}"):
-                if not self.line(number, data, len(data), True):
-                    return False
+            if first or len(data) > cap or not data.endswith(b"}"):
+                going = self.line(number, data, len(data), True)
+                if not going:  # a JSON array file
+                    break
+                first = self.first_record
                 continue
-            report.records += 1
+            plain += 1
             try:
                 record = loads(data)  # a dict: "}" ends no other JSON value
             except orjson.JSONDecodeError:  # the general path parses it again, for the exact finding
                 builder.outcome(number, validator.check_line(number, data, last_unterminated=False))
                 continue
             clear = index not in unclear
-            counts = fast_counts(record, clear)
-            if counts is None:
+            record_counts = fast_counts(record, clear)
+            if record_counts is None:
                 builder.outcome(number, validator.check_record_walk(number, record, clear))
             else:
-                fast_valid(number, record, counts)
-        return True
+                lines.append(number)
+                counts.append(record_counts)
+                sorted_dumps.append(dumps(record, option=orjson.OPT_SORT_KEYS))
+        builder.fast_batch(lines, counts, sorted_dumps)
+        builder.report.records += plain
+        return going
 
     def line(self, number: int, data: bytes | None, size: int, terminated: bool) -> bool:
         """One line by the general path; False when the pass must stop (a JSON array file)."""

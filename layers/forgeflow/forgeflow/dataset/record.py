@@ -83,6 +83,7 @@ class RecordValidator:
         self._blocks = BlockRules(self.options, media_probe)
         self._checks = self._blocks.checks
         self._fast = FastPath(self.options.model, self._blocks)
+        self._lite_2 = self.options.model is NovaModel.LITE_2
 
     # -- entry points --------------------------------------------------------------------------------
 
@@ -132,11 +133,16 @@ class RecordValidator:
         reserved string (`fast.raw_clear`). None asks for `check_record_walk`, which alone makes findings.
         """
         messages = record.get("messages")
-        is_dpo = _dpo_shaped(messages)
-        record_method = Method.DPO if is_dpo else Method.SFT
-        if self.method is None and type(messages) is list:
-            self.method = record_method
-        if record_method is self.method and not (is_dpo and self.options.model is NovaModel.LITE_2):
+        if type(messages) is not list or not messages:
+            if self.method is None and type(messages) is list:
+                self.method = Method.SFT
+            return None  # no messages, or none: the full walk reports it
+        last = messages[-1]
+        is_dpo = type(last) is dict and "candidates" in last
+        method = self.method
+        if method is None:
+            method = self.method = Method.DPO if is_dpo else Method.SFT
+        if is_dpo is (method is Method.DPO) and not (is_dpo and self._lite_2):
             return self._fast.counts(record, is_dpo, clear)
         return None
 

@@ -18,7 +18,7 @@ from forgeflow.dataset.duplicates import DuplicateCounter
 from forgeflow.dataset.options import ValidationOptions
 from forgeflow.dataset.record import RecordOutcome
 from forgeflow.dataset.stats import StatsCollector, ValidationStats
-from forgeflow.dataset.tokens import RecordCounts, tokens_from_counts
+from forgeflow.dataset.tokens import RecordCounts, tokens_of_many
 from forgeflow.dataset.walk import Issue, make_issue
 from forgeflow.nova import Method, NovaModel
 from forgeflow.wording import plural
@@ -124,13 +124,20 @@ class ReportBuilder:
             dump = orjson.dumps(outcome.record, option=orjson.OPT_SORT_KEYS)
         self._valid(number, counts, outcome.est_tokens, dump)
 
-    def fast_valid(self, number: int, record: dict[str, Any], counts: RecordCounts) -> None:
-        """A record the fast path accepted (`RecordValidator.fast_counts`): no outcome object at all."""
-        characters, messages, has_system, images, videos, documents = counts
-        tokens = tokens_from_counts(
-            characters, messages, has_system=has_system, images=images, videos=videos, documents=documents
-        )
-        self._valid(number, counts, tokens, orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+    def fast_batch(self, lines: list[int], counts: list[RecordCounts], dumps: list[bytes]) -> None:
+        """The records the fast path accepted in one chunk (`passes.LinePass.block`), lines ascending; the
+        chunk's other records may have come before: nothing here depends on that order."""
+        if not lines:
+            return
+        stats = self.stats
+        media = stats.images + stats.videos
+        stats.add_batch(lines, counts, tokens_of_many(counts))
+        if stats.images + stats.videos > media:
+            for number, record_counts in zip(lines, counts, strict=True):
+                self._media_lines(number, record_counts)
+        self.report.valid_records += len(lines)
+        key = self._key
+        self._duplicates.add_many([key(dump) for dump in dumps])
 
     def _valid(self, number: int, counts: RecordCounts, tokens: int, dump: bytes) -> None:
         if counts.images or counts.videos:
@@ -140,9 +147,10 @@ class ReportBuilder:
         self.stats.add(number, counts, tokens)
 
     def _media_lines(self, number: int, counts: RecordCounts) -> None:
-        if counts.images and not self.first_image_line:
+        # The smallest line, whatever the order records come in (see `fast_batch`).
+        if counts.images and not 0 < self.first_image_line < number:
             self.first_image_line = number
-        if counts.videos and not self.first_video_line:
+        if counts.videos and not 0 < self.first_video_line < number:
             self.first_video_line = number
 
     def merge(self, part: ReportBuilder, shift: int) -> None:

@@ -124,13 +124,41 @@ class StatsCollector:
         self.documents += counts.documents
         self.characters += counts.characters
         self.tokens += est_tokens
-        if est_tokens > self.max_tokens or self.longest is None:
+        if self._longer(est_tokens, line):
             self.max_tokens = est_tokens
             self.longest = {"line": line, "est_tokens": est_tokens, "characters": counts.characters}
         if est_tokens > CONTEXT_LENGTHS[0]:
             for index, limit in enumerate(CONTEXT_LENGTHS):
                 if est_tokens > limit:
                     self._over[index] += 1
+
+    def add_batch(self, lines: list[int], counts: list[RecordCounts], tokens: list[int]) -> None:
+        """`add` of each (line, counts, tokens), lines ascending, summed in C (the fast path's batch)."""
+        characters, messages, _, images, videos, documents = zip(*counts, strict=True)
+        self.records += len(lines)
+        self.turns += sum(messages)
+        self.max_turns = max(self.max_turns, *messages)
+        self.images += sum(images)
+        self.videos += sum(videos)
+        self.documents += sum(documents)
+        self.characters += sum(characters)
+        self.tokens += sum(tokens)
+        top = max(tokens)
+        first = tokens.index(top)  # the first record of the batch with its largest estimate
+        if self._longer(top, lines[first]):
+            self.max_tokens = top
+            self.longest = {"line": lines[first], "est_tokens": top, "characters": characters[first]}
+        if top > CONTEXT_LENGTHS[0]:
+            for index, limit in enumerate(CONTEXT_LENGTHS):
+                self._over[index] += sum(1 for estimate in tokens if estimate > limit)
+
+    def _longer(self, tokens: int, line: int) -> bool:
+        """Whether a record is the new longest: the largest estimate, the first by line among equals (so
+        records may arrive in any order: the fast path's batch comes after a chunk's other records)."""
+        longest = self.longest
+        if longest is None or tokens > self.max_tokens:
+            return True
+        return tokens == self.max_tokens and line < longest["line"]
 
     def merge(self, other: StatsCollector, shift: int) -> None:
         """Adds the counts of `other`, a collector of later lines numbered from 1, `shift` lines on."""

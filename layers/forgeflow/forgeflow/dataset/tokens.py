@@ -14,7 +14,7 @@ Media are referenced by S3 URI, so their tokens are planning constants, not meas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 import orjson
@@ -56,6 +56,18 @@ def tokens_from_counts(
         + VIDEO_TOKENS * videos
         + DOCUMENT_TOKENS * documents
     )
+
+
+def tokens_of_many(counts: Iterable[RecordCounts]) -> list[int]:
+    """`tokens_from_counts` of each record's counts, in one comprehension (the fast path's batches)."""
+    return [
+        -(-characters // CHARS_PER_TOKEN)
+        + MESSAGE_TOKENS * (messages + has_system)
+        + IMAGE_TOKENS * images
+        + VIDEO_TOKENS * videos
+        + DOCUMENT_TOKENS * documents
+        for characters, messages, has_system, images, videos, documents in counts
+    ]
 
 
 def _json_chars(value: Any) -> int:

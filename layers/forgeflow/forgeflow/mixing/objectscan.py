@@ -88,7 +88,7 @@ class ObjectScan:
     def block(self, block: LineBlock) -> bool:
         """The lines of one chunk; False when the object's scan must stop."""
         # The hot loop of the whole mix: locals only, one dump and one keyed hash per record.
-        unclear = unclear_lines(block.body)
+        unclear = unclear_lines(block.chunk, block.start, block.end, block.lines)
         validator, estimate, keep = self.validator, self.estimate, self.keep
         loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
         number = block.number - 1
