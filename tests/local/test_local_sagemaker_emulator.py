@@ -372,6 +372,10 @@ def test_a_serverless_job_runs_on_its_converse_train_channel_without_a_recipe(s3
     assert described["ServerlessJobConfig"] == request["ServerlessJobConfig"]
     assert described["ModelPackageConfig"] == request["ModelPackageConfig"]
     assert "emulated" in described["SecondaryStatusTransitions"][0]["StatusMessage"]
+    # Its manifest is not archived: <out>/<job>/output/output/manifest.json (the SDK reads it there).
+    keys = _keys(s3, request["TrainingJobName"])
+    assert f"out/{request['TrainingJobName']}/output/output/manifest.json" in keys
+    assert not [key for key in keys if key.endswith("output.tar.gz")]
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,8 @@ from forgeflow.ports import JobState
 from tests.unit.pipeline.test_pipeline_serverless import BASE_ARN, GROUP_ARN, PLAN, _rendered
 
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/forgeflow-test/3"
+CHECKPOINT = "s3://customer-escrow-123456789012-smtj-x/run"
+MANIFEST = json.dumps({"checkpoint_s3_bucket": CHECKPOINT}).encode()
 MMLU_ONLY = PLAN.format(compute="serverless") + "eval_suites: [mmlu]\n"
 
 
@@ -62,11 +64,9 @@ def _trained(
     training = invoke("build_training_job", {**state, "stage": "train"})
     output = f"s3://{stack_bucket()}/runs/{run_id}/jobs/"
     jobs[training["job_name"]] = _completed(training["job_name"], output, serverless=True)
-    manifest = json.dumps({"checkpoint_s3_bucket": "s3://customer-escrow-123456789012-smtj-x/run"}).encode()
-    stack.put(
-        f"runs/{run_id}/jobs/{training['job_name']}/output/output.tar.gz",
-        stack.tar_gz({"manifest.json": manifest}),
-    )
+    # A serverless job's manifest is not archived: <out>/<job>/output/output/manifest.json (SDK,
+    # sagemaker-core/src/sagemaker/core/training/utils.py build_nova_manifest_s3_uri).
+    stack.put(f"runs/{run_id}/jobs/{training['job_name']}/output/output/manifest.json", MANIFEST)
     outcome = {"job_name": training["job_name"], "status": "Completed", "model_package_arn": package}
     return run_id, {**state, "training": {**training, "job": outcome}}
 
@@ -109,6 +109,11 @@ def test_a_serverless_run_evaluates_mmlu_serverless_and_its_other_suites_by_reci
     assert others == {suite for suite, _ in by_suite} - {"mmlu"}
     assert others  # gen_qa / general keep their evaluation recipes
     assert all("AlgorithmSpecification" in by_suite[(suite, "trained")] for suite in others)
+    # ... on the checkpoint the serverless job's uncompressed manifest names.
+    assert all(
+        by_suite[(suite, "trained")]["HyperParameters"]["base_model_location"] == CHECKPOINT
+        for suite in others
+    )
     # The trained model is recorded where the run is.
     assert (serverless_stack.ledger(run_id) or {})["model_package_arn"] == PACKAGE
 

@@ -66,7 +66,17 @@ def trained_checkpoint(payload: EvaluationInput, services: Services) -> str:
     if payload.training.job is None:
         raise RequestInvalid("BuildEvaluationJobs needs $.training.job (the completed training job)")
     name = payload.training.job.job_name
-    archive_uri = _output_archive(name, payload.run.require_id(), services)
+    state = services.jobs.describe(name)
+    output = state.output_uri or services.settings.run_prefix(payload.run.require_id()) + "jobs/"
+    if state.serverless:
+        # Not archived: <out>/<job>/output/output/manifest.json (aws/sagemaker-python-sdk,
+        # sagemaker-core/src/sagemaker/core/training/utils.py, build_nova_manifest_s3_uri).
+        manifest_uri = results_folder(output, name) + "manifest.json"
+        with reraise_as(missing=f"cannot read the training output {manifest_uri}"):
+            manifest = services.storage.read_bytes(manifest_uri)
+        with reraise_as(InputMissing):
+            return checkpoint_uri_from_manifest(manifest, source=manifest_uri)
+    archive_uri = output_archive_uri(output, name)
     with reraise_as(missing=f"cannot read the training output {archive_uri}"):
         archive = services.storage.read_bytes(archive_uri)
     with reraise_as(InputMissing):
@@ -312,12 +322,6 @@ def _record_baselines(
         )
         recorded[job.suite] = {"cached": False, "job_name": job.job_name, "entry": entry}
     return recorded
-
-
-def _output_archive(job_name: str, run_id: str, services: Services) -> str:
-    """Where a job's `output.tar.gz` is: under its own output path, else the run's jobs prefix."""
-    output = services.jobs.describe(job_name).output_uri or services.settings.run_prefix(run_id) + "jobs/"
-    return output_archive_uri(output, job_name)
 
 
 def _results_location(job_name: str, run_id: str, services: Services) -> str:
