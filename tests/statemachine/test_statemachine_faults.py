@@ -187,6 +187,31 @@ def test_an_overdue_serverless_evaluation_fails_the_evaluation_and_is_stopped(
     assert _jobs(runtime)[f"forgeflow-{outcome.run_id}-train-1"] == "Completed"
 
 
+# Issue #16: a serverless evaluation's results file (uncompressed, <job>/output/output/) malformed or
+# missing: Run Failed at evaluate with the file CollectEvaluation read, as for a recipe job's archive.
+@pytest.mark.parametrize(
+    ("fault", "reason"), [("malformed", "is not valid JSON"), ("missing", "holds no results_*.json")]
+)
+def test_a_bad_serverless_results_file_fails_the_run_at_evaluate(
+    scenario_stack, small_examples, fault: str, reason: str
+) -> None:
+    import yaml
+
+    from tests.statemachine.test_statemachine_paths import SERVERLESS_MMLU_ONLY
+
+    runtime = scenario_stack(FailureInjection(bad_results=fault))  # type: ignore[arg-type]
+    runtime.drop_dataset(small_examples["support"], sidecar=yaml.safe_dump(SERVERLESS_MMLU_ONLY).encode())
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "FAILED"
+    (failed,) = _failed_events(outcome)
+    assert (failed["detail"]["stage"], failed["detail"]["error_code"]) == ("evaluate", "EvaluationInvalid")
+    assert reason in failed["detail"]["message"]
+    assert "-eval-mmlu-" in failed["detail"]["message"]
+    assert "/output/output/" in failed["detail"]["message"]
+
+
 # Finding 5: PublishFailure itself failing → the sweeper publishes, still exactly one Run Failed.
 def test_failing_publish_failure_still_gives_one_run_failed(scenario_stack, small_examples) -> None:
     runtime = scenario_stack(
