@@ -90,12 +90,21 @@ def test_describe_stop_and_list(sagemaker: Any) -> None:
             {"TrainingJobSummaries": [summary | {"TrainingJobStatus": "Stopping"}]},
             {"NameContains": "run-1", "StatusEquals": "Stopping"},
         )
+        serverless = {
+            "BaseModelArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/x",
+            "JobType": "Evaluation",
+        }
+        stub.add_response(
+            "describe_training_job", describe_answer(name) | {"ServerlessJobConfig": serverless}
+        )
         state = jobs.describe(name)
         assert (state.status, state.failure_reason, state.created_at) == ("Failed", "OOM", CREATED)
         assert state.output_uri == "s3://b/runs/run-1/jobs/"
+        assert state.serverless is False
         assert jobs.stop(name) is True
         assert jobs.stop(name) is False
         assert jobs.list_active("run-1") == [name]
+        assert jobs.describe(name).serverless is True  # #16: its results are not archived
 
 
 @pytest.fixture

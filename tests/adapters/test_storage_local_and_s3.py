@@ -108,6 +108,24 @@ def test_s3_prefix_listing(s3_storage: Storage) -> None:
         s3_storage.list_jsonl(f"s3://{BUCKET}/nothing/")
 
 
+# Issue #16: a serverless evaluation's results are found by listing its uncompressed output folder.
+def test_list_under_names_every_file_below_a_prefix_or_folder(s3_storage: Storage, tmp_path: Path) -> None:
+    for key in ["out/j/output/output/None/eval_results/results_2.json", "out/j/output/output/EMULATED.txt"]:
+        s3_storage.write_bytes(f"s3://{BUCKET}/{key}", b"{}")
+    s3_storage.write_bytes(f"s3://{BUCKET}/out/j2/output/output/x.json", b"{}")
+    assert s3_storage.list_under(f"s3://{BUCKET}/out/j/output/output") == [
+        f"s3://{BUCKET}/out/j/output/output/EMULATED.txt",
+        f"s3://{BUCKET}/out/j/output/output/None/eval_results/results_2.json",
+    ]
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "results_1.json").write_text("{}")
+    assert Storage().list_under(str(tmp_path / "a")) == [str(tmp_path / "a" / "b" / "results_1.json")]
+    for empty in (f"s3://{BUCKET}/out/none/", str(tmp_path / "missing")):
+        with pytest.raises(InputError, match="nothing under") as error:
+            s3_storage.list_under(empty)
+        assert error.value.code == "NOT_FOUND"
+
+
 def test_missing_s3_object_is_an_input_error(s3_storage: Storage) -> None:
     with pytest.raises(InputError, match="does not exist"):
         s3_storage.read_bytes(f"s3://{BUCKET}/missing.jsonl")

@@ -70,6 +70,47 @@ def test_serverless_with_a_nova_category_runs_to_a_results_event(tmp_path: Path)
     forge = _mix_report(result)["forge"]
     assert forge["hyperparameters"] == {"customer_data_percent": "70", "nova_code_percent": "100"}
     assert forge["parts"]["mixed_by_amazon_at_training_time"][0]["share"] == 0.3
+    _assert_serverless_evaluation(result, detail)
+
+
+def _assert_serverless_evaluation(result: dict[str, Any], detail: dict[str, Any]) -> None:
+    """Issue #16: MMLU ran as serverless BenchmarkEvaluation jobs of the base model and of the trained
+    model package, and was read from their emulated results where the SDK reads them."""
+    outputs = Path(result["outputs_dir"])
+    run_id = detail["run_id"]
+    record = json.loads((outputs / "run.json").read_text())
+    jobs = {job["name"]: job["status"] for job in record["training_jobs"]}
+    mmlu = {f"forgeflow-{run_id}-eval-mmlu-{target}-1" for target in ("base", "trained")}
+    assert {name: jobs[name] for name in mmlu} == dict.fromkeys(mmlu, "Completed")
+    # The trained model: the model package the serverless training job registered, in the event, the
+    # ledger, the summary and the report.
+    package = detail["model_package_arn"]
+    assert package.startswith("arn:aws:sagemaker:us-east-1:123456789012:model-package/forgeflow-emulated/")
+    assert record["ledger"]["model_package_arn"] == package
+    (summary_file,) = outputs.rglob("evaluation/summary.json")
+    summary = json.loads(summary_file.read_text())
+    assert summary["trained_model"] == {
+        "training_job_name": detail["training_job_name"],
+        "model_package_arn": package,
+    }
+    (report_file,) = outputs.rglob("report/report.json")
+    assert json.loads(report_file.read_text())["other"]["trained_model"]["model_package_arn"] == package
+    for name in mmlu:
+        (results,) = outputs.rglob(f"jobs/{name}/output/output/None/eval_results/results_*.json")
+        document = json.loads(results.read_text())
+        assert document["emulated"] is True
+        # MMLU as measured by the stand-in: it has no benchmark data offline, so no number, and why.
+        assert document["not_measured"] in summary["suites"]["mmlu"]["note"]
+    assert summary["suites"]["mmlu"]["base"] is None
+    assert summary["jobs"]["mmlu"] == {
+        "base": f"forgeflow-{run_id}-eval-mmlu-base-1",
+        "trained": f"forgeflow-{run_id}-eval-mmlu-trained-1",
+    }
+    # The other suites keep their evaluation recipes (instance-based jobs with an output.tar.gz).
+    assert {suite for suite in summary["jobs"] if suite != "mmlu"}
+    for suite, targets in summary["jobs"].items():
+        if suite != "mmlu":
+            assert all(list(outputs.rglob(f"jobs/{name}/output/output.tar.gz")) for name in targets.values())
 
 
 def test_serverful_with_own_curated_data_blends_it_into_train_jsonl(tmp_path: Path) -> None:
@@ -81,6 +122,7 @@ def test_serverful_with_own_curated_data_blends_it_into_train_jsonl(tmp_path: Pa
     assert detail["smoke_job_name"] is not None
     assert detail["smoke_skipped"] is None
     assert detail["estimated_cost_usd"] is not None
+    assert detail["model_package_arn"] is None  # a serverful job registers no model package
     report = _mix_report(result)
     assert report["forge"] is None
     shares = {source["name"]: source["mix_share"] for source in report["sources"]}

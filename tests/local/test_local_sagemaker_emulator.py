@@ -400,6 +400,10 @@ def test_a_serverless_job_runs_on_its_converse_train_channel_without_a_recipe(s3
     assert described["ServerlessJobConfig"] == request["ServerlessJobConfig"]
     assert described["ModelPackageConfig"] == request["ModelPackageConfig"]
     assert "emulated" in described["SecondaryStatusTransitions"][0]["StatusMessage"]
+    # Its manifest is not archived: <out>/<job>/output/output/manifest.json (the SDK reads it there).
+    keys = _keys(s3, request["TrainingJobName"])
+    assert f"out/{request['TrainingJobName']}/output/output/manifest.json" in keys
+    assert not [key for key in keys if key.endswith("output.tar.gz")]
 
 
 @pytest.mark.parametrize(
@@ -467,14 +471,104 @@ def test_a_serverless_job_fails_on_a_train_channel_that_is_not_converse(s3: Any)
     assert "ClientError" in described["FailureReason"]
 
 
-def test_the_emulator_accepts_the_serverless_benchmark_evaluation_requests(s3: Any) -> None:
+def _serverless_eval_request(target: str) -> dict[str, Any]:
     from pathlib import Path
 
-    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
     golden = Path(__file__).resolve().parents[2] / "tests/unit/jobs/golden"
+    request: dict[str, Any] = orjson.loads(
+        (golden / f"serverless_eval_lite-2_mmlu_{target}.json").read_bytes()
+    )
+    request["OutputDataConfig"]["S3OutputPath"] = f"s3://{BUCKET}/out/"
+    return request
+
+
+# Issue #16: a serverless fine-tuning job registers a model package version in its group when it completes
+# (DescribeTrainingJob OutputModelPackageArn); an instance-based job registers none.
+def test_a_completed_serverless_job_names_its_new_model_package(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    arns = []
+    for attempt in (1, 2):
+        request = _serverless_request()
+        request["TrainingJobName"] = f"forgeflow-r-1-train-{attempt}"
+        emulator.create_training_job(request)
+        assert "OutputModelPackageArn" not in emulator.describe_training_job(request["TrainingJobName"])
+        arns.append(_run_to_end(emulator, request["TrainingJobName"])["OutputModelPackageArn"])
+    group = "arn:aws:sagemaker:us-east-1:123456789012:model-package"
+    assert arns == [f"{group}/forgeflow/1", f"{group}/forgeflow/2"]
+    emulator.create_training_job(_request())
+    assert "OutputModelPackageArn" not in _run_to_end(emulator, "forgeflow-run1-smoke-1")
+
+
+def test_a_serverless_evaluation_of_an_unknown_model_package_is_refused(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    with pytest.raises(EmulatedApiError) as refused:
+        emulator.create_training_job(_serverless_eval_request("trained"))
+    assert refused.value.code == "ValidationException"
+    assert "model-package/forgeflow/1 does not exist" in refused.value.message
+
+
+def _serverless_results(s3: Any, name: str) -> tuple[str, dict[str, Any]]:
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{name}/")["Contents"]]
+    (key,) = [k for k in keys if k.rsplit("/", 1)[-1].startswith("results_")]
+    return key, orjson.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+# Issue #16: serverless evaluation jobs write uncompressed results where the SDK reads them
+# (<out>/<job>/output/output/None/eval_results/results_*.json), measured by the stand-in as recipe jobs
+# are: MMLU needs its benchmark and a real model, so it says why it was not measured, never a number.
+def test_serverless_evaluations_write_results_where_the_sdk_reads_them(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    train = _serverless_request()
+    train["TrainingJobName"] = "forgeflow-r-1-train-1"
+    emulator.create_training_job(train)
+    package = _run_to_end(emulator, "forgeflow-r-1-train-1")["OutputModelPackageArn"]
     for target in ("base", "trained"):
-        request = orjson.loads((golden / f"serverless_eval_lite-2_mmlu_{target}.json").read_bytes())
-        assert emulator.create_training_job(request)["TrainingJobArn"].endswith(target + "-1")
+        request = _serverless_eval_request(target)
+        emulator.create_training_job(request)
+        name = request["TrainingJobName"]
+        assert _run_to_end(emulator, name)["TrainingJobStatus"] == "Completed"
+        key, results = _serverless_results(s3, name)
+        assert key.startswith(f"out/{name}/output/output/None/eval_results/results_")
+        assert results["emulated"] is True
+        assert results["results"] == {}
+        assert "mmlu needs its benchmark data and a real model" in results["not_measured"]
+        assert results["config_general"] == {
+            "model_name": package if target == "trained" else "",
+            "task": "mmlu",
+        }
+        assert not [k for k in _keys(s3, name) if k.endswith("output.tar.gz")]
+
+
+def _keys(s3: Any, name: str) -> list[str]:
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=f"out/{name}/")["Contents"]]
+
+
+@pytest.mark.parametrize("bad", ["malformed", "missing"])
+def test_bad_results_reach_the_serverless_layout_too(s3: Any, bad: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    emulator.failures = FailureInjection(bad_results=bad)
+    request = _serverless_eval_request("base")
+    emulator.create_training_job(request)
+    assert _run_to_end(emulator, request["TrainingJobName"])["TrainingJobStatus"] == "Completed"
+    results = [k for k in _keys(s3, request["TrainingJobName"]) if "/results_" in k]
+    if bad == "missing":
+        assert results == []
+    else:
+        (key,) = results
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def test_a_stalled_stage_stays_in_training_until_stopped(s3: Any) -> None:
+    emulator = TrainingJobEmulator(s3, account_id="123456789012", region="us-east-1")
+    emulator.failures = FailureInjection(stall_stages=frozenset({"eval"}))
+    request = _serverless_eval_request("base")
+    emulator.create_training_job(request)
+    name = request["TrainingJobName"]
+    statuses = [emulator.describe_training_job(name)["SecondaryStatus"] for _ in range(6)]
+    assert statuses[-3:] == ["Training"] * 3
+    emulator.stop_training_job(name)
+    assert _run_to_end(emulator, name)["TrainingJobStatus"] == "Stopped"
 
 
 def test_the_base_stand_in_knows_the_curated_pool_except_the_general_slice(s3: Any) -> None:

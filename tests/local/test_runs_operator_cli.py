@@ -104,6 +104,14 @@ def test_every_state_of_the_asl_has_a_stage_by_rule() -> None:
     assert stage_of("SmokeJob") == "smoke"
     assert stage_of("PublishFailure") == "failure"
     assert stage_of("Publish") == "publish"
+    # Issue #16: the serverless evaluation branch is the evaluate stage; a missing model package, train.
+    map_states = json.loads(_without_substitutions(text))["States"]["EvaluationJobs"]["ItemProcessor"][
+        "States"
+    ]
+    serverless = [name for name in map_states if "Serverless" in name]
+    assert len(serverless) == 11
+    assert {stage_of(name) for name in serverless} == {"evaluate"}
+    assert stage_of("ServerlessTrainingJobWithoutModelPackage") == "train"
 
 
 class _Loader(yaml.SafeLoader):

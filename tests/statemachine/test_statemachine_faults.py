@@ -160,6 +160,58 @@ def test_an_overdue_serverless_job_fails_the_stage_and_stop_jobs_stops_it(
     assert runtime.emulator.describe_training_job(train)["TrainingJobStatus"] == "Stopped"
 
 
+# Issue #16: a serverless evaluation job still running after ServerlessMaxPolls polls is overdue, as a
+# training job is: not retried, Run Failed at evaluate with the reason, and StopJobs stops the jobs.
+def test_an_overdue_serverless_evaluation_fails_the_evaluation_and_is_stopped(
+    scenario_stack, small_examples
+) -> None:
+    import yaml
+
+    from tests.statemachine.test_statemachine_paths import SERVERLESS_MMLU_ONLY
+
+    runtime = scenario_stack(
+        FailureInjection(stall_stages=frozenset({"eval"})), parameter_overrides={"ServerlessMaxPolls": "3"}
+    )
+    runtime.drop_dataset(small_examples["support"], sidecar=yaml.safe_dump(SERVERLESS_MMLU_ONLY).encode())
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "FAILED"
+    (failed,) = _failed_events(outcome)
+    assert (failed["detail"]["stage"], failed["detail"]["error_code"]) == ("evaluate", "JobFailed")
+    assert "still InProgress after 3 polls" in failed["detail"]["message"]
+    evals = sorted(name for name in _jobs(runtime) if "-eval-mmlu-" in name)
+    assert [name.rsplit("-", 2)[-2] for name in evals] == ["base", "trained"]
+    assert sorted(failed["detail"]["stopped_jobs"]) == evals
+    assert {_jobs(runtime)[name] for name in evals} == {"Stopped"}
+    assert _jobs(runtime)[f"forgeflow-{outcome.run_id}-train-1"] == "Completed"
+
+
+# Issue #16: a serverless evaluation's results file (uncompressed, <job>/output/output/) malformed or
+# missing: Run Failed at evaluate with the file CollectEvaluation read, as for a recipe job's archive.
+@pytest.mark.parametrize(
+    ("fault", "reason"), [("malformed", "is not valid JSON"), ("missing", "holds no results_*.json")]
+)
+def test_a_bad_serverless_results_file_fails_the_run_at_evaluate(
+    scenario_stack, small_examples, fault: str, reason: str
+) -> None:
+    import yaml
+
+    from tests.statemachine.test_statemachine_paths import SERVERLESS_MMLU_ONLY
+
+    runtime = scenario_stack(FailureInjection(bad_results=fault))  # type: ignore[arg-type]
+    runtime.drop_dataset(small_examples["support"], sidecar=yaml.safe_dump(SERVERLESS_MMLU_ONLY).encode())
+    (execution,) = runtime.wait_for_executions(1)
+    outcome = runtime.outcome(execution["executionArn"])
+
+    assert outcome.status == "FAILED"
+    (failed,) = _failed_events(outcome)
+    assert (failed["detail"]["stage"], failed["detail"]["error_code"]) == ("evaluate", "EvaluationInvalid")
+    assert reason in failed["detail"]["message"]
+    assert "-eval-mmlu-" in failed["detail"]["message"]
+    assert "/output/output/" in failed["detail"]["message"]
+
+
 # Finding 5: PublishFailure itself failing → the sweeper publishes, still exactly one Run Failed.
 def test_failing_publish_failure_still_gives_one_run_failed(scenario_stack, small_examples) -> None:
     runtime = scenario_stack(

@@ -64,8 +64,20 @@ SERVERLESS_SIDECAR = {
         ]
     },
 }
-EVAL = ["BuildEvaluationJobs", "EvaluationJobs", "EvaluationJob"]
+EVAL = ["BuildEvaluationJobs", "EvaluationJobs", "IsEvaluationJobServerless", "EvaluationJob"]
 EVAL_DONE = [*EVAL, "EvaluationJobDone"]
+# Issue #16: a serverless run's MMLU jobs (base model, trained model package) in the Map's AWS SDK branch.
+SERVERLESS_EVAL = [
+    "IsEvaluationJobServerless",
+    "ServerlessEvaluationJob",
+    "ServerlessModelPackageEvaluationJob",
+    "StartServerlessEvaluationJobPolls",
+    "WaitForServerlessEvaluationJob",
+    "DescribeServerlessEvaluationJob",
+    "ServerlessEvaluationJobStatus",
+    "CountServerlessEvaluationJobPoll",
+]
+SERVERLESS_MMLU_ONLY = {**SERVERLESS_SIDECAR, "eval_suites": ["mmlu"]}
 FAILURE_TAIL = ["StopJobs", "PublishFailure", "Failed"]
 
 
@@ -106,6 +118,10 @@ def test_every_substitution_in_the_asl_is_provided_by_the_template() -> None:
     template = load_template(ROOT / "template.yaml")
     machine = template.resources["PipelineStateMachine"].properties
     assert used <= set(machine["DefinitionSubstitutions"])
+
+
+def _map_states() -> set[str]:
+    return set(_definition()["States"]["EvaluationJobs"]["ItemProcessor"]["States"])
 
 
 def _path(runtime: LocalRuntime, execution_arn: str) -> list[str]:
@@ -198,6 +214,8 @@ SCENARIOS = [
             *SERVERLESS,
             "ServerlessTrainingJobCompleted",
             *EVAL_DONE,
+            *SERVERLESS_EVAL,
+            "ServerlessEvaluationJobCompleted",
             "CollectEvaluation",
             "IsRegressed",
             "Publish",
@@ -205,6 +223,51 @@ SCENARIOS = [
         ],
         "SUCCEEDED",
         sidecar=SERVERLESS_SIDECAR,
+    ),
+    Scenario(
+        "serverless evaluation lost its capacity: a new attempt (-2) of that evaluation job",
+        [
+            *HEAD,
+            "IsApprovalRequired",
+            *SERVERLESS,
+            "ServerlessTrainingJobCompleted",
+            "BuildEvaluationJobs",
+            "EvaluationJobs",
+            *SERVERLESS_EVAL,
+            "ServerlessEvaluationJobEnded",
+            "NextEvaluationJobAttempt",
+            "WaitForEvaluationJobAttempt",
+            "ServerlessEvaluationJobCompleted",
+            "EvaluationJobDone",
+            "CollectEvaluation",
+            "IsRegressed",
+            "Publish",
+            "Succeeded",
+        ],
+        "SUCCEEDED",
+        failures=FailureInjection(capacity_errors={"eval": 1}),
+        sidecar=SERVERLESS_MMLU_ONLY,
+    ),
+    Scenario(
+        "serverless evaluation job failed: Run Failed at evaluate",
+        [
+            *HEAD,
+            "IsApprovalRequired",
+            *SERVERLESS,
+            "ServerlessTrainingJobCompleted",
+            "BuildEvaluationJobs",
+            "EvaluationJobs",
+            *SERVERLESS_EVAL,
+            "ServerlessEvaluationJobEnded",
+            "NextEvaluationJobAttempt",
+            "EvaluationJobFailed",
+            "EvaluateFailed",
+            *FAILURE_TAIL,
+        ],
+        "FAILED",
+        failures=FailureInjection(fail_stages=frozenset({"eval"})),
+        sidecar=SERVERLESS_MMLU_ONLY,
+        failed_stage="evaluate",
     ),
     Scenario(
         "serverless create over the account limit: a new attempt, as for .sync jobs",
@@ -217,6 +280,8 @@ SCENARIOS = [
             *SERVERLESS[4:],
             "ServerlessTrainingJobCompleted",
             *EVAL_DONE,
+            *SERVERLESS_EVAL,
+            "ServerlessEvaluationJobCompleted",
             "CollectEvaluation",
             "IsRegressed",
             "Publish",
@@ -243,6 +308,22 @@ SCENARIOS = [
         failed_stage="train",
     ),
     Scenario(
+        "serverless training job completed without a model package: nothing to evaluate, Run Failed at train",
+        [
+            *HEAD,
+            "IsApprovalRequired",
+            *SERVERLESS,
+            "ServerlessTrainingJobWithoutModelPackage",
+            "NextTrainingJobAttempt",
+            "TrainFailed",
+            *FAILURE_TAIL,
+        ],
+        "FAILED",
+        failures=FailureInjection(no_model_package=True),
+        sidecar=SERVERLESS_MMLU_ONLY,
+        failed_stage="train",
+    ),
+    Scenario(
         "unknown key in the run options",
         ["Start", "RegisterRun", "RegisterFailed", *FAILURE_TAIL],
         "FAILED",
@@ -264,11 +345,21 @@ def test_path(scenario: Scenario, scenario_stack, small_examples) -> None:
     (execution,) = runtime.wait_for_executions(1)
     outcome = runtime.outcome(execution["executionArn"])
 
-    assert _path(runtime, outcome.execution_arn) == scenario.path
+    # The Map's iterations run in parallel: the order of first entry holds outside it, a set inside it.
+    path, inside = _path(runtime, outcome.execution_arn), _map_states()
+    assert [s for s in path if s not in inside] == [s for s in scenario.path if s not in inside]
+    assert {s for s in path if s in inside} == {s for s in scenario.path if s in inside}
     assert outcome.status == scenario.status
     if scenario.failed_stage is not None:
         assert outcome.events[-1]["detail-type"] == "Run Failed"
         assert outcome.events[-1]["detail"]["stage"] == scenario.failed_stage
+    if scenario.failures.no_model_package:
+        assert "completed without an OutputModelPackageArn" in outcome.events[-1]["detail"]["message"]
+    if scenario.failures.capacity_errors.get("eval"):
+        evals = {j.name: j.status for j in runtime.emulator.jobs() if j.stage == "eval"}
+        assert sorted(evals.values()) == ["Completed", "Completed", "Failed"]
+        (retried,) = [name for name in evals if name.endswith("-2")]
+        assert evals[retried[:-1] + "1"] == "Failed"
     if scenario.sidecar is SERVERLESS_SIDECAR and scenario.status == "SUCCEEDED":
         detail = outcome.events[-1]["detail"]
         assert detail["smoke_job_name"] is None
@@ -277,6 +368,17 @@ def test_path(scenario: Scenario, scenario_stack, small_examples) -> None:
         (train,) = [job for job in runtime.emulator.jobs() if job.stage == "train"]
         assert train.request["ServerlessJobConfig"]["JobType"] == "FineTuning"
         assert train.request["HyperParameters"]["nova_code_percent"] == "100"
+        # MMLU ran as serverless benchmark jobs; the trained one evaluated the job's model package.
+        serverless = {
+            j.name: j.request for j in runtime.emulator.jobs() if j.serverless_job_type == "Evaluation"
+        }
+        run_id = outcome.run_id
+        assert set(serverless) == {
+            f"forgeflow-{run_id}-eval-mmlu-base-1",
+            f"forgeflow-{run_id}-eval-mmlu-trained-1",
+        }
+        package = serverless[f"forgeflow-{run_id}-eval-mmlu-trained-1"]["ModelPackageConfig"]
+        assert package["SourceModelPackageArn"] == detail["model_package_arn"] == train.model_package_arn
     if scenario.sidecar == {"smoke_only": True}:
         detail = outcome.events[-1]["detail"]
         assert (detail["smoke_only"], detail["training_job_name"], detail["evaluation"]) == (True, None, {})

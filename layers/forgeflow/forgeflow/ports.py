@@ -56,6 +56,8 @@ class LedgerRow(BaseModel):
     # A run that trained and was evaluated: the gate's verdict (promoted | regressed), its actual cost.
     verdict: str | None = None
     actual_cost_usd: float | None = None
+    # A serverless run's trained model: the model package its training job registered (OutputModelPackageArn).
+    model_package_arn: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The row as plain attributes, without the unset ones (DynamoDB stores no nulls)."""
@@ -126,6 +128,8 @@ class JobState:
     billable_seconds: int | None = None
     instance_type: str | None = None
     instance_count: int | None = None
+    # DescribeTrainingJob names a ServerlessJobConfig: a serverless job (outputs uncompressed, no instances).
+    serverless: bool = False
 
 
 class TrainingJobs(Protocol):

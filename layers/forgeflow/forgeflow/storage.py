@@ -163,6 +163,21 @@ class Storage:
             )
         return found
 
+    def list_under(self, uri: str) -> list[str]:
+        """Every file under a folder/prefix, in listing order (S3: its key order); NOT_FOUND when none."""
+        location = parse_uri(uri)
+        if location.is_s3:
+            assert location.bucket is not None
+            prefix = location.key if location.key.endswith("/") else location.key + "/"
+            found = [f"s3://{location.bucket}/{key}" for key in self.s3.list_keys(location.bucket, prefix)]
+        else:
+            assert location.path is not None
+            paths = location.path.rglob("*") if location.path.is_dir() else []
+            found = sorted(str(path) for path in paths if path.is_file())
+        if not found:
+            raise InputError(f"nothing under {uri}", code="NOT_FOUND", hint="check the prefix or folder")
+        return found
+
     @contextlib.contextmanager
     def open_output(self, uri: str) -> Iterator[BinaryWriter]:
         """A binary writer whose result appears at `uri` only if the `with` block succeeds."""

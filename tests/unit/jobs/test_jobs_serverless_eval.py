@@ -27,7 +27,6 @@ def _request(target: Any, **options: Any) -> dict[str, Any]:
         suite=options.pop("suite", "mmlu"),
         target=target,
         run_id="r-1",
-        data_uri="s3://forgeflow-data/runs/r-1/evaluation/inputs/mmlu/",
         settings=SETTINGS,
         serverless=SERVERLESS,
         model_package_arn=options.pop("model_package_arn", PACKAGE_ARN),
@@ -54,6 +53,7 @@ def test_serverless_evaluation_anatomy() -> None:
         assert (config["JobType"], config["EvaluationType"]) == ("Evaluation", "BenchmarkEvaluation")
         assert not {"Peft", "CustomizationTechnique"} & set(config)
         assert request["HyperParameters"] == {"task": "mmlu", "strategy": "zs_cot", "metric": "accuracy"}
+        assert "InputDataConfig" not in request  # a built-in benchmark reads no channel (SDK)
     assert "ModelPackageConfig" not in base
     assert trained["ModelPackageConfig"]["SourceModelPackageArn"] == PACKAGE_ARN
     assert trained["TrainingJobName"] == "forgeflow-r-1-eval-mmlu-trained-1"

@@ -168,18 +168,23 @@ def test_the_only_waits_are_attempt_backoffs_and_the_bounded_serverless_poll(
 
     waits = {n: s for n, s in _all_states(definition).items() if s["Type"] == "Wait"}
     backoffs = {"WaitForSmokeJobAttempt", "WaitForTrainingJobAttempt", "WaitForEvaluationJobAttempt"}
-    assert set(waits) == backoffs | {"WaitForServerlessTrainingJob"}
+    polls = {"WaitForServerlessTrainingJob", "WaitForServerlessEvaluationJob"}
+    assert set(waits) == backoffs | polls
     assert all(waits[name]["SecondsPath"].endswith(".wait_seconds") for name in backoffs)
-    assert waits["WaitForServerlessTrainingJob"]["SecondsPath"] == "$.run.settings.poll_seconds"
-    status = definition["States"]["ServerlessTrainingJobStatus"]
-    bound = [c for c in status["Choices"] if c.get("Variable") == "$.training.poll.count"]
-    assert bound == [
-        {
-            "Variable": "$.training.poll.count",
-            "NumericGreaterThanEquals": 3,  # the ${ServerlessMaxPolls} substitution (NUMERIC)
-            "Next": "ServerlessTrainingJobOverdue",
-        }
-    ]
+    assert all(waits[name]["SecondsPath"] == "$.run.settings.poll_seconds" for name in polls)
+    states = _all_states(definition)
+    for status, counter, overdue in (
+        ("ServerlessTrainingJobStatus", "$.training.poll.count", "ServerlessTrainingJobOverdue"),
+        ("ServerlessEvaluationJobStatus", "$.poll.count", "ServerlessEvaluationJobOverdue"),
+    ):
+        bound = [c for c in states[status]["Choices"] if c.get("Variable") == counter]
+        assert bound == [
+            {
+                "Variable": counter,
+                "NumericGreaterThanEquals": 3,  # the ${ServerlessMaxPolls} substitution (NUMERIC)
+                "Next": overdue,
+            }
+        ]
     assert "${ServerlessMaxPolls}" in ASL_PATH.read_text()
     template, _ = decode(str(ASL_PATH.parents[1] / "template.yaml"))
     parameters = template["Parameters"]
@@ -201,7 +206,7 @@ def test_task_results_are_selected_pointers_under_named_keys(definition: dict[st
             if state["Resource"].endswith(".waitForTaskToken"):
                 continue  # the approver's answer, kept whole (test_approval_waits_on_a_task_token_…)
             prefix = "$.Payload." if state["Resource"].endswith("lambda:invoke") else "$."
-            if name == "DescribeServerlessTrainingJob":
+            if name in ("DescribeServerlessTrainingJob", "DescribeServerlessEvaluationJob"):
                 continue  # keeps the whole output: FailureReason (optional) is a failure's cause
             assert all(value.startswith(prefix) for value in state["ResultSelector"].values()), name
 
@@ -217,16 +222,70 @@ def test_serverless_job_requests_are_built_with_exactly_the_members_the_asl_pass
     definition: dict[str, Any],
 ) -> None:
     from forgeflow.pipeline.steps.serverless import SERVERLESS_FIELDS, TRACKED_SERVERLESS_FIELDS
+    from forgeflow.pipeline.steps.serverless_eval import (
+        SERVERLESS_EVAL_FIELDS,
+        SERVERLESS_EVAL_PACKAGE_FIELDS,
+    )
 
     creates = {
         name: state
         for name, state in _all_states(definition).items()
         if state.get("Resource") == "arn:aws:states:::aws-sdk:sagemaker:createTrainingJob"
     }
-    assert set(creates) == {"ServerlessTrainingJob", "TrackedServerlessTrainingJob"}
+    expected = {
+        "ServerlessTrainingJob": SERVERLESS_FIELDS,
+        "TrackedServerlessTrainingJob": TRACKED_SERVERLESS_FIELDS,
+        "ServerlessEvaluationJob": SERVERLESS_EVAL_FIELDS,
+        "ServerlessModelPackageEvaluationJob": SERVERLESS_EVAL_PACKAGE_FIELDS,
+    }
+    assert set(creates) == set(expected)
     for name, state in creates.items():
-        fields = TRACKED_SERVERLESS_FIELDS if name.startswith("Tracked") else SERVERLESS_FIELDS
-        assert {key.removesuffix(".$") for key in state["Parameters"]} == fields, name
+        assert {key.removesuffix(".$") for key in state["Parameters"]} == expected[name], name
+        # The jobs' role is the stack's (a substitution), never a value from the execution's state.
+        assert state["Parameters"]["RoleArn"].endswith(":SageMakerExecutionRole"), name
+        retried = {error for retrier in state["Retry"] for error in retrier["ErrorEquals"]}
+        assert all(error.startswith("SageMaker.") for error in retried), name
+
+
+# Issue #16: the Map routes a serverless request to the AWS SDK branch, whose every failure reaches the
+# same NextEvaluationJobAttempt as a .sync failure; the serverful EvaluationJob is the default.
+def test_the_evaluation_map_routes_serverless_requests_to_their_poll_loop(definition: dict[str, Any]) -> None:
+    processor = definition["States"]["EvaluationJobs"]["ItemProcessor"]
+    states = processor["States"]
+    assert processor["StartAt"] == "IsEvaluationJobServerless"
+    choice = states["IsEvaluationJobServerless"]
+    assert choice["Default"] == "EvaluationJob"
+    assert [c["Next"] for c in choice["Choices"]] == [
+        "ServerlessModelPackageEvaluationJob",
+        "ServerlessEvaluationJob",
+    ]
+    assert states["WaitForEvaluationJobAttempt"]["Next"] == "IsEvaluationJobServerless"
+    loop = [
+        "ServerlessEvaluationJob",
+        "ServerlessModelPackageEvaluationJob",
+        "DescribeServerlessEvaluationJob",
+        "ServerlessEvaluationJobEnded",
+        "ServerlessEvaluationJobOverdue",
+    ]
+    for name in loop:
+        state = states[name]
+        catches = [c["Next"] for c in state.get("Catch", [])] or [state["Next"]]
+        assert catches == ["NextEvaluationJobAttempt"], name
+    assert states["ServerlessEvaluationJobCompleted"]["Next"] == "EvaluationJobDone"
+    assert states["ServerlessEvaluationJobCompleted"]["ResultPath"] == "$.result"
+
+
+# Issue #16: the serverless training job's model package is what a serverless evaluation of the trained
+# model names; a job that completed without one (the member is optional) fails the stage with its reason.
+def test_the_serverless_training_job_keeps_its_model_package(definition: dict[str, Any]) -> None:
+    states = definition["States"]
+    completed = states["ServerlessTrainingJobCompleted"]["Parameters"]
+    assert completed["model_package_arn.$"] == "$.training.described.OutputModelPackageArn"
+    first, without = states["ServerlessTrainingJobStatus"]["Choices"][:2]
+    assert first["Next"] == "ServerlessTrainingJobCompleted"
+    assert {"Variable": "$.training.described.OutputModelPackageArn", "IsPresent": True} in first["And"]
+    assert without["Next"] == "ServerlessTrainingJobWithoutModelPackage"
+    assert states["ServerlessTrainingJobWithoutModelPackage"]["Next"] == "NextTrainingJobAttempt"
 
 
 def test_job_requests_are_built_with_exactly_the_members_the_asl_passes(definition: dict[str, Any]) -> None:

@@ -151,6 +151,8 @@ def test_the_sample_run_goes_through_every_handler(stack: Any, invoke: Any, tmp_
         "build_evaluation_jobs", {**load_event("build_evaluation_jobs", run_id), "mix": mix, "recipe": recipe}
     )
     assert {job["request"]["StoppingCondition"]["MaxRuntimeInSeconds"] for job in built["jobs"]} == {7200}
+    # A serverful run's every suite is a recipe job (#16: only a serverless run's MMLU runs serverless).
+    assert not [job for job in built["jobs"] if "ServerlessJobConfig" in job["request"]]
     for job in built["jobs"]:
         stack.sagemaker.create_training_job(**job["request"])
     evaluation = {

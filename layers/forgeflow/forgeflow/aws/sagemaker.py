@@ -64,6 +64,7 @@ class SageMakerTrainingJobs:
             billable_seconds=int(billable) if billable is not None else None,
             instance_type=resources.get("InstanceType"),
             instance_count=resources.get("InstanceCount"),
+            serverless="ServerlessJobConfig" in answer,
         )
 
     def stop(self, name: str) -> bool:

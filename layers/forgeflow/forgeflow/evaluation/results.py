@@ -76,9 +76,23 @@ def read_results(archive: bytes, source: str = "output.tar.gz") -> EvalResults:
         if not candidates:
             raise DataError(f"{source} holds no results_*.json", hint="is this an evaluation job's output?")
         document = _read_member(tar, candidates[-1], source)
+    return _results_of(document, f"{source}: {candidates[-1].name}")
+
+
+def read_results_document(data: bytes, source: str) -> EvalResults:
+    """One `results_*.json` file's metrics (a serverless evaluation writes it uncompressed)."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise DataError(f"{source} is not valid JSON: {error}") from error
+    return _results_of(document, source)
+
+
+def _results_of(document: Any, source: str) -> EvalResults:
+    """The metrics a results document holds: `results["all"]`, else the first non-empty mapping."""
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, dict):
-        raise DataError(f"{source}: {candidates[-1].name} has no 'results' mapping")
+        raise DataError(f"{source} has no 'results' mapping")
     emulated = document.get("emulated") is True
     reason = document.get("not_measured")
     chosen = results.get("all")
@@ -87,7 +101,7 @@ def read_results(archive: bytes, source: str = "output.tar.gz") -> EvalResults:
     if chosen is None:
         if isinstance(reason, str) and reason:
             return EvalResults(metrics={}, emulated=emulated, not_measured=reason)
-        raise DataError(f"{source}: {candidates[-1].name} holds no metrics")
+        raise DataError(f"{source} holds no metrics")
     metrics = {
         str(name): float(value)
         for name, value in chosen.items()
@@ -218,6 +232,8 @@ class EvaluationSummary:
     baseline: dict[str, dict[str, Any]] = field(default_factory=dict)
     # {estimate_usd, actual_usd, jobs: [...]} (forgeflow.jobs.cost), once known.
     cost: dict[str, Any] | None = None
+    # What names the evaluated model: its training job and (serverless) its model package ARN.
+    trained_model: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def emulated(self) -> bool:
@@ -228,7 +244,9 @@ class EvaluationSummary:
         return {comparison.suite: comparison.headline() for comparison in self.suites}
 
     def to_dict(self) -> dict[str, Any]:
+        named = {"trained_model": self.trained_model} if self.trained_model else {}
         return {
+            **named,
             "run_id": self.run_id,
             "emulated": self.emulated,
             "domain_task": self.domain_task,

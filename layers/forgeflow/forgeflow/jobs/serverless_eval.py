@@ -4,9 +4,10 @@ The shape is what the SageMaker Python SDK v3 sends for a benchmark evaluation (
 sagemaker-train/src/sagemaker/train/evaluate/pipeline_templates.py, DETERMINISTIC_TEMPLATE, steps
 EvaluateBaseModel / EvaluateCustomModel): `EvaluationType: BenchmarkEvaluation`, string hyperparameters
 `task` / `strategy` / `metric`, `ModelPackageConfig.SourceModelPackageArn` naming the fine-tuned model
-package when the trained model is evaluated, output uncompressed. MMLU is the built-in benchmark
-ForgeFlow runs this way; gen_qa (bring-your-own data) keeps its evaluation recipe. Shapes and enums:
-botocore's SageMaker service model.
+package when the trained model is evaluated, output uncompressed, and no input channel: "Standard
+benchmarks do not use a custom dataset" (benchmark_evaluator.py), so the template adds InputDataConfig only
+for a dataset. MMLU is the built-in benchmark ForgeFlow runs this way; gen_qa (bring-your-own data) keeps
+its evaluation recipe. Shapes and enums: botocore's SageMaker service model.
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ def build_serverless_evaluation_request(
     suite: str,
     target: Literal["base", "trained"],
     run_id: str,
-    data_uri: str,
     settings: JobSettings,
     serverless: ServerlessSettings,
     model_package_arn: str | None = None,
@@ -73,12 +73,6 @@ def build_serverless_evaluation_request(
         "TrainingJobName": job_name(run_id, f"eval-{suite}-{target}", attempt),
         "RoleArn": settings.role_arn,
         "HyperParameters": hyperparameters,
-        "InputDataConfig": [
-            {
-                "ChannelName": "train",
-                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": data_uri}},
-            }
-        ],
         "OutputDataConfig": output,
         "StoppingCondition": {"MaxRuntimeInSeconds": settings.max_runtime_seconds},
         "ServerlessJobConfig": {

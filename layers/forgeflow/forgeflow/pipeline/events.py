@@ -113,6 +113,11 @@ class _Trained(_Detail):
         "it ran one",
     )
     model_artifacts: str | None
+    model_package_arn: str | None = Field(
+        default=None,
+        description="a serverless run's trained model: the model package its training job registered "
+        "(DescribeTrainingJob OutputModelPackageArn); null for a serverful or smoke-only run",
+    )
     evaluation_summary_uri: str | None
     evaluation: dict[str, SuiteResult] = Field(default_factory=dict)
     emulated: bool = Field(

@@ -122,6 +122,9 @@ class JobOutcome(_State):
     job_name: str
     status: str
     model_artifacts: str | None = None
+    # A serverless training job's model package (DescribeTrainingJob OutputModelPackageArn): what a
+    # serverless evaluation of the trained model names as ModelPackageConfig.SourceModelPackageArn.
+    model_package_arn: str | None = None
 
 
 class Caught(_State):

@@ -9,7 +9,9 @@ writes nothing. This emulator gives the pipeline what the real service would, in
   its inputs, channels that must exist in S3 and a recipe that must parse and match the data channels,
   else the job fails with a `ClientError:` reason as SageMaker's would;
 - `outputs`: what a completed job writes under `<S3OutputPath>/<job>/output/` (model.tar.gz,
-  output.tar.gz, the manifest naming an emulated escrow checkpoint, or an evaluation's results);
+  output.tar.gz, the manifest naming an emulated escrow checkpoint, or an evaluation's results; a
+  serverless evaluation's uncompressed under `output/output/`); a completed serverless fine-tuning job
+  also registers an emulated model package (`OutputModelPackageArn`);
 - `evaluation`: no model runs, so no benchmark is scored; a gen_qa job measures a transparent
   retrieval stand-in instead and any other task says it was `not_measured`.
 

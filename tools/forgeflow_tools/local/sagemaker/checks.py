@@ -112,7 +112,12 @@ def check_inputs(objects: S3Objects, job: EmulatedJob) -> str | None:
 
 
 def _check_serverless_inputs(objects: S3Objects, job: EmulatedJob) -> str | None:
-    """A serverless job has no recipe: its `train` channel must hold Converse records."""
+    """A serverless job has no recipe: a fine-tuning job's `train` channel must hold Converse records; a
+    benchmark evaluation reads its built-in benchmark (the SDK sends it no channel:
+    benchmark_evaluator.py), and any channel it has must exist."""
+    if job.serverless_job_type == "Evaluation":
+        missing = [uri for uri in job.channels.values() if not objects.exists(uri)]
+        return f"Data download failed: no S3 objects found under {missing[0]}" if missing else None
     channels = {
         str(c["ChannelName"]): c["DataSource"]["S3DataSource"]
         for c in job.request.get("InputDataConfig", [])

@@ -9,6 +9,11 @@ its answers for `eval_results/inference_output.jsonl`. The stand-in's memory:
 - the base model: the curated general pool (every `.jsonl` under the stack's CuratedDataPrefix), minus the
   general suite's held-out slice (forgeflow.evaluation.general): the base model's "pre-training".
 
+A serverless evaluation job (`ServerlessJobConfig.JobType: Evaluation`) has no recipe: its task is the
+`task` hyperparameter, its model the base model or the model package
+`ModelPackageConfig.SourceModelPackageArn` names, whose stand-in memory is the train channel of the emulated
+serverless training job that registered that package.
+
 Any other task (mmlu, ...) gets no metrics and says why (`not_measured`).
 """
 
@@ -34,8 +39,15 @@ MAX_MEMORY_RECORDS = 50_000
 Measurement = tuple[dict[str, Any], bytes | None]
 
 
+# The run-name folder of a serverless evaluation's results: the SDK shows
+# `<out>/<job>/output/output/None/eval_results/` (aws/sagemaker-python-sdk,
+# sagemaker-train/src/sagemaker/train/common_utils/show_results_utils.py, `_show_benchmark_results`).
+SERVERLESS_RUN_NAME = "None"
+
+
 class EvaluationTask(NamedTuple):
-    """What an evaluation recipe asks for: the task, the run name its results go under, the model."""
+    """What an evaluation job asks for: the task, the run name its results go under, the model (a
+    recipe's model_name_or_path, or a serverless job's source model package ARN; '' for a base model)."""
 
     task: str
     run_name: str
@@ -43,7 +55,9 @@ class EvaluationTask(NamedTuple):
 
 
 def evaluation_task(objects: S3Objects, job: EmulatedJob) -> EvaluationTask | None:
-    """The evaluation a job's recipe runs; None for a training job (or a recipe that cannot be read)."""
+    """The evaluation a job runs; None for a training job (or a recipe that cannot be read)."""
+    if job.serverless_job_type is not None:
+        return _serverless_task(job)
     recipe = load_recipe(objects, job, job.channels)
     if isinstance(recipe, str) or not isinstance(recipe.get("evaluation"), dict):
         return None
@@ -55,12 +69,22 @@ def evaluation_task(objects: S3Objects, job: EmulatedJob) -> EvaluationTask | No
     )
 
 
+def _serverless_task(job: EmulatedJob) -> EvaluationTask | None:
+    if job.serverless_job_type != "Evaluation":
+        return None
+    package = job.request.get("ModelPackageConfig", {}).get("SourceModelPackageArn", "")
+    return EvaluationTask(
+        str(job.request.get("HyperParameters", {}).get("task", "")), SERVERLESS_RUN_NAME, str(package)
+    )
+
+
 def not_measured(reason: str) -> dict[str, Any]:
     return {"results": {}, "emulated": True, "not_measured": reason, "note": EMULATED_NOTE}
 
 
 class StandInEvaluation:
-    """Scores evaluation jobs; `producer` finds the emulated training job behind a checkpoint's name;
+    """Scores evaluation jobs; `producer` finds the emulated training job behind a checkpoint's job name
+    or a model package ARN;
     `base_pool` is the curated pool the base stand-in knows (an s3:// prefix; None: an empty memory)."""
 
     def __init__(self, objects: S3Objects, producer: Callable[[str], EmulatedJob | None]) -> None:
@@ -98,6 +122,8 @@ class StandInEvaluation:
     def _memory(self, model: str) -> tuple[list[tuple[str, str]], str | None] | str:
         """The stand-in's memory for `model_name_or_path`: the training channel of the emulated job that
         produced an escrow checkpoint, the curated pool for a base model, or why it cannot be had."""
+        if ":model-package/" in model:
+            return self._package_memory(model)
         if not model.startswith("s3://"):
             if self.base_pool is None:
                 return [], None
@@ -111,11 +137,25 @@ class StandInEvaluation:
                 f"the checkpoint {model} was not produced by a training job of this emulator, so its "
                 "training data is unknown and nothing stands in for it (emulated job)"
             )
+        return self._trained_memory(producer, model)
+
+    def _package_memory(self, package_arn: str) -> tuple[list[tuple[str, str]], str | None] | str:
+        producer = self._producer(package_arn)
+        if producer is None:
+            return (
+                f"the model package {package_arn} was not registered by a training job of this emulator, "
+                "so its training data is unknown and nothing stands in for it (emulated job)"
+            )
+        return self._trained_memory(producer, package_arn)
+
+    def _trained_memory(self, producer: EmulatedJob, model: str) -> tuple[list[tuple[str, str]], str] | str:
         channels = producer.channels
         if "train" not in channels:
-            return f"the training job {name} that produced {model} has no train channel (emulated job)"
+            return (
+                f"the training job {producer.name} that produced {model} has no train channel (emulated job)"
+            )
         pairs = self._pairs(self._objects.jsonl_keys(channels["train"]), skip_general=False)
-        return pairs, f"the train channel {channels['train']} of job {name}"
+        return pairs, f"the train channel {channels['train']} of job {producer.name}"
 
     def _pairs(self, uris: list[str], *, skip_general: bool) -> list[tuple[str, str]]:
         """(prompt, response) of the records of `uris`, at most MAX_MEMORY_RECORDS."""

@@ -33,8 +33,10 @@ class FailureInjection:
     `capacity_errors`: stage → N: the first N jobs of that stage fail while Starting with a CapacityError.
     `throttle_creates`: the first N CreateTrainingJob calls are throttled (ThrottlingException).
     `limit_creates`: the next N calls fail with ResourceLimitExceeded (no p5 quota/capacity).
-    `bad_results`: evaluation jobs complete but their output.tar.gz holds a `malformed` results file (not
-    JSON) or is `missing` it.
+    `bad_results`: evaluation jobs complete but their output (output.tar.gz, or a serverless job's
+    uncompressed `output/output/`) holds a `malformed` results file (not JSON) or is `missing` it.
+    `stall_stages`: jobs of these stages stay Training until they are stopped (an overdue job).
+    `no_model_package`: serverless fine-tuning jobs complete without an OutputModelPackageArn.
     """
 
     fail_stages: frozenset[str] = frozenset()
@@ -42,9 +44,11 @@ class FailureInjection:
     throttle_creates: int = 0
     limit_creates: int = 0
     bad_results: Literal["malformed", "missing"] | None = None
+    stall_stages: frozenset[str] = frozenset()
+    no_model_package: bool = False
 
     def __post_init__(self) -> None:
-        unknown = (self.fail_stages | set(self.capacity_errors)) - set(STAGES)
+        unknown = (self.fail_stages | self.stall_stages | set(self.capacity_errors)) - set(STAGES)
         if unknown:
             raise ValueError(f"unknown job stage(s) {sorted(unknown)}: use {', '.join(STAGES)}")
 
@@ -89,10 +93,18 @@ class EmulatedJob:
     evaluation_thread: threading.Thread | None = None
     evaluation: tuple[dict[str, Any], bytes | None] | None = None
     evaluation_error: str | None = None
+    # A completed serverless fine-tuning job's model package (DescribeTrainingJob OutputModelPackageArn).
+    model_package_arn: str | None = None
 
     @property
     def name(self) -> str:
         return str(self.request["TrainingJobName"])
+
+    @property
+    def serverless_job_type(self) -> str | None:
+        """`ServerlessJobConfig.JobType` (FineTuning | Evaluation); None for an instance-based job."""
+        config = self.request.get("ServerlessJobConfig")
+        return str(config["JobType"]) if isinstance(config, dict) else None
 
     @property
     def output_prefix(self) -> str:

@@ -63,8 +63,10 @@ class TrainingJobEmulator:
         self.failures = failures or FailureInjection()
         self._seconds_per_status = seconds_per_status
         self._jobs: dict[str, EmulatedJob] = {}
+        # Model package ARN → the serverless fine-tuning job that registered it (OutputModelPackageArn).
+        self._packages: dict[str, EmulatedJob] = {}
         self._lock = threading.RLock()
-        self._evaluation = StandInEvaluation(self._objects, self._jobs.get)
+        self._evaluation = StandInEvaluation(self._objects, self._producer)
         self.create_calls = 0
         self.rejected_creates: list[str] = []
 
@@ -77,6 +79,7 @@ class TrainingJobEmulator:
         with self._lock:
             self.create_calls += 1
             validate_request(request)
+            self._check_source_package(request)
             name = str(request["TrainingJobName"])
             self._inject_create_failure(name, request)
             if name in self._jobs:
@@ -147,6 +150,30 @@ class TrainingJobEmulator:
         return escrow_uri(self._account_id, job.name)
 
     # --- lifecycle ------------------------------------------------------------------------------------
+    def _producer(self, key: str) -> EmulatedJob | None:
+        """The emulated training job named `key`, or that registered the model package `key`."""
+        return self._packages.get(key) or self._jobs.get(key)
+
+    def _check_source_package(self, request: dict[str, Any]) -> None:
+        """A model package to evaluate must exist, as SageMaker would check (emulated: one this emulator's
+        serverless training jobs registered)."""
+        source = request.get("ModelPackageConfig", {}).get("SourceModelPackageArn")
+        if source and source not in self._packages:
+            raise EmulatedApiError(
+                "ValidationException", f"Model package {source} does not exist (emulated check)"
+            )
+
+    def _register_package(self, job: EmulatedJob) -> None:
+        """A serverless fine-tuning job registers a new version in its ModelPackageGroupArn when it
+        completes (DescribeTrainingJob OutputModelPackageArn, botocore's SageMaker model)."""
+        group = job.request.get("ModelPackageConfig", {}).get("ModelPackageGroupArn")
+        if job.serverless_job_type != "FineTuning" or not group or self.failures.no_model_package:
+            return
+        head, _, group_name = str(group).partition(":model-package-group/")
+        versions = sum(1 for arn in self._packages if arn.startswith(f"{head}:model-package/{group_name}/"))
+        job.model_package_arn = f"{head}:model-package/{group_name}/{versions + 1}"
+        self._packages[job.model_package_arn] = job
+
     def _inject_create_failure(self, name: str, request: dict[str, Any]) -> None:
         """Reject the create as a throttled or over-quota account would, while failures are injected."""
         if self.failures.throttle_creates > 0:
@@ -220,6 +247,7 @@ class TrainingJobEmulator:
             self._advance_training(job)
         elif step == "Uploading":
             write_outputs(self._objects, job, self.escrow_uri(job), self.failures.bad_results)
+            self._register_package(job)
             self._finish(job, "Completed", "Completed", "Training job completed (emulated)")
 
     def _advance_training(self, job: EmulatedJob) -> None:
@@ -228,7 +256,7 @@ class TrainingJobEmulator:
                 job, f"AlgorithmError: the {job.stage} job failed (emulated failure injection), exit code 1"
             )
             return
-        if not self._measured(job):
+        if job.stage in self.failures.stall_stages or not self._measured(job):
             return
         if job.evaluation_error is not None:
             self._fail(job, f"AlgorithmError: the emulated evaluation failed: {job.evaluation_error}")
@@ -272,6 +300,8 @@ class TrainingJobEmulator:
         for key in _DESCRIBED_REQUEST_KEYS:
             if key in job.request:
                 answer[key] = copy.deepcopy(job.request[key])
+        if job.model_package_arn:
+            answer["OutputModelPackageArn"] = job.model_package_arn
         if job.failure_reason:
             answer["FailureReason"] = job.failure_reason
         if job.training_start:

@@ -1,4 +1,9 @@
-"""BuildEvaluationJobs and CollectEvaluation: eval jobs for the base model and the trained checkpoint."""
+"""BuildEvaluationJobs and CollectEvaluation: eval jobs for the base model and the trained checkpoint.
+
+A serverless run evaluates MMLU with serverless benchmark jobs of the base model and the trained model
+package (forgeflow.pipeline.steps.serverless_eval); its other suites, and every suite of a serverful run,
+run evaluation recipes. Both kinds of results are parsed into the same suite metrics.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from forgeflow.jobs.evaluation import (
     write_gen_qa,
 )
 from forgeflow.jobs.requests import JobSettings
+from forgeflow.mixing.forge import Compute
 from forgeflow.nova import Method
 from forgeflow.pipeline.errors import EvaluationInvalid, InputMissing, RecipeInvalid, RequestInvalid
 from forgeflow.pipeline.request import EvalSuite, ResolvedRun
@@ -42,6 +48,12 @@ from forgeflow.pipeline.steps.jobs import claim_job_name, job_settings, run_cost
 from forgeflow.pipeline.steps.mix import curated_uri
 from forgeflow.pipeline.steps.recipe import training_config
 from forgeflow.pipeline.steps.report import write_report
+from forgeflow.pipeline.steps.serverless_eval import (
+    read_serverless_results,
+    results_folder,
+    runs_serverless,
+    serverless_eval_job,
+)
 from forgeflow.pipeline.steps.services import Services
 from forgeflow.recipes.config import TrainingConfig
 from forgeflow.recipes.evaluation import EvalTarget
@@ -54,7 +66,17 @@ def trained_checkpoint(payload: EvaluationInput, services: Services) -> str:
     if payload.training.job is None:
         raise RequestInvalid("BuildEvaluationJobs needs $.training.job (the completed training job)")
     name = payload.training.job.job_name
-    archive_uri = _output_archive(name, payload.run.require_id(), services)
+    state = services.jobs.describe(name)
+    output = state.output_uri or services.settings.run_prefix(payload.run.require_id()) + "jobs/"
+    if state.serverless:
+        # Not archived: <out>/<job>/output/output/manifest.json (aws/sagemaker-python-sdk,
+        # sagemaker-core/src/sagemaker/core/training/utils.py, build_nova_manifest_s3_uri).
+        manifest_uri = results_folder(output, name) + "manifest.json"
+        with reraise_as(missing=f"cannot read the training output {manifest_uri}"):
+            manifest = services.storage.read_bytes(manifest_uri)
+        with reraise_as(InputMissing):
+            return checkpoint_uri_from_manifest(manifest, source=manifest_uri)
+    archive_uri = output_archive_uri(output, name)
     with reraise_as(missing=f"cannot read the training output {archive_uri}"):
         archive = services.storage.read_bytes(archive_uri)
     with reraise_as(InputMissing):
@@ -70,6 +92,9 @@ def build_evaluation_jobs(payload: EvaluationInput, services: Services) -> Evalu
     enter_stage(services, run.run_id, "evaluate")
     method = run.method or (payload.validation.method if payload.validation else None) or Method.SFT
     config = training_config(run, payload, services)
+    package = payload.training.job.model_package_arn if payload.training.job else None
+    if package:  # the trained model of a serverless run, recorded where the run is
+        services.ledger.update(run.run_id, model_package_arn=package)
     eval_run = _EvalRun(
         run=run,
         config=config,
@@ -79,6 +104,7 @@ def build_evaluation_jobs(payload: EvaluationInput, services: Services) -> Evalu
         curated_uri=curated_uri(services.settings, method),
         inputs_uri=services.settings.run_prefix(run.run_id) + "evaluation/inputs/",
         baseline_model=baseline_model(config.model.value, services),
+        model_package_arn=package,
     )
     plan = EvaluationJobs(jobs=[])
     for suite in run.eval_suites:
@@ -100,6 +126,12 @@ class _EvalRun:
     curated_uri: str
     inputs_uri: str
     baseline_model: str
+    # A serverless run's trained model package (None: serverful, every suite runs its recipe).
+    model_package_arn: str | None
+
+    def serverless(self, suite: EvalSuite) -> bool:
+        """Whether the suite runs as serverless benchmark jobs: a serverless run's MMLU."""
+        return self.run.compute is Compute.SERVERLESS and runs_serverless(suite)
 
 
 def baseline_model(model: str, services: Services) -> str:
@@ -136,7 +168,18 @@ def _plan_suite(eval_run: _EvalRun, services: Services, suite: EvalSuite, plan: 
         )
     for target in EVAL_TARGETS:
         if target == "trained" or cached is None:
-            plan.jobs.append(_eval_job(eval_run, services, suite, target, data))
+            plan.jobs.append(
+                serverless_eval_job(
+                    eval_run.run,
+                    suite,
+                    target,
+                    settings=eval_run.settings,
+                    model_package_arn=eval_run.model_package_arn,
+                    services=services,
+                )
+                if eval_run.serverless(suite)
+                else _eval_job(eval_run, services, suite, target, data)
+            )
 
 
 @dataclass(frozen=True)
@@ -202,9 +245,9 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
     evaluation = payload.evaluation
     archives = _Archives(run.run_id, services, evaluation)
     suites = evaluation.suites()
-    summary = EvaluationSummary(run_id=run.run_id, jobs=suites)
+    summary = EvaluationSummary(run_id=run.run_id, jobs=suites, trained_model=_trained_model(payload))
     for suite, targets in suites.items():
-        results = {target: _results_of(name, archives) for target, name in targets.items()}
+        results = {target: archives.results(name) for target, name in targets.items()}
         summary.suites.append(compare(suite, results.get("base", {}), results.get("trained", {})))
     for suite, reason in evaluation.unmeasured.items():
         nothing = EvalResults(metrics={}, not_measured=reason)
@@ -230,9 +273,19 @@ def collect_evaluation(payload: EvaluationInput, services: Services) -> Evaluati
     )
 
 
+def _trained_model(payload: EvaluationInput) -> dict[str, str | None]:
+    """What names the trained model: its training job, and a serverless run's model package."""
+    job = payload.training.job
+    return {
+        "training_job_name": job.job_name if job else None,
+        "model_package_arn": job.model_package_arn if job else None,
+    }
+
+
 class _Archives:
-    """Where each evaluated job's `output.tar.gz` is: a cached baseline names it, a job's own output
-    path holds it (else the run's jobs prefix)."""
+    """Where each evaluated job's results are (`output.tar.gz`, or a serverless job's results folder,
+    ending in `/`): a cached baseline names it, a job's own output path holds it (else the run's jobs
+    prefix)."""
 
     def __init__(self, run_id: str, services: Services, evaluation: EvaluationPointer) -> None:
         self._run_id = run_id
@@ -241,19 +294,21 @@ class _Archives:
 
     def __call__(self, job_name: str) -> str:
         if job_name not in self._known:
-            self._known[job_name] = _output_archive(job_name, self._run_id, self._services)
+            self._known[job_name] = _results_location(job_name, self._run_id, self._services)
         return self._known[job_name]
+
+    def results(self, job_name: str) -> EvalResults:
+        location = self(job_name)
+        if location.endswith("/"):
+            return read_serverless_results(location, self._services)
+        data, uri = self.read(job_name)
+        with reraise_as(EvaluationInvalid):
+            return read_results(data, uri)
 
     def read(self, job_name: str) -> tuple[bytes, str]:
         uri = self(job_name)
         with reraise_as(EvaluationInvalid, missing=f"evaluation job {job_name} left no output at {uri}"):
             return self._services.storage.read_bytes(uri), uri
-
-
-def _results_of(job_name: str, archives: _Archives) -> EvalResults:
-    data, uri = archives.read(job_name)
-    with reraise_as(EvaluationInvalid):
-        return read_results(data, uri)
 
 
 def _record_baselines(
@@ -280,10 +335,12 @@ def _record_baselines(
     return recorded
 
 
-def _output_archive(job_name: str, run_id: str, services: Services) -> str:
-    """Where a job's `output.tar.gz` is: under its own output path, else the run's jobs prefix."""
-    output = services.jobs.describe(job_name).output_uri or services.settings.run_prefix(run_id) + "jobs/"
-    return output_archive_uri(output, job_name)
+def _results_location(job_name: str, run_id: str, services: Services) -> str:
+    """Where an evaluation job's results are: its `output.tar.gz`, or a serverless job's uncompressed
+    results folder (its output uses CompressionType NONE)."""
+    state = services.jobs.describe(job_name)
+    output = state.output_uri or services.settings.run_prefix(run_id) + "jobs/"
+    return results_folder(output, job_name) if state.serverless else output_archive_uri(output, job_name)
 
 
 def _is_classification(run: ResolvedRun, services: Services) -> bool:

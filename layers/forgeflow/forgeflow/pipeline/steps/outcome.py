@@ -285,6 +285,7 @@ def _publish_success(payload: PublishInput, services: Services, now: datetime) -
         "smoke_job_name": smoke_job.job_name if smoke_job else None,
         "smoke_skipped": payload.recipe.smoke_skipped,
         "model_artifacts": training_job.model_artifacts if training_job else None,
+        "model_package_arn": training_job.model_package_arn if training_job else None,
         "evaluation_summary_uri": evaluation.summary_uri if evaluation else None,
         "evaluation": {
             suite: events.SuiteResult.model_validate(headline)
