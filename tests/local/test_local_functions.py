@@ -95,3 +95,36 @@ def test_a_handler_running_past_its_timeout_is_reported_as_lambda_would(tmp_path
     payload = orjson.loads(outcome.payload)
     assert payload["errorType"] == "Sandbox.Timedout"
     assert payload["errorMessage"].startswith("Task timed out after 1.00 seconds")
+
+
+POWERTOOLS_CODE = """
+from aws_lambda_powertools import Logger
+
+logger = Logger(service="forgeflow-log-routing-test")
+
+def handler(event, context):
+    logger.info("duplicate delivery")
+    return {}
+"""
+
+
+def test_a_powertools_logger_created_before_the_runtime_still_logs_to_the_function_log(
+    tmp_path: Path, capsys
+) -> None:
+    # Powertools binds its handler to sys.stdout once per logger name, at the first Logger(...) in the
+    # process: a unit test importing a handler before any runtime bound it to the test framework's
+    # capture, and the function's later log lines went there instead of its log (a flaky e2e count).
+    from aws_lambda_powertools import Logger
+
+    Logger(service="forgeflow-log-routing-test")  # bound to the capture's stdout, outside a runtime
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "app.py").write_text(POWERTOOLS_CODE, encoding="utf-8")
+    registry = FunctionRegistry()
+    registry.register(
+        FunctionSpec("Pt", "stack-Pt", "arn:aws:lambda:us-east-1:1:function:stack-Pt",
+                     tmp_path / "pt", "app.handler", {})
+    )  # fmt: skip
+    with registry.capture_stdout():
+        registry.invoke("stack-Pt", b"{}")
+    assert "duplicate delivery" in registry.logs("stack-Pt")
+    assert "duplicate delivery" not in capsys.readouterr().out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import logging
 import os
 import sys
 import threading
@@ -116,6 +117,22 @@ class _RoutingStdout(io.TextIOBase):
 _STDOUT = _RoutingStdout()
 
 
+def _route_powertools_handlers() -> None:
+    """Point every Powertools log handler at the routing stream. Powertools binds a logger's handler to
+    the sys.stdout of the first `Logger(...)` of that name in the process, which may have been a test
+    framework's capture when a handler module was imported outside a runtime; on Lambda it is stdout."""
+    from aws_lambda_powertools.logging.formatter import BasePowertoolsFormatter
+
+    for logger in list(logging.Logger.manager.loggerDict.values()):
+        for handler in getattr(logger, "handlers", ()):
+            if (
+                isinstance(handler, logging.StreamHandler)
+                and isinstance(handler.formatter, BasePowertoolsFormatter)
+                and handler.stream is not _STDOUT
+            ):
+                handler.setStream(_STDOUT)
+
+
 class FunctionRegistry:
     """The functions of one local stack, callable by name or ARN."""
 
@@ -156,6 +173,7 @@ class FunctionRegistry:
         if original is not _STDOUT:
             _STDOUT.target = original
         sys.stdout = _STDOUT
+        _route_powertools_handlers()
         try:
             yield
         finally:
