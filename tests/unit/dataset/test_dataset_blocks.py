@@ -15,24 +15,13 @@ from typing import Any
 
 import orjson
 import pytest
+from converse_records import a, t, u
 
 from forgeflow.dataset import blocks
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.validation import ValidationOptions, validate_stream
 from forgeflow.dataset.walk import json_chars
 from forgeflow.nova import NovaModel
-
-
-def t(text: Any = "hi") -> dict[str, Any]:
-    return {"text": text}
-
-
-def u(*blocks: Any) -> dict[str, Any]:
-    return {"role": "user", "content": list(blocks) or [t("question")]}
-
-
-def a(*blocks: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": list(blocks) or [t("answer")]}
 
 
 def media(kind: str, fmt: str, **location: Any) -> dict[str, Any]:

@@ -16,22 +16,11 @@ from typing import Any
 
 import orjson
 import pytest
+from converse_records import a, t, u
 
 from forgeflow.dataset.validation import ValidationOptions, validate_stream
 
 GOLDEN = Path(__file__).parent / "golden" / "findings"
-
-
-def t(text: Any = "hi") -> dict[str, Any]:
-    return {"text": text}
-
-
-def u(*blocks: Any) -> dict[str, Any]:
-    return {"role": "user", "content": list(blocks) or [t("question")]}
-
-
-def a(*blocks: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": list(blocks) or [t("answer")]}
 
 
 def media(kind: str, fmt: str = "png", uri: str = "s3://m/x", **location: Any) -> dict[str, Any]:

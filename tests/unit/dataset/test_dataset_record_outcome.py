@@ -12,22 +12,11 @@ from typing import Any
 
 import orjson
 import pytest
+from converse_records import a, t, u
 
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.validation import ValidationOptions
 from forgeflow.nova import Method, NovaModel
-
-
-def t(text: Any = "hi") -> dict[str, Any]:
-    return {"text": text}
-
-
-def u(*blocks: Any) -> dict[str, Any]:
-    return {"role": "user", "content": list(blocks) or [t("question")]}
-
-
-def a(*blocks: Any) -> dict[str, Any]:
-    return {"role": "assistant", "content": list(blocks) or [t("answer")]}
 
 
 def media(kind: str, fmt: str) -> dict[str, Any]:
