@@ -113,8 +113,10 @@ class LinePass:
                 continue
             clear = index not in unclear
             # A spelled reserved string: the full walk at once (the fast path would refuse the record).
-            walk_now = index in spelled and validator.method is not None
-            record_counts = None if walk_now else fast_counts(record, clear)
+            if clear or index not in spelled or validator.method is None:
+                record_counts = fast_counts(record, clear)
+            else:
+                record_counts = None
             if record_counts is None:
                 builder.outcome(number, validator.check_record_walk(number, record, clear))
             else:

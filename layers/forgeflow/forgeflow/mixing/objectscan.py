@@ -106,8 +106,10 @@ class ObjectScan:
                 continue
             clear = index not in unclear
             # A spelled reserved string: the full walk at once (the fast path would refuse the record).
-            walk_now = index in spelled and validator.method is not None
-            counts = None if walk_now else fast_counts(record, clear)
+            if clear or index not in spelled or validator.method is None:
+                counts = fast_counts(record, clear)
+            else:
+                counts = None
             if counts is None:
                 if not self.outcome(number, validator.check_record_walk(number, record, clear)):
                     return False
