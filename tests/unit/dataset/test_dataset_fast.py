@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from forgeflow.dataset.fast import raw_clear, unclear_lines
+from forgeflow.dataset.blocks import ACCOUNT_ID
+from forgeflow.dataset.fast import raw_clear, scan_lines, unclear_lines
 from forgeflow.dataset.passes import LinePass
 from forgeflow.dataset.record import RecordOutcome, RecordValidator
 from forgeflow.dataset.report import ReportBuilder
@@ -239,6 +240,64 @@ def test_a_whole_chunk_scan_marks_exactly_the_lines_raw_clear_does_not_clear(
     assert unclear_lines(body) == {
         index for index, line in enumerate(body.split(b"\n")) if not raw_clear(line)
     }
+    unclear, spelled = scan_lines(body)
+    assert unclear == unclear_lines(body)
+    # A reserved string spelled in the raw bytes marks its line spelled (sent to the full walk at once).
+    assert spelled <= unclear
+    assert {
+        index
+        for index, line in enumerate(lines)
+        if any(s.lower().encode() in line.lower() for s in RESERVED_STRINGS)
+    } <= spelled
+
+
+def _counted_fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    fast_counts = RecordValidator.fast_counts
+
+    def counted(self: RecordValidator, record: dict[str, Any], clear: bool) -> Any:
+        calls.append(len(calls))
+        return fast_counts(self, record, clear)
+
+    monkeypatch.setattr(RecordValidator, "fast_counts", counted)
+    return calls
+
+
+def test_a_line_spelling_a_reserved_string_is_walked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Issue 14 (10 % invalid corpus): such a line took a fast walk that stopped at the reserved string,
+    # then the full walk; the chunk scan has already seen the string, so the full walk alone runs.
+    def line(text: str) -> bytes:
+        turns = [
+            {"role": "user", "content": [{"text": text}]},
+            {"role": "assistant", "content": [{"text": "ok"}]},
+        ]
+        return orjson.dumps({"messages": turns})
+
+    body = b"\n".join([line("first"), line("fine"), line("hi User: hello"), line("fine too")]) + b"\n"
+    calls = _counted_fast_calls(monkeypatch)
+    report = validate_stream(io.BytesIO(body))
+    assert [(issue.line, issue.code) for issue in report.errors] == [(3, "RESERVED_TOKEN")]
+    assert len(calls) == 3  # lines 1 (the general path), 2 and 4
+    monkeypatch.undo()
+    monkeypatch.setattr("forgeflow.dataset.fast.FastPath.counts", lambda *_: None)
+    assert validate_stream(io.BytesIO(body)).to_dict() == report.to_dict()
+
+
+OWNERS = ["123456789012", "12345678901", "1234567890123", "", "12345678901\n", "12345678901²", "١٢٣٤٥٦٧٨٩٠١٢"]
+
+
+@pytest.mark.parametrize("owner", [*OWNERS, None, 123456789012])
+@pytest.mark.parametrize("fmt", ["png", "PNG", "Png", "tiff", None])
+def test_the_fast_media_check_agrees_with_the_full_walk(owner: Any, fmt: Any) -> None:
+    # The fast path tests bucketOwner by isascii/isdigit, not ACCOUNT_ID, and a format as it is first.
+    location = {"uri": "s3://bucket/a.png", "bucketOwner": owner}
+    image = {"format": fmt, "source": {"s3Location": location}}
+    turns = [{"role": "user", "content": [{"text": "see"}, {"image": image}]}]
+    record = {"messages": [*turns, {"role": "assistant", "content": [{"text": "ok"}]}]}
+    validator, slow = RecordValidator(), _slow(ValidationOptions())
+    _same(validator.check_record(1, record), slow.check_record(1, copy.deepcopy(record)))
+    if type(owner) is str and fmt == "png":
+        assert validator.check_record(1, record).valid == (ACCOUNT_ID.fullmatch(owner) is not None)
 
 
 def test_an_escaped_reserved_string_is_not_cleared() -> None:

@@ -21,7 +21,7 @@ from bisect import bisect_left
 from itertools import accumulate
 from typing import Any
 
-from forgeflow.dataset.blocks import ACCOUNT_ID, S3_URI, BlockRules
+from forgeflow.dataset.blocks import S3_URI, BlockRules
 from forgeflow.dataset.rules import DOCUMENT_FORMATS, MAX_IMAGES_PER_MESSAGE, RESERVED_STRINGS
 from forgeflow.dataset.tokens import RecordCounts
 from forgeflow.dataset.walk import holds_reserved, may_hold_reserved
@@ -74,15 +74,26 @@ def unclear_lines(
     body: bytes, start: int = 0, end: int | None = None, lines: list[bytes] | None = None
 ) -> set[int]:
     """The 0-based indexes of the lines of `body[start:end]` (split at `\\n`, or `lines` when the caller
-    has them) that `raw_clear` would not clear; the bounds spare a copy of a read chunk's lines.
+    has them) that `raw_clear` would not clear; the bounds spare a copy of a read chunk's lines."""
+    return scan_lines(body, start, end, lines)[0]
 
-    No reserved string, `\\u` or folding character holds a newline, so a match never spans two lines:
-    scanning the whole body finds exactly the lines a per-line `raw_clear` finds.
+
+def scan_lines(
+    body: bytes, start: int = 0, end: int | None = None, lines: list[bytes] | None = None
+) -> tuple[set[int], set[int]]:
+    """(unclear, spelled): the lines `raw_clear` would not clear (see `unclear_lines`), and among them
+    those where a reserved string is spelled out in plain ASCII.
+
+    A spelled line almost always breaks RESERVED_TOKEN: the callers send it straight to the full walk,
+    which would otherwise follow a fast walk that lowers each text, stops at the finding and is thrown
+    away. No reserved string, `\\u` or folding character holds a newline, so a match never spans two
+    lines: scanning the whole body finds exactly the lines a per-line `raw_clear` finds.
     """
     end = len(body) if end is None else end
-    positions = _suspects(body, start, end)
-    if not positions:
-        return set()
+    escapes = _escapes(body, start, end)
+    spelled = [match.start() for match in _PATTERN.finditer(_fold(body), start, end)]
+    if not escapes and not spelled:
+        return set(), set()
     if lines is None:
         lines = body[start:end].split(b"\n")
     # Line i ends (at its newline) `sizes[i] + i` bytes after `start`; a bisection per suspect finds its
@@ -93,19 +104,26 @@ def unclear_lines(
     def line_end(index: int) -> int:
         return sizes[index] + index
 
-    return {bisect_left(indexes, position - start, key=line_end) for position in positions}
+    hits = {bisect_left(indexes, position - start, key=line_end) for position in spelled}
+    return hits | {bisect_left(indexes, position - start, key=line_end) for position in escapes}, hits
 
 
 def _suspects(body: bytes, start: int, end: int) -> list[int]:
     """Positions in `body[start:end]` where a text may hold a reserved string (one at least per line)."""
+    # A lookbehind never reaches a match into the line before `start`: no reserved string holds "\n".
+    return _escapes(body, start, end) + [
+        match.start() for match in _PATTERN.finditer(_fold(body), start, end)
+    ]
+
+
+def _escapes(body: bytes, start: int, end: int) -> list[int]:
+    """Positions of `\\u` escapes and of characters lowering to ASCII: what a raw scan cannot read."""
     positions: list[int] = []
     if body.find(b"\\", start, end) >= 0:  # memchr: most buffers hold no escape at all
         positions += _line_hits(body, b"\\u", start, end)
     if not body.isascii():
         for needle in _FOLDS_TO_ASCII:
             positions += _line_hits(body, needle, start, end)
-    # A lookbehind never reaches a match into the line before `start`: no reserved string holds "\n".
-    positions += [match.start() for match in _PATTERN.finditer(_fold(body), start, end)]
     return positions
 
 
@@ -207,16 +225,17 @@ class FastPath:
         """(characters, images, videos, documents) of one message's content, None unless fine."""
         characters = images = videos = documents = 0
         written = False  # some text holds more than whitespace
+        media_here, formats_of = user and self._media, self._formats
         for block in blocks:
             if type(block) is not dict or len(block) != 1:
                 return None
             text = block.get("text", _ABSENT)
             if text is _ABSENT:
-                if not user or not self._media:
+                if not media_here:
                     return None  # media in an assistant turn, or a tool or reasoning block: the full walk
-                kind = next(iter(block))
-                formats = self._formats.get(kind)
-                if formats is None or not _media_ok(block[kind], formats):
+                [(kind, value)] = block.items()
+                formats = formats_of.get(kind)
+                if formats is None or not _media_ok(value, formats):
                     return None
                 if kind == "image":
                     images += 1
@@ -274,19 +293,22 @@ def _reserved(text: str) -> bool:
 
 def _media_ok(value: Any, formats: frozenset[str]) -> bool:
     """Whether a media block's value passes `BlockRules._media` (format, s3Location, bucketOwner)."""
-    if type(value) is not dict:
+    try:  # a missing key or a non-object on the way: the full walk says which
+        fmt = value["format"]
+        source = value["source"]
+        location = source["s3Location"]
+        uri = location["uri"]
+    except (KeyError, TypeError):
         return False
-    fmt = value.get("format")
-    if type(fmt) is not str or fmt.lower() not in formats:
+    if type(value) is not dict or type(source) is not dict or type(location) is not dict:
+        return False  # only JSON objects (a list or a string subscripted by a str raises TypeError)
+    # `formats` are lower case: a format found as it is needs no lowered copy.
+    if type(fmt) is not str or (fmt not in formats and fmt.lower() not in formats) or type(uri) is not str:
         return False
-    source = value.get("source")
-    location = source.get("s3Location") if type(source) is dict else None
-    if type(location) is not dict:
+    if not S3_URI.fullmatch(uri):
         return False
-    uri = location.get("uri")
-    if type(uri) is not str or not S3_URI.fullmatch(uri):
-        return False
-    if "bucketOwner" in location:
-        owner = location["bucketOwner"]
-        return type(owner) is str and ACCOUNT_ID.fullmatch(owner) is not None
-    return True
+    owner = location.get("bucketOwner", _ABSENT)
+    # ACCOUNT_ID's [0-9]{12} without the regex: isdigit() of ASCII text is exactly [0-9] (a test agrees).
+    return owner is _ABSENT or (
+        type(owner) is str and len(owner) == 12 and owner.isascii() and owner.isdigit()
+    )

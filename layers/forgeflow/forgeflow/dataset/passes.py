@@ -1,7 +1,7 @@
 """One pass over the lines of a stream into a `ReportBuilder`: byte-level faults, then each record.
 
 The pass reads whole chunks (`lines.iter_blocks`) and scans each chunk once for reserved strings
-(`fast.unclear_lines`). A plain line of a chunk (`{…}`, within the cap, not the first record) takes the
+(`fast.scan_lines`). A plain line of a chunk (`{…}`, within the cap, not the first record) takes the
 inline fast path: parse, `RecordValidator.fast_counts`, no outcome object; the chunk's accepted records
 reach the builder as one batch (`ReportBuilder.fast_batch`).
 Every other line (the first record, BOM, CRLF, blank, over-long, unterminated, a fast-path refusal) takes
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from forgeflow.dataset.fast import unclear_lines
+from forgeflow.dataset.fast import scan_lines
 from forgeflow.dataset.lines import BOM, CHUNK_BYTES, LineBlock, Readable, iter_blocks
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.report import ReportBuilder
@@ -86,7 +86,7 @@ class LinePass:
         """The lines of one chunk; False when the pass must stop (a JSON array file)."""
         self.tally.consumed += block.end - block.start + 1
         self.tally.lines = block.number + len(block.lines) - 1
-        unclear = unclear_lines(block.chunk, block.start, block.end, block.lines)
+        unclear, spelled = scan_lines(block.chunk, block.start, block.end, block.lines)
         validator, builder, cap = self.validator, self.builder, self.cap
         loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
         # Fast-path records gather here and reach the builder as one batch at the end of the chunk (what
@@ -112,7 +112,11 @@ class LinePass:
                 builder.outcome(number, validator.check_line(number, data, last_unterminated=False))
                 continue
             clear = index not in unclear
-            record_counts = fast_counts(record, clear)
+            # A spelled reserved string: the full walk at once (the fast path would refuse the record).
+            if clear or index not in spelled or validator.method is None:
+                record_counts = fast_counts(record, clear)
+            else:
+                record_counts = None
             if record_counts is None:
                 builder.outcome(number, validator.check_record_walk(number, record, clear))
             else:

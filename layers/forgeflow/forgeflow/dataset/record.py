@@ -30,6 +30,7 @@ BLOCK_KINDS = frozenset({"text", "image", "video", "document", "reasoningContent
 PAYLOAD_KINDS = frozenset({"text", "image", "video", "document", "toolUse", "toolResult"})
 PREFERENCE_LABELS = frozenset({"preferred", "non-preferred"})
 _NO_MEDIA = (0, 0, 0)
+_new = tuple.__new__
 
 
 @dataclass(slots=True)
@@ -184,22 +185,13 @@ class RecordValidator:
                 outcome.warnings.append(issue)
             else:
                 outcome.errors.append(issue)
-        counts = RecordCounts(
-            characters=walk.characters,
-            messages=len(messages) if type(messages) is list else 0,
-            has_system=type(record.get("system")) is list and len(record["system"]) > 0,
-            images=walk.images,
-            videos=walk.videos,
-            documents=walk.documents,
-        )
-        outcome.counts = counts
+        count = len(messages) if type(messages) is list else 0
+        has_system = type(record.get("system")) is list and len(record["system"]) > 0
+        characters, images, videos, documents = walk.characters, walk.images, walk.videos, walk.documents
+        # Positional, without RecordCounts' Python-level __new__ (the fast path's `_new`).
+        outcome.counts = _new(RecordCounts, (characters, count, has_system, images, videos, documents))
         outcome.est_tokens = tokens_from_counts(
-            counts.characters,
-            counts.messages,
-            has_system=counts.has_system,
-            images=counts.images,
-            videos=counts.videos,
-            documents=counts.documents,
+            characters, count, has_system=has_system, images=images, videos=videos, documents=documents
         )
         return outcome
 

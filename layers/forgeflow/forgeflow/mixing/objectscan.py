@@ -1,7 +1,7 @@
 """The scan of one object: its lines validated a read chunk at a time, then hashed and spilled.
 
 It takes the validator's block-level fast path (dataset/passes.py, issue 14): each chunk's complete lines
-are scanned once for reserved strings (`fast.unclear_lines`); a plain line (`{…}`, within the cap, past
+are scanned once for reserved strings (`fast.scan_lines`); a plain line (`{…}`, within the cap, past
 line 1) is parsed and accepted by `RecordValidator.fast_counts` with no outcome object. Every other line,
 and every fast-path refusal, takes the validator's general path, which alone makes findings: verdicts and
 messages are the validator's (tests/unit/mixing/test_mixing_scan_blocks.py compares them).
@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from forgeflow.dataset.canonical import record_hash
-from forgeflow.dataset.fast import unclear_lines
+from forgeflow.dataset.fast import scan_lines
 from forgeflow.dataset.lines import BOM, CHUNK_BYTES, MAX_LINE_BYTES, LineBlock, Readable, iter_blocks
 from forgeflow.dataset.split import in_validation
 from forgeflow.dataset.tokens import tokens_from_counts
@@ -88,7 +88,7 @@ class ObjectScan:
     def block(self, block: LineBlock) -> bool:
         """The lines of one chunk; False when the object's scan must stop."""
         # The hot loop of the whole mix: locals only, one dump and one keyed hash per record.
-        unclear = unclear_lines(block.chunk, block.start, block.end, block.lines)
+        unclear, spelled = scan_lines(block.chunk, block.start, block.end, block.lines)
         validator, estimate, keep = self.validator, self.estimate, self.keep
         loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
         number = block.number - 1
@@ -105,7 +105,11 @@ class ObjectScan:
                     return False
                 continue
             clear = index not in unclear
-            counts = fast_counts(record, clear)
+            # A spelled reserved string: the full walk at once (the fast path would refuse the record).
+            if clear or index not in spelled or validator.method is None:
+                counts = fast_counts(record, clear)
+            else:
+                counts = None
             if counts is None:
                 if not self.outcome(number, validator.check_record_walk(number, record, clear)):
                     return False

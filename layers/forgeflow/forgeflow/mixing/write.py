@@ -7,7 +7,6 @@ records in q order (a seeded shuffle), reshuffled for every repeated pass. Outpu
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from forgeflow.mixing.allocate import Selection
 from forgeflow.mixing.apportion import interleave, seeded_order
+from forgeflow.mixing.digest import BackgroundSha256
 from forgeflow.mixing.progress import ProgressMeter
 from forgeflow.mixing.scan import SourceScan
 from forgeflow.mixing.selection import Admit
@@ -103,11 +103,11 @@ class Writer:
         counts = [selection.records for selection in selections]
         tokens = [0] * len(scans)
         output = OutputFile(uri)
-        digest = hashlib.sha256()
         batch = bytearray()
         run_source, run_length, longest, longest_source, longest_start = -1, 0, 0, -1, 0
         order = seeded_order([s.spec.name for s in scans], self.seed, "interleave")
-        with self.storage.open_output(uri) as writer:
+        # The output's SHA-256 on a second thread (mixing/digest.py): it overlaps the interleaving.
+        with BackgroundSha256() as digest, self.storage.open_output(uri) as writer:
             for position, source in enumerate(interleave(counts, order)):
                 entry = next(streams[source], None)
                 if entry is None:
@@ -124,9 +124,9 @@ class Writer:
                 if len(batch) >= _WRITE_BATCH:
                     self._flush(writer, batch, digest, output)
             self._flush(writer, batch, digest, output)
+            output.sha256 = digest.hexdigest()
         output.records = sum(counts)
         output.est_tokens = sum(tokens)
-        output.sha256 = digest.hexdigest()
         run = LongestRun(
             length=longest,
             source=scans[longest_source].spec.name if longest_source >= 0 else None,
@@ -137,9 +137,8 @@ class Writer:
     def write_validation(self, uri: str, validation: Spill) -> OutputFile:
         """The held-out customer records, in q order, into `uri`."""
         output = OutputFile(uri)
-        digest = hashlib.sha256()
         batch = bytearray()
-        with self.storage.open_output(uri) as writer:
+        with BackgroundSha256() as digest, self.storage.open_output(uri) as writer:
             for entry in validation.sorted_entries():
                 batch += entry.line
                 output.records += 1
@@ -147,14 +146,15 @@ class Writer:
                 if len(batch) >= _WRITE_BATCH:
                     self._flush(writer, batch, digest, output)
             self._flush(writer, batch, digest, output)
-        output.sha256 = digest.hexdigest()
+            output.sha256 = digest.hexdigest()
         return output
 
-    def _flush(self, writer: Any, batch: bytearray, digest: Any, output: OutputFile) -> None:
+    def _flush(self, writer: Any, batch: bytearray, digest: BackgroundSha256, output: OutputFile) -> None:
         if batch:
-            # The batch itself, not a bytes copy of it: both writers copy what they keep before it is cleared.
-            writer.write(batch)
-            digest.update(batch)
+            # One immutable copy: the hashing thread reads it after the batch is cleared and refilled.
+            data = bytes(batch)
+            writer.write(data)
+            digest.update(data)
             output.bytes += len(batch)
             self.meter.advance(len(batch))
             batch.clear()
