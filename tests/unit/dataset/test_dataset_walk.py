@@ -16,7 +16,7 @@ import pytest
 
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
-from forgeflow.dataset.walk import holds_reserved, may_hold_reserved, pointer_token, type_name
+from forgeflow.dataset.walk import first_reserved, holds_reserved, may_hold_reserved, pointer_token, type_name
 
 # Texts a reserved-string test must clear: each anchor character (":", "<", "[") without its word,
 # words without their anchor, and words cut short.
@@ -49,6 +49,27 @@ def test_dataset_walk_every_reserved_string_is_found_in_any_case(word: str, spel
 def test_dataset_walk_near_misses_are_cleared(text: str) -> None:
     assert RESERVED_PATTERN.search(text.lower()) is None  # the table's own premise
     assert not holds_reserved(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[eos: then user: and <unk>",  # a folded candidate ("[eos:") before the first real string
+        "<unk: <UNK> system:",
+        "THOUGHT] bot: assistant:",  # "thought]" folds to a candidate, "bot:" is the first real one
+        "x" * 3 + "bot:",  # a candidate near the start (no negative offsets)
+        "ot: t: [eos:",  # candidates only, cut short of their words
+        "assistant: bot:",  # one word ends inside another's text? no: leftmost wins
+        "\u0130 <\u212aNK> \u212a",
+    ],
+)
+def test_dataset_walk_first_reserved_is_the_leftmost_spelling(text: str) -> None:
+    # first_reserved names what RESERVED_PATTERN finds first in the lowered text (the RESERVED_TOKEN
+    # message), walking the folded scan's candidates, false ones ("[eos:") included.
+    text = text.encode().decode("unicode_escape")
+    found = RESERVED_PATTERN.search(text.lower())
+    spelling = {s.lower(): s for s in RESERVED_STRINGS}
+    assert first_reserved(text) == (None if found is None else spelling[found.group()])
 
 
 def test_dataset_walk_the_anchor_prefilter() -> None:

@@ -59,16 +59,20 @@ def holds_reserved(text: str) -> bool:
 def first_reserved(text: str) -> str | None:
     """The spelling (as in RESERVED_STRINGS) of what `rules.RESERVED_PATTERN` finds first in `text.lower()`.
 
-    The scan of `holds_reserved` first, on the same lowered text (the full walk lowers each text it
-    tests once). No reserved string is a prefix of another, so the leftmost match is the word found
-    leftmost: a `find` per word, where the alternation regex tries every position (~90,000 instructions
-    on a 900-character text).
+    The folded scan of `holds_reserved` on the same lowered text (the full walk lowers each text it
+    tests once) yields each candidate's last character; the first candidate that a word really ends at
+    is the answer. No reserved string is a prefix of another, and none overlaps another (each ends in
+    ":", "]" or ">", which none starts with), so the leftmost end is the leftmost start, the regex's
+    answer. An `endswith` per word at the candidates, where a `find` per word over the whole text took
+    3.8 µs on an 800-character text (0.7 µs for the scan itself).
     """
     lowered = text.lower()
-    if _FOLDED_PATTERN.search(lowered.replace("]", ":").replace(">", ":")) is None:
-        return None
-    found = [(at, word) for word in _WORDS if (at := lowered.find(word)) >= 0]
-    return _RESERVED_SPELLING[min(found)[1]] if found else None
+    for match in _FOLDED_PATTERN.finditer(lowered.replace("]", ":").replace(">", ":")):
+        end = match.end()
+        for word in _WORDS:
+            if lowered.endswith(word, 0, end):
+                return _RESERVED_SPELLING[word]
+    return None
 
 
 @dataclass(frozen=True, slots=True)
