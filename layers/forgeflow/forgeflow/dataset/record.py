@@ -285,7 +285,11 @@ class RecordValidator:
                 walk.add(f"/system/{index}", "SYSTEM_BLOCK", "a system block must be exactly {'text': ...}")
                 if type(block) is not dict or "text" not in block:
                     continue
-            walk.text(block["text"], f"/system/{index}/text")
+            text = block["text"]
+            if type(text) is str and (walk.clear or not may_hold_reserved(text)):
+                walk.characters += len(text)  # what walk.text would do, without its pointer string
+            else:
+                walk.text(text, f"/system/{index}/text")
 
     def _message(self, message: Any, index: int, turn: int, is_last: bool, walk: Walk) -> bool:
         """Checks one message; True when its role is 'system' (it takes no turn in the alternation)."""

@@ -39,6 +39,9 @@ def _folded_pattern() -> re.Pattern[str]:
 
 
 _FOLDED_PATTERN = _folded_pattern()
+# The same scan folding ASCII case itself: on ASCII text (str.isascii is a flag test) `lower` folds
+# only A-Z, so the lowered copy is needed only on a hit (0.46 against 0.68 µs on 800 characters).
+_ASCII_FOLDED_PATTERN = re.compile(_FOLDED_PATTERN.pattern, re.IGNORECASE | re.ASCII)
 
 
 def holds_reserved(text: str) -> bool:
@@ -66,6 +69,8 @@ def first_reserved(text: str) -> str | None:
     answer. An `endswith` per word at the candidates, where a `find` per word over the whole text took
     3.8 µs on an 800-character text (0.7 µs for the scan itself).
     """
+    if text.isascii() and _ASCII_FOLDED_PATTERN.search(text.replace("]", ":").replace(">", ":")) is None:
+        return None
     lowered = text.lower()
     for match in _FOLDED_PATTERN.finditer(lowered.replace("]", ":").replace(">", ":")):
         end = match.end()
