@@ -203,29 +203,32 @@ class RecordValidator:
         # the job; the Nova 2 user guide lists tool calling as a feature, so a warning (--strict refuses).
         if walk.tool_path is not None and self.options.model is NovaModel.LITE_2:
             walk.add(walk.tool_path, "TOOLS_NOT_SUPPORTED", "tool use in a dataset for Nova 2 Lite SFT")
-        outcome = RecordOutcome(record, method=record_method)
         try:
             # The sorted dump is what record_hash digests; orjson refuses to write deep nesting (255
             # levels) even though it parses it, so such a record could never be written back.
-            outcome.sorted_json = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
+            sorted_json: bytes | None = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:
+            sorted_json = None
             walk.add("", "NESTING_TOO_DEEP", "the record nests more than 254 levels deep")
+        errors: list[Issue] = []
+        warnings: list[Issue] = []
         strict = self.options.strict
         for path, code, detail in walk.findings:
             issue = make_issue(line_number, path, code, detail)
             if is_warning(code) and not strict:
-                outcome.warnings.append(issue)
+                warnings.append(issue)
             else:
-                outcome.errors.append(issue)
+                errors.append(issue)
         count = len(messages) if type(messages) is list else 0
         has_system = type(record.get("system")) is list and len(record["system"]) > 0
         characters, images, videos, documents = walk.characters, walk.images, walk.videos, walk.documents
-        # Positional, without RecordCounts' Python-level __new__ (the fast path's `_new`).
-        outcome.counts = _new(RecordCounts, (characters, count, has_system, images, videos, documents))
-        outcome.est_tokens = tokens_from_counts(
+        # Positional, without RecordCounts' Python-level __new__ (the fast path's `_new`), and the outcome
+        # made once, positionally (no default lists replaced, no attribute writes after).
+        counts = _new(RecordCounts, (characters, count, has_system, images, videos, documents))
+        tokens = tokens_from_counts(
             characters, count, has_system=has_system, images=images, videos=videos, documents=documents
         )
-        return outcome
+        return RecordOutcome(record, errors, warnings, tokens, None, record_method, counts, sorted_json)
 
     # -- the record walk -------------------------------------------------------------------------------
 
