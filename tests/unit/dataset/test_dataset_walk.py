@@ -144,3 +144,32 @@ def test_dataset_walk_pointer_tokens_escape_as_rfc_6901(key: str, token: str) ->
     record = _sft({"text": "q"})
     record[key] = 1
     assert _findings(record) == [(f"/{token}", "UNKNOWN_KEY", f"unknown top-level key {key!r}")]
+
+
+# Turns one test away from the plain turn `record._plain_turn` takes ({role, content: [one non-blank
+# text]} in its turn): each must still get the general path's finding, at its pointer.
+@pytest.mark.parametrize(
+    ("assistant", "expected"),
+    [
+        ({"role": "assistant", "content": [{"text": "   "}]}, ("/messages/1/content", "EMPTY_TEXT")),
+        ({"role": "assistant", "content": [{"text": ""}]}, ("/messages/1/content", "EMPTY_TEXT")),
+        ({"role": "assistant", "content": [{"text": 7}]}, ("/messages/1/content/0/text", "WRONG_TYPE")),
+        ({"role": "assistant", "content": []}, ("/messages/1/content", "EMPTY_MESSAGE")),
+        ({"role": "user", "content": [{"text": "hi"}]}, ("/messages/1/role", "ROLE_ORDER")),
+        ({"role": "assistant", "extra": [{"text": "hi"}]}, ("/messages/1/extra", "UNKNOWN_KEY")),
+        (
+            {"role": "assistant", "content": [{"text": "a", "image": {}}]},
+            ("/messages/1/content/0", "MULTIPLE_BLOCK_KEYS"),
+        ),
+        (
+            {"role": "assistant", "content": [{"text": "see User: here"}]},
+            ("/messages/1/content/0/text", "RESERVED_TOKEN"),
+        ),
+    ],
+)
+def test_dataset_walk_near_plain_turns_take_the_general_path(
+    assistant: dict[str, Any], expected: tuple[str, str]
+) -> None:
+    record = _sft({"text": "question"})
+    record["messages"][1] = assistant
+    assert expected in [(path, code) for path, code, _ in _findings(record)]
