@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from forgeflow.dataset import walk
 from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.rules import RESERVED_PATTERN, RESERVED_STRINGS
 from forgeflow.dataset.walk import first_reserved, holds_reserved, may_hold_reserved, pointer_token, type_name
@@ -33,6 +34,11 @@ NEAR_MISSES = [
     "System :",
     "Thought;",
     "a: <b> [c]",
+    # folded candidates ("]" and ">" scan as ":") that are no reserved string: the substring test decides
+    "[eos: not the end",
+    "thought] no",
+    "<unk: <image:",
+    "user> bot>",
 ]
 
 
@@ -70,6 +76,25 @@ def test_dataset_walk_first_reserved_is_the_leftmost_spelling(text: str) -> None
     found = RESERVED_PATTERN.search(text.lower())
     spelling = {s.lower(): s for s in RESERVED_STRINGS}
     assert first_reserved(text) == (None if found is None else spelling[found.group()])
+
+
+def _fold(text: str) -> str:
+    return text.lower().replace("]", ":").replace(">", ":")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [*NEAR_MISSES, *RESERVED_STRINGS, "before System: and [EOS] then <video>", "bot:user:[eos]<unk>", "::"],
+)
+def test_dataset_walk_the_folded_pattern_ends_exactly_where_a_folded_string_ends(text: str) -> None:
+    # The scan's one pattern (built at import; built again here so that a change to how it is built
+    # shows): its matches end exactly at the ends of the folded reserved strings in the folded text.
+    pattern = walk._folded_pattern()
+    folded = _fold(text)
+    words = [_fold(word) for word in RESERVED_STRINGS]
+    ends = {end for end in range(len(folded) + 1) if any(folded[:end].endswith(word) for word in words)}
+    assert {match.end() for match in pattern.finditer(folded)} == ends
+    assert pattern.pattern == walk._FOLDED_PATTERN.pattern
 
 
 def test_dataset_walk_the_anchor_prefilter() -> None:
