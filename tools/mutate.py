@@ -41,6 +41,7 @@ _RECORD_RULES = tuple(
         "walk",
         "blocks",
         "record_outcome",
+        "record_walk_edges",
     )
 )
 

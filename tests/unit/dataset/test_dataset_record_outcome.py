@@ -72,6 +72,7 @@ FAST_SHAPES: list[tuple[str, NovaModel, dict[str, Any]]] = [
     ("images", NovaModel.LITE, {"messages": [u(media("image", "png"), media("image", "jpeg")), a()]}),
     ("empty-system", NovaModel.LITE, {"system": [], "messages": [u(), a()]}),
     ("system", NovaModel.LITE, {"system": [t("be brief")], "messages": [u(), a(), u(), a()]}),
+    ("two-system-blocks", NovaModel.LITE, {"system": [t("be brief"), t("and kind")], "messages": [u(), a()]}),
     ("dpo", NovaModel.LITE, DPO),
     ("lite-2", NovaModel.LITE_2, {"messages": [u(), a()]}),
 ]
