@@ -62,6 +62,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "pipeline/steps/register.py": ("tests/unit/pipeline/test_pipeline_register.py",),
     "pipeline/steps/outcome.py": (
         "tests/unit/pipeline/test_pipeline_outcome.py",
+        "tests/unit/pipeline/test_pipeline_outcome_ends.py",
         "tests/unit/pipeline/test_pipeline_steps.py",
     ),
     "evaluation/metrics.py": ("tests/unit/pipeline", "tests/unit/jobs"),
