@@ -30,12 +30,13 @@ from forgeflow.pipeline.state import (
     RegisterInput,
     RunEnd,
     RunPointer,
+    StoppedJobs,
     TrainingPointer,
 )
 from forgeflow.pipeline.steps import Services
 from forgeflow.pipeline.steps.outcome import publish_result, stop_orphaned_jobs
 from forgeflow.pipeline.steps.register import register_run
-from forgeflow.pipeline.usage import MetricPoint, end_metrics
+from forgeflow.pipeline.usage import end_metrics
 from forgeflow.storage import Storage
 
 BUCKET = "data"
@@ -77,21 +78,21 @@ def _last(bus: FakeBus) -> tuple[str, dict[str, Any]]:
     return entry["DetailType"], json.loads(entry["Detail"])
 
 
-def _metrics(ended: RunEnd | None) -> set[tuple[str, float, tuple[tuple[str, str], ...]]]:
+Point = tuple[str, float, tuple[tuple[str, str], ...]]
+
+
+def _metrics(ended: RunEnd | None) -> set[Point]:
+    """The metrics the handler emits for this end (name, value, dimensions)."""
     assert ended is not None, "the end was not handed to the handler, so the dashboard never counts it"
     return {(p.name, p.value, p.dimensions) for p in end_metrics(ended)}
 
 
-def _failed_at(stage: str) -> MetricPoint:
-    return MetricPoint("RunsFailed", 1, dimensions=(("stage", stage),))
+def _failed_at(stage: str) -> Point:
+    return ("RunsFailed", 1, (("stage", stage),))
 
 
-def _point(point: MetricPoint) -> tuple[str, float, tuple[tuple[str, str], ...]]:
-    return (point.name, point.value, point.dimensions)
-
-
-def _jobs_ended(stage: str, status: str, count: int = 1) -> tuple[str, float, tuple[tuple[str, str], ...]]:
-    return ("JobsEnded", count, (("stage", stage), ("status", status)))
+def _jobs_ended(stage: str, status: str) -> Point:
+    return ("JobsEnded", 1, (("stage", stage), ("status", status)))
 
 
 # -- the verdict, the cost and the model package ----------------------------------------------------------
@@ -263,7 +264,7 @@ def test_a_failed_run_is_counted_at_its_stage_with_the_jobs_it_ran() -> None:
         PublishInput(outcome="failed", execution_arn=ARN, run=RUN, failure=failure), services
     )
     assert _metrics(published.ended) >= {
-        _point(_failed_at("train")),
+        _failed_at("train"),
         _jobs_ended("smoke", "Completed"),
         _jobs_ended("train", "Failed"),
     }
@@ -275,14 +276,14 @@ def test_a_request_refused_before_registration_is_still_counted_as_failed_at_reg
     failure = Failure(stage="register", error="RequestInvalid", cause="bad")
     published = publish_result(PublishInput(outcome="failed", run=RunPointer(), failure=failure), services)
     assert published.ended == RunEnd(detail_type="Run Failed", stage="register")
-    assert _point(_failed_at("register")) in _metrics(published.ended)
+    assert _failed_at("register") in _metrics(published.ended)
     assert ledger.rows == {}
 
 
 # -- the sweeper: what the dashboard counts, and an operator's stop ---------------------------------------
 
 
-def _swept(detail: dict[str, Any]) -> tuple[Any, FakeLedger, FakeBus]:
+def _swept(detail: dict[str, Any]) -> tuple[StoppedJobs, FakeLedger, FakeBus]:
     jobs = FakeJobs({"forgeflow-r1-train-1": "InProgress"})
     ledger = FakeLedger.of(
         {
@@ -300,7 +301,7 @@ def _swept(detail: dict[str, Any]) -> tuple[Any, FakeLedger, FakeBus]:
 def test_the_sweeper_counts_the_run_it_failed_at_its_stage_with_the_job_it_stopped() -> None:
     answer, ledger, _ = _swept({"status": "TIMED_OUT"})
     assert answer.stopped == ["forgeflow-r1-train-1"]
-    assert _metrics(answer.ended) >= {_point(_failed_at("train")), _jobs_ended("train", "Stopping")}
+    assert _metrics(answer.ended) >= {_failed_at("train"), _jobs_ended("train", "Stopping")}
     assert (ledger.rows["r1"].model_extra or {})["counted_jobs"] == ["forgeflow-r1-train-1"]
 
 
@@ -308,7 +309,7 @@ def test_an_operator_stop_is_counted_at_its_own_stage() -> None:
     answer, _, _ = _swept(
         {"status": "ABORTED", "error": events.OPERATOR_STOP_ERROR, "cause": "ops: wrong data"}
     )
-    assert _point(_failed_at("stopped-by-operator")) in _metrics(answer.ended)
+    assert _failed_at("stopped-by-operator") in _metrics(answer.ended)
 
 
 @pytest.mark.parametrize("cause", [None, ""])
