@@ -165,9 +165,10 @@ def test_auto_workers_only_for_large_files_on_several_cpus(monkeypatch: pytest.M
 
 
 def test_validate_uri_splits_only_plain_local_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[int] = []
+    calls: list[tuple[str, int]] = []
     monkeypatch.setattr(
-        "forgeflow.dataset.validation.validate_file", lambda *args, **kwargs: calls.append(args[3])
+        "forgeflow.dataset.validation.validate_file",
+        lambda *args, **kwargs: calls.append((args[2], args[3])),
     )
     plain, packed = tmp_path / "d.jsonl", tmp_path / "d.jsonl.gz"
     plain.write_bytes(_sft("a") + b"\n")
@@ -177,7 +178,8 @@ def test_validate_uri_splits_only_plain_local_files(tmp_path: Path, monkeypatch:
     validate_uri(storage, str(packed), workers=2)  # gzip: one stream
     validate_uri(storage, str(plain), ValidationOptions(check_media=True), workers=2)  # a probe: one
     validate_uri(storage, str(plain), workers=1)
-    assert calls == [2]
+    validate_uri(storage, str(plain), workers=None)  # auto: a file this small is one stream
+    assert calls == [(str(plain), 2)]  # only the plain file, with the workers asked for
 
 
 def test_the_cli_takes_workers_and_refuses_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -262,6 +262,17 @@ def test_the_sidecar_next_to_the_upload_sets_the_run_options() -> None:
     assert (run.settings.smoke_only, run.settings.poll_seconds, run.model) == (True, 5, "pro")
 
 
+def test_an_approval_asked_for_by_the_sidecar_or_the_stack_reaches_the_run_settings() -> None:
+    # The approval gate (WaitForApproval) reads $.run.settings.require_approval: dropping it would launch
+    # the full job with no one's approval.
+    services, store = _world()
+    store.put(BUCKET, "incoming/support_sft.forgeflow.yaml", b"require_approval: true\n")
+    assert _register(_s3_event(), services).settings.require_approval is True
+    stack, _ = _world(settings=SETTINGS.model_copy(update={"require_approval": True}))
+    assert _register(_s3_event(), stack).settings.require_approval is True
+    assert _register(_s3_event(), _world()[0]).settings.require_approval is False
+
+
 def test_a_sidecar_over_the_cap_is_refused_not_truncated() -> None:
     services, store = _world()
     store.put(BUCKET, "incoming/support_sft.forgeflow.yaml", b"#" * (MAX_SIDECAR_BYTES + 1))
