@@ -95,7 +95,8 @@ class LinePass:
         # the builder keeps from them does not depend on the order records come in).
         lines: list[int] = []
         counts: list[RecordCounts] = []
-        sorted_dumps: list[bytes] = []
+        keys: list[int] = []  # the duplicate key of each sorted dump, taken at once (the dump is freed)
+        key = builder.key
         plain = 0  # records of plain lines (the general path counts its own)
         going, first = True, self.first_record
         number = block.number - 1
@@ -127,8 +128,8 @@ class LinePass:
             else:
                 lines.append(number)
                 counts.append(record_counts)
-                sorted_dumps.append(dumps(record, option=orjson.OPT_SORT_KEYS))
-        builder.fast_batch(lines, counts, sorted_dumps)
+                keys.append(key(dumps(record, option=orjson.OPT_SORT_KEYS)))
+        builder.fast_batch(lines, counts, keys)
         builder.report.records += plain
         return going
 
