@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from forgeflow.dataset.blocks import ACCOUNT_ID
-from forgeflow.dataset.fast import raw_clear, scan_lines, unclear_lines
+from forgeflow.dataset.fast import FastPath, raw_clear, scan_lines, unclear_lines
 from forgeflow.dataset.passes import LinePass
 from forgeflow.dataset.record import RecordOutcome, RecordValidator
 from forgeflow.dataset.report import ReportBuilder
@@ -43,7 +43,7 @@ OPTIONS = [
 def _slow(options: ValidationOptions) -> RecordValidator:
     """A validator whose fast path declines every record: the full walk alone, as before issue 14."""
     validator = RecordValidator(options)
-    validator._fast.counts = lambda *_: None  # type: ignore[method-assign]
+    validator.fast.counts = lambda *_: None  # type: ignore[method-assign]
     return validator
 
 
@@ -253,13 +253,13 @@ def test_a_whole_chunk_scan_marks_exactly_the_lines_raw_clear_does_not_clear(
 
 def _counted_fast_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    fast_counts = RecordValidator.fast_counts
+    fast_counts = FastPath.counts
 
-    def counted(self: RecordValidator, record: dict[str, Any], clear: bool) -> Any:
+    def counted(self: FastPath, record: dict[str, Any], dpo_dataset: bool, clear: bool) -> Any:
         calls.append(len(calls))
-        return fast_counts(self, record, clear)
+        return fast_counts(self, record, dpo_dataset, clear)
 
-    monkeypatch.setattr(RecordValidator, "fast_counts", counted)
+    monkeypatch.setattr(FastPath, "counts", counted)
     return calls
 
 

@@ -23,6 +23,7 @@ from forgeflow.dataset.record import RecordValidator
 from forgeflow.dataset.report import ReportBuilder
 from forgeflow.dataset.tokens import RecordCounts
 from forgeflow.dataset.walk import make_issue
+from forgeflow.nova import Method
 
 PROGRESS_BYTES = 1 << 24
 
@@ -89,11 +90,13 @@ class LinePass:
         unclear, spelled = scan_lines(block.chunk, block.start, block.end, block.lines)
         validator, builder, cap = self.validator, self.builder, self.cap
         loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
+        fast, dpo = validator.fast.counts, Method.DPO
         # Fast-path records gather here and reach the builder as one batch at the end of the chunk (what
         # the builder keeps from them does not depend on the order records come in).
         lines: list[int] = []
         counts: list[RecordCounts] = []
-        sorted_dumps: list[bytes] = []
+        keys: list[int] = []  # the duplicate key of each sorted dump, taken at once (the dump is freed)
+        key = builder.key
         plain = 0  # records of plain lines (the general path counts its own)
         going, first = True, self.first_record
         number = block.number - 1
@@ -113,8 +116,11 @@ class LinePass:
                 continue
             clear = index not in unclear
             # A spelled reserved string: the full walk at once (the fast path would refuse the record).
-            if clear or index not in spelled or validator.method is None:
+            method = validator.method
+            if method is None:  # the first record with messages fixes it (fast_counts)
                 record_counts = fast_counts(record, clear)
+            elif clear or index not in spelled:
+                record_counts = fast(record, method is dpo, clear)
             else:
                 record_counts = None
             if record_counts is None:
@@ -122,8 +128,8 @@ class LinePass:
             else:
                 lines.append(number)
                 counts.append(record_counts)
-                sorted_dumps.append(dumps(record, option=orjson.OPT_SORT_KEYS))
-        builder.fast_batch(lines, counts, sorted_dumps)
+                keys.append(key(dumps(record, option=orjson.OPT_SORT_KEYS)))
+        builder.fast_batch(lines, counts, keys)
         builder.report.records += plain
         return going
 

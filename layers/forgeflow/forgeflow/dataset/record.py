@@ -115,8 +115,7 @@ class RecordValidator:
         self.method: Method | None = self.options.method
         self._blocks = BlockRules(self.options, media_probe)
         self._checks = self._blocks.checks
-        self._fast = FastPath(self.options.model, self._blocks)
-        self._lite_2 = self.options.model is NovaModel.LITE_2
+        self.fast = FastPath(self.options.model, self._blocks)
 
     # -- entry points --------------------------------------------------------------------------------
 
@@ -164,20 +163,17 @@ class RecordValidator:
 
         Remembers the method of the first record, like every check; `clear`: its raw line holds no
         reserved string (`fast.raw_clear`). None asks for `check_record_walk`, which alone makes findings.
+        Once the method is known, the pass calls `fast.counts` itself (one call per record less).
         """
-        messages = record.get("messages")
-        if type(messages) is not list or not messages:
-            if self.method is None and type(messages) is list:
-                self.method = Method.SFT
-            return None  # no messages, or none: the full walk reports it
-        last = messages[-1]
-        is_dpo = type(last) is dict and "candidates" in last
-        method = self.method
-        if method is None:
-            method = self.method = Method.DPO if is_dpo else Method.SFT
-        if is_dpo is (method is Method.DPO) and not (is_dpo and self._lite_2):
-            return self._fast.counts(record, is_dpo, clear)
-        return None
+        if self.method is None:
+            messages = record.get("messages")
+            if type(messages) is not list or not messages:
+                if type(messages) is list:
+                    self.method = Method.SFT
+                return None  # no messages, or none: the full walk reports it
+            last = messages[-1]
+            self.method = Method.DPO if type(last) is dict and "candidates" in last else Method.SFT
+        return self.fast.counts(record, self.method is Method.DPO, clear)
 
     def _check_object(self, line_number: int, record: dict[str, Any], clear: bool = False) -> RecordOutcome:
         """The outcome of one record; `clear`: its raw line holds no reserved string (`fast.raw_clear`)."""

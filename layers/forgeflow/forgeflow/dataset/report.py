@@ -96,7 +96,7 @@ class ReportBuilder:
         self._duplicates = DuplicateCounter()  # bounded memory: sorted runs spill to temporary files
         # hash() is salted per process (PYTHONHASHSEED): builders whose keys meet (parallel ranges) need a
         # digest that is the same in every process.
-        self._key: Callable[[bytes], int] = _stable_key if stable_keys else hash
+        self.key: Callable[[bytes], int] = _stable_key if stable_keys else hash
         self.first_image_line = 0  # the first record (valid or not) holding an image, and a video
         self.first_video_line = 0
 
@@ -124,9 +124,10 @@ class ReportBuilder:
             dump = orjson.dumps(outcome.record, option=orjson.OPT_SORT_KEYS)
         self._valid(number, counts, outcome.est_tokens, dump)
 
-    def fast_batch(self, lines: list[int], counts: list[RecordCounts], dumps: list[bytes]) -> None:
-        """The records the fast path accepted in one chunk (`passes.LinePass.block`), lines ascending; the
-        chunk's other records may have come before: nothing here depends on that order."""
+    def fast_batch(self, lines: list[int], counts: list[RecordCounts], keys: list[int]) -> None:
+        """The records the fast path accepted in one chunk (`passes.LinePass.block`), lines ascending, with
+        the duplicate keys of their sorted dumps (`key`, taken as each dump is made); the chunk's other
+        records may have come before: nothing here depends on that order."""
         if not lines:
             return
         stats = self.stats
@@ -136,14 +137,13 @@ class ReportBuilder:
             for number, record_counts in zip(lines, counts, strict=True):
                 self._media_lines(number, record_counts)
         self.report.valid_records += len(lines)
-        key = self._key
-        self._duplicates.add_many([key(dump) for dump in dumps])
+        self._duplicates.add_many(keys)
 
     def _valid(self, number: int, counts: RecordCounts, tokens: int, dump: bytes) -> None:
         if counts.images or counts.videos:
             self._media_lines(number, counts)
         self.report.valid_records += 1
-        self._duplicates.add(self._key(dump))
+        self._duplicates.add(self.key(dump))
         self.stats.add(number, counts, tokens)
 
     def _media_lines(self, number: int, counts: RecordCounts) -> None:

@@ -91,6 +91,7 @@ class ObjectScan:
         unclear, spelled = scan_lines(block.chunk, block.start, block.end, block.lines)
         validator, estimate, keep = self.validator, self.estimate, self.keep
         loads, dumps, fast_counts = orjson.loads, orjson.dumps, validator.fast_counts
+        fast, dpo = validator.fast.counts, Method.DPO
         number = block.number - 1
         for index, data in enumerate(block.lines):
             number += 1
@@ -106,8 +107,11 @@ class ObjectScan:
                 continue
             clear = index not in unclear
             # A spelled reserved string: the full walk at once (the fast path would refuse the record).
-            if clear or index not in spelled or validator.method is None:
+            method = validator.method
+            if method is None:  # the first record with messages fixes it (fast_counts)
                 counts = fast_counts(record, clear)
+            elif clear or index not in spelled:
+                counts = fast(record, method is dpo, clear)
             else:
                 counts = None
             if counts is None:
