@@ -84,16 +84,23 @@ class Spill:
             yield from _read_entries(path)
 
     def sorted_entries(
-        self, limit: int = DEFAULT_LIMIT, admit: Callable[[int], bool] | None = None
+        self,
+        limit: int = DEFAULT_LIMIT,
+        admit: Callable[[int], bool] | None = None,
+        *,
+        consume: bool = False,
     ) -> Iterator[Entry]:
         """Entries in (key, p) order; equal (key, p) means equal bytes, so ties need no order.
 
         `admit(p)`, when given, is asked once per entry and keeps only those it accepts (before sorting,
-        so unselected records cost no memory).
+        so unselected records cost no memory). `consume` deletes each bucket file as soon as it is read
+        (the last read of this spill): its page-cache pages are freed at once, so the output written next
+        reuses them instead of taking fresh memory from the kernel (docs/mixing.md, "Resources and
+        performance"), and the work folder shrinks as the write goes.
         """
         self.close()
         for path in self._paths():
-            yield from _sorted_bucket(path, self.shift, limit, admit)
+            yield from _sorted_bucket(path, self.shift, limit, admit, consume)
 
     def remove(self) -> None:
         self.close()
@@ -111,7 +118,7 @@ def _read_entries(path: Path) -> Iterator[Entry]:
 
 
 def _sorted_bucket(
-    path: Path, shift: int, limit: int, admit: Callable[[int], bool] | None
+    path: Path, shift: int, limit: int, admit: Callable[[int], bool] | None, consume: bool
 ) -> Iterator[Entry]:
     if path.stat().st_size > limit and shift > 0:
         # Too large to sort in memory: split by the next bits of the key (the bits above are shared).
@@ -120,11 +127,15 @@ def _sorted_bucket(
         try:
             for entry in _read_entries(path):
                 sub.add(*entry)
-            yield from sub.sorted_entries(limit, admit)
+            if consume:
+                path.unlink()
+            yield from sub.sorted_entries(limit, admit, consume=True)
         finally:
             sub.remove()
         return
     data = path.read_bytes()
+    if consume:
+        path.unlink()
     index: list[tuple[int, int, int, int, int, int]] = []
     offset = 0
     size = len(data)

@@ -76,10 +76,12 @@ class Writer:
 
     def records_of(self, scan: SourceScan, selection: Selection, number: int) -> Iterator[Entry]:
         """The selected records of one source in output order: a fresh seeded shuffle per pass."""
+        # One pass reads the spill once: its buckets go as they are read (their pages serve the output).
+        once = selection.passes + (1 if selection.remainder.records else 0) == 1
         for pass_number, prefix in enumerate(selection.prefixes()):
             admit = Admit(prefix.threshold)
             if pass_number == 0:
-                yield from scan.spill.sorted_entries(admit=admit)
+                yield from scan.spill.sorted_entries(admit=admit, consume=once)
                 continue
             salt = _mix64(self.seed ^ _mix64(pass_number))
             reshuffled = Spill(
@@ -89,7 +91,7 @@ class Writer:
                 for entry in scan.spill.entries():
                     if admit(entry.p):
                         reshuffled.add(_mix64(entry.q ^ salt), entry.p, entry.q, entry.tokens, entry.line)
-                yield from reshuffled.sorted_entries()
+                yield from reshuffled.sorted_entries(consume=True)
             finally:
                 reshuffled.remove()
 
@@ -139,7 +141,7 @@ class Writer:
         output = OutputFile(uri)
         batch = bytearray()
         with BackgroundSha256() as digest, self.storage.open_output(uri) as writer:
-            for entry in validation.sorted_entries():
+            for entry in validation.sorted_entries(consume=True):
                 batch += entry.line
                 output.records += 1
                 output.est_tokens += entry.tokens
