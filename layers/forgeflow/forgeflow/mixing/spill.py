@@ -11,6 +11,7 @@ line with its newline, so reading back yields output-ready bytes.
 
 from __future__ import annotations
 
+import mmap
 import shutil
 import struct
 from collections.abc import Callable, Iterator
@@ -126,7 +127,7 @@ class Spill:
 
     def _sorted_buckets(
         self, limit: int, admit: Callable[[int], bool] | None, consume: bool
-    ) -> Iterator[tuple[list[_Slot], bytes]]:
+    ) -> Iterator[tuple[list[_Slot], mmap.mmap]]:
         self.close()
         for path in self._paths():
             yield from _sorted_bucket(path, self.shift, limit, admit, consume)
@@ -148,7 +149,7 @@ def _read_entries(path: Path) -> Iterator[Entry]:
 
 def _sorted_bucket(
     path: Path, shift: int, limit: int, admit: Callable[[int], bool] | None, consume: bool
-) -> Iterator[tuple[list[_Slot], bytes]]:
+) -> Iterator[tuple[list[_Slot], mmap.mmap]]:
     """The bucket's admitted slots in (key, p) order and the bytes they point into (a split bucket: one
     such pair per part)."""
     if path.stat().st_size > limit and shift > 0:
@@ -164,9 +165,12 @@ def _sorted_bucket(
         finally:
             sub.remove()
         return
-    data = path.read_bytes()
+    # Mapped, not read: the lines are taken from the page cache itself (no copy of the bucket into fresh
+    # process memory, whose page faults were a third of the write's kernel time).
+    with path.open("rb") as stream:
+        data = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
     if consume:
-        path.unlink()
+        path.unlink()  # the mapping keeps the pages until its last view goes
     index: list[_Slot] = []
     offset = 0
     size = len(data)
