@@ -118,3 +118,44 @@ def test_a_spills_write_buffers_stay_within_8_mib_whatever_its_fan_out(tmp_path:
         spill = Spill(tmp_path / f"bits-{bits}", bits=bits)
         assert spill._buffer >= 16 * 1024
         assert spill._buffer << bits <= 8 * 1024 * 1024
+
+
+def test_a_consuming_read_gives_the_same_order_and_deletes_each_bucket_once_read(tmp_path: Path) -> None:
+    # The write's last read of a spill frees each bucket's pages at once, for the output to reuse.
+    rng = random.Random(5)
+    items = [(rng.getrandbits(64), rng.randbytes(rng.randint(1, 90))) for _ in range(400)]
+    spills = [Spill(tmp_path / name, bits=3) for name in ("kept", "consumed")]
+    for spill in spills:
+        for key, line in items:
+            spill.add(key, key ^ 1, key ^ 2, len(line), line)
+    kept, consumed = spills
+    expected = [(e.key, e.line) for e in kept.sorted_entries(limit=2048)]
+    left: list[int] = []
+    got = []
+    for entry in consumed.sorted_entries(limit=2048, consume=True):  # 2 KiB: some buckets are split
+        got.append((entry.key, entry.line))
+        left.append(len(list((tmp_path / "consumed").glob("*.bin"))))
+    assert got == expected
+    assert left[0] == 7
+    assert left[-1] == 0
+    assert left == sorted(left, reverse=True)
+    assert not list((tmp_path / "consumed").rglob("*.bin"))
+    assert len(list((tmp_path / "kept").glob("*.bin"))) == 8  # a plain read keeps them
+
+
+def test_sorted_lines_are_the_sorted_entries_a_bucket_at_a_time_their_tail_copied(tmp_path: Path) -> None:
+    # The write joins views of a bucket's bytes; the last `tail` lines are copies, so that a block of at
+    # most `tail` lines never keeps a finished bucket alive while the next one is read.
+    rng = random.Random(9)
+    spill = Spill(tmp_path / "s", bits=2)
+    for _ in range(300):
+        key, line = rng.getrandbits(64), rng.randbytes(rng.randint(1, 50))
+        spill.add(key, key ^ 1, key ^ 2, len(line) % 7, line)
+    entries = list(spill.sorted_entries(admit=lambda p: p % 3 > 0))
+    buckets = list(spill.sorted_lines(lambda p: p % 3 > 0, tail=5))
+    assert len(buckets) == 4
+    assert [bytes(line) for lines, _ in buckets for line in lines] == [e.line for e in entries]
+    assert sum(tokens for _, tokens in buckets) == sum(e.tokens for e in entries)
+    for lines, _ in buckets:
+        assert [type(line) for line in lines[-5:]] == [bytes] * 5
+        assert all(isinstance(line, memoryview) for line in lines[:-5])

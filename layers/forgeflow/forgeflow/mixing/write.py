@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,12 @@ from forgeflow.mixing.digest import BackgroundSha256
 from forgeflow.mixing.progress import ProgressMeter
 from forgeflow.mixing.scan import SourceScan
 from forgeflow.mixing.selection import Admit
-from forgeflow.mixing.spill import Entry, Spill, fan_out_bits
+from forgeflow.mixing.spill import Spill, fan_out_bits
 from forgeflow.storage import Storage
 
 _MASK = (1 << 64) - 1
 _WRITE_BATCH = 1024 * 1024
+_MAX_BLOCK = 4096  # positions joined at once at most (short lines)
 
 
 def _mix64(value: int) -> int:
@@ -74,12 +76,21 @@ class Writer:
         self.seed = seed
         self.meter = meter
 
-    def records_of(self, scan: SourceScan, selection: Selection, number: int) -> Iterator[Entry]:
-        """The selected records of one source in output order: a fresh seeded shuffle per pass."""
+    def lines_of(
+        self, scan: SourceScan, selection: Selection, number: int, tokens: list[int], tail: int = 0
+    ) -> Iterator[list[bytes | memoryview]]:
+        """The selected lines of one source in output order, a bucket at a time (a fresh seeded shuffle
+        per pass); their tokens are added to `tokens[number]` as each bucket is handed out. `tail`: see
+        `Spill.sorted_lines`."""
+        # One pass reads the spill once: its buckets go as they are read (their pages serve the output).
+        once = selection.passes + (1 if selection.remainder.records else 0) == 1
         for pass_number, prefix in enumerate(selection.prefixes()):
             admit = Admit(prefix.threshold)
             if pass_number == 0:
-                yield from scan.spill.sorted_entries(admit=admit)
+                for lines, bucket_tokens in scan.spill.sorted_lines(admit, consume=once, tail=tail):
+                    tokens[number] += bucket_tokens
+                    yield lines
+                    del lines  # not held while the next bucket is read
                 continue
             salt = _mix64(self.seed ^ _mix64(pass_number))
             reshuffled = Spill(
@@ -89,7 +100,10 @@ class Writer:
                 for entry in scan.spill.entries():
                     if admit(entry.p):
                         reshuffled.add(_mix64(entry.q ^ salt), entry.p, entry.q, entry.tokens, entry.line)
-                yield from reshuffled.sorted_entries()
+                for lines, bucket_tokens in reshuffled.sorted_lines(consume=True, tail=tail):
+                    tokens[number] += bucket_tokens
+                    yield lines
+                    del lines
             finally:
                 reshuffled.remove()
 
@@ -97,64 +111,81 @@ class Writer:
         self, uri: str, scans: list[SourceScan], selections: list[Selection]
     ) -> tuple[OutputFile, list[int], LongestRun]:
         """Interleave the selections into `uri`: the file, each source's tokens, the longest run."""
-        streams = [
-            self.records_of(s, sel, i) for i, (s, sel) in enumerate(zip(scans, selections, strict=True))
+        # A block of positions at a time, its lines taken and joined in C: at most `_WRITE_BATCH` bytes.
+        block = max(1, min(_MAX_BLOCK, _WRITE_BATCH // max(1, max(s.spill.longest for s in scans))))
+        tokens = [0] * len(scans)
+        lines = [
+            chain.from_iterable(self.lines_of(s, sel, i, tokens, block))
+            for i, (s, sel) in enumerate(zip(scans, selections, strict=True))
         ]
         counts = [selection.records for selection in selections]
-        tokens = [0] * len(scans)
         output = OutputFile(uri)
-        batch = bytearray()
-        run_source, run_length, longest, longest_source, longest_start = -1, 0, 0, -1, 0
-        order = seeded_order([s.spec.name for s in scans], self.seed, "interleave")
+        run = _RunTracker()
+        order = interleave(counts, seeded_order([s.spec.name for s in scans], self.seed, "interleave"))
         # The output's SHA-256 on a second thread (mixing/digest.py): it overlaps the interleaving.
         with BackgroundSha256() as digest, self.storage.open_output(uri) as writer:
-            for position, source in enumerate(interleave(counts, order)):
-                entry = next(streams[source], None)
-                if entry is None:
-                    raise AssertionError(f"source {scans[source].spec.name!r} ran out of selected records")
-                line = entry.line
-                batch += line
-                tokens[source] += entry.tokens
-                if source == run_source:
-                    run_length += 1
-                else:
-                    run_source, run_length = source, 1
-                if run_length > longest:
-                    longest, longest_source, longest_start = run_length, source, position - run_length + 1
-                if len(batch) >= _WRITE_BATCH:
-                    self._flush(writer, batch, digest, output)
-            self._flush(writer, batch, digest, output)
+            while sources := list(islice(order, block)):
+                try:
+                    data = b"".join([next(lines[source]) for source in sources])
+                except StopIteration:
+                    raise AssertionError("a source ran out of selected records") from None
+                run.add(sources)
+                self._flush(writer, data, digest, output)
             output.sha256 = digest.hexdigest()
+        if any(next(rest, None) is not None for rest in lines):
+            raise AssertionError("a source has selected records left over")
         output.records = sum(counts)
         output.est_tokens = sum(tokens)
-        run = LongestRun(
-            length=longest,
-            source=scans[longest_source].spec.name if longest_source >= 0 else None,
-            start_line=longest_start + 1 if longest else None,
+        longest = LongestRun(
+            length=run.longest,
+            source=scans[run.longest_source].spec.name if run.longest else None,
+            start_line=run.longest_start + 1 if run.longest else None,
         )
-        return output, tokens, run
+        return output, tokens, longest
 
     def write_validation(self, uri: str, validation: Spill) -> OutputFile:
         """The held-out customer records, in q order, into `uri`."""
         output = OutputFile(uri)
         batch = bytearray()
         with BackgroundSha256() as digest, self.storage.open_output(uri) as writer:
-            for entry in validation.sorted_entries():
-                batch += entry.line
-                output.records += 1
-                output.est_tokens += entry.tokens
-                if len(batch) >= _WRITE_BATCH:
-                    self._flush(writer, batch, digest, output)
-            self._flush(writer, batch, digest, output)
+            for lines, tokens in validation.sorted_lines(consume=True):
+                output.records += len(lines)
+                output.est_tokens += tokens
+                for line in lines:
+                    batch += line
+                    if len(batch) >= _WRITE_BATCH:
+                        self._flush(writer, bytes(batch), digest, output)
+                        batch.clear()
+            self._flush(writer, bytes(batch), digest, output)
             output.sha256 = digest.hexdigest()
         return output
 
-    def _flush(self, writer: Any, batch: bytearray, digest: BackgroundSha256, output: OutputFile) -> None:
-        if batch:
-            # One immutable copy: the hashing thread reads it after the batch is cleared and refilled.
-            data = bytes(batch)
+    def _flush(self, writer: Any, data: bytes, digest: BackgroundSha256, output: OutputFile) -> None:
+        """Write and hash `data` (immutable: the hashing thread reads it later)."""
+        if data:
             writer.write(data)
             digest.update(data)
-            output.bytes += len(batch)
-            self.meter.advance(len(batch))
-            batch.clear()
+            output.bytes += len(data)
+            self.meter.advance(len(data))
+
+
+class _RunTracker:
+    """The longest stretch of one source in the interleave, its source and start (the first such)."""
+
+    def __init__(self) -> None:
+        self.position = 0  # positions seen
+        self.source, self.length = -1, 0  # the current run
+        self.longest, self.longest_source, self.longest_start = 0, -1, 0
+
+    def add(self, sources: list[int]) -> None:
+        source, length, position = self.source, self.length, self.position
+        for next_source in sources:
+            if next_source == source:
+                length += 1
+            else:
+                source, length = next_source, 1
+            position += 1
+            if length > self.longest:
+                self.longest, self.longest_source = length, source
+                self.longest_start = position - length
+        self.source, self.length, self.position = source, length, position
