@@ -116,8 +116,10 @@ def test_admit_takes_the_requested_number_of_ties() -> None:
 def test_a_spills_write_buffers_stay_within_8_mib_whatever_its_fan_out(tmp_path: Path) -> None:
     for bits in range(10):
         spill = Spill(tmp_path / f"bits-{bits}", bits=bits)
-        assert spill._buffer >= 16 * 1024
-        assert spill._buffer << bits <= 8 * 1024 * 1024
+        lines, slots = spill._buffers  # a bucket's line file and slot file share its buffer
+        assert lines + slots >= 16 * 1024
+        assert slots >= 1024
+        assert (lines + slots) << bits <= 8 * 1024 * 1024
 
 
 def test_a_consuming_read_gives_the_same_order_and_deletes_each_bucket_once_read(tmp_path: Path) -> None:
@@ -159,3 +161,24 @@ def test_sorted_lines_are_the_sorted_entries_a_bucket_at_a_time_their_tail_copie
     for lines, _ in buckets:
         assert [type(line) for line in lines[-5:]] == [bytes] * 5
         assert all(isinstance(line, memoryview) for line in lines[:-5])
+
+
+def test_a_finished_spill_reads_in_key_order_under_any_limit_and_after_more_adds(tmp_path: Path) -> None:
+    """`finish` (the scan worker's sort) covers only buckets within its limit; a read with another
+    limit, or after more records went in, sorts what it did not cover."""
+    rng = random.Random(5)
+    items = [(rng.getrandbits(64), rng.randbytes(rng.randint(1, 200))) for _ in range(400)]
+    spill = Spill(tmp_path / "s", bits=2)
+    for key, line in items[:300]:
+        spill.add(key, key ^ 1, key ^ 2, len(line), line)
+    spill.finish(limit=4096)  # some buckets are larger: left unsorted
+    assert [e.key for e in spill.sorted_entries(limit=1 << 20)] == sorted(k for k, _ in items[:300])
+    for key, line in items[300:]:
+        spill.add(key, key ^ 1, key ^ 2, len(line), line)
+    spill.finish()
+    for key, line in items[:10]:  # appended to buckets already sorted
+        spill.add(key, key ^ 1, key ^ 2, len(line), line)
+    got = [(e.key, e.line) for e in spill.sorted_entries(limit=2048)]
+    assert got == sorted(items + items[:10])
+    lines = [bytes(line) for bucket, _ in spill.sorted_lines(tail=3) for line in bucket]
+    assert lines == [line for _, line in got]

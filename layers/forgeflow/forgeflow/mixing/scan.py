@@ -275,10 +275,10 @@ class Scanner:
                 break
         if errors:
             raise _invalid_source(spec, errors)
-        result.spill.close()
+        result.spill.finish()
         result.pool.flush()
         if customer:
-            self.validation.close()
+            self.validation.finish()
         return result
 
     def _scan_object(
