@@ -128,3 +128,27 @@ def test_a_powertools_logger_created_before_the_runtime_still_logs_to_the_functi
         registry.invoke("stack-Pt", b"{}")
     assert "duplicate delivery" in registry.logs("stack-Pt")
     assert "duplicate delivery" not in capsys.readouterr().out
+
+
+def test_a_powertools_handler_bound_to_a_closed_stream_is_rerouted_without_an_error(tmp_path: Path) -> None:
+    # A previous test's capture, closed when that test ended: re-pointing its handler must not flush it
+    # (logging's setStream does, and raised "I/O operation on closed file" when one e2e file ran alone).
+    import io
+    import logging
+
+    from aws_lambda_powertools import Logger
+
+    closed = io.TextIOWrapper(io.BytesIO())  # as pytest's capture is; a closed StringIO flushes silently
+    Logger(service="forgeflow-closed-stream-test", logger_handler=logging.StreamHandler(closed))
+    closed.close()
+    (tmp_path / "pt").mkdir()
+    code = POWERTOOLS_CODE.replace("forgeflow-log-routing-test", "forgeflow-closed-stream-test")
+    (tmp_path / "pt" / "app.py").write_text(code, encoding="utf-8")
+    registry = FunctionRegistry()
+    registry.register(
+        FunctionSpec("Pt", "stack-Pt", "arn:aws:lambda:us-east-1:1:function:stack-Pt",
+                     tmp_path / "pt", "app.handler", {})
+    )  # fmt: skip
+    with registry.capture_stdout():
+        registry.invoke("stack-Pt", b"{}")
+    assert "duplicate delivery" in registry.logs("stack-Pt")

@@ -130,7 +130,11 @@ def _route_powertools_handlers() -> None:
                 and isinstance(handler.formatter, BasePowertoolsFormatter)
                 and handler.stream is not _STDOUT
             ):
-                handler.setStream(_STDOUT)
+                if getattr(handler.stream, "closed", False):
+                    # A finished test's capture: setStream would flush it first, and a closed stream raises.
+                    handler.stream = _STDOUT
+                else:
+                    handler.setStream(_STDOUT)
 
 
 class FunctionRegistry:
