@@ -100,12 +100,27 @@ def test_a_handler_running_past_its_timeout_is_reported_as_lambda_would(tmp_path
 POWERTOOLS_CODE = """
 from aws_lambda_powertools import Logger
 
-logger = Logger(service="forgeflow-log-routing-test")
+logger = Logger(service="{service}")
 
 def handler(event, context):
     logger.info("duplicate delivery")
     return {}
 """
+
+
+def _run_powertools_function(tmp_path: Path, service: str) -> FunctionRegistry:
+    """A registry holding one function whose Powertools logger of `service` logs "duplicate delivery",
+    invoked once inside the runtime's stdout capture."""
+    (tmp_path / "pt").mkdir()
+    (tmp_path / "pt" / "app.py").write_text(POWERTOOLS_CODE.replace("{service}", service), encoding="utf-8")
+    registry = FunctionRegistry()
+    registry.register(
+        FunctionSpec("Pt", "stack-Pt", "arn:aws:lambda:us-east-1:1:function:stack-Pt",
+                     tmp_path / "pt", "app.handler", {})
+    )  # fmt: skip
+    with registry.capture_stdout():
+        registry.invoke("stack-Pt", b"{}")
+    return registry
 
 
 def test_a_powertools_logger_created_before_the_runtime_still_logs_to_the_function_log(
@@ -117,15 +132,7 @@ def test_a_powertools_logger_created_before_the_runtime_still_logs_to_the_functi
     from aws_lambda_powertools import Logger
 
     Logger(service="forgeflow-log-routing-test")  # bound to the capture's stdout, outside a runtime
-    (tmp_path / "pt").mkdir()
-    (tmp_path / "pt" / "app.py").write_text(POWERTOOLS_CODE, encoding="utf-8")
-    registry = FunctionRegistry()
-    registry.register(
-        FunctionSpec("Pt", "stack-Pt", "arn:aws:lambda:us-east-1:1:function:stack-Pt",
-                     tmp_path / "pt", "app.handler", {})
-    )  # fmt: skip
-    with registry.capture_stdout():
-        registry.invoke("stack-Pt", b"{}")
+    registry = _run_powertools_function(tmp_path, "forgeflow-log-routing-test")
     assert "duplicate delivery" in registry.logs("stack-Pt")
     assert "duplicate delivery" not in capsys.readouterr().out
 
@@ -141,14 +148,5 @@ def test_a_powertools_handler_bound_to_a_closed_stream_is_rerouted_without_an_er
     closed = io.TextIOWrapper(io.BytesIO())  # as pytest's capture is; a closed StringIO flushes silently
     Logger(service="forgeflow-closed-stream-test", logger_handler=logging.StreamHandler(closed))
     closed.close()
-    (tmp_path / "pt").mkdir()
-    code = POWERTOOLS_CODE.replace("forgeflow-log-routing-test", "forgeflow-closed-stream-test")
-    (tmp_path / "pt" / "app.py").write_text(code, encoding="utf-8")
-    registry = FunctionRegistry()
-    registry.register(
-        FunctionSpec("Pt", "stack-Pt", "arn:aws:lambda:us-east-1:1:function:stack-Pt",
-                     tmp_path / "pt", "app.handler", {})
-    )  # fmt: skip
-    with registry.capture_stdout():
-        registry.invoke("stack-Pt", b"{}")
+    registry = _run_powertools_function(tmp_path, "forgeflow-closed-stream-test")
     assert "duplicate delivery" in registry.logs("stack-Pt")

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fakes import NOW, FakeBus, FakeJobs, FakeLedger, fake_services
 from fakes.s3 import MemoryS3
+from pipeline_states import MIX, RECIPE
 
 from forgeflow.pipeline.errors import JobFailed, RequestInvalid
 from forgeflow.pipeline.settings import PipelineSettings
@@ -21,9 +22,7 @@ from forgeflow.pipeline.state import (
     EvaluationResult,
     Failure,
     JobOutcome,
-    MixResult,
     PublishInput,
-    RecipeResult,
     RegisterInput,
     RunPointer,
     StopJobsInput,
@@ -417,22 +416,8 @@ def _succeeded(
         outcome="succeeded",
         execution_arn=ARN,
         run=run,
-        mix=MixResult(
-            train_uri="s3://t",
-            validation_uri=None,
-            report_uri="s3://mix/report.json",
-            train_records=9,
-            validation_records=0,
-        ),
-        recipe=RecipeResult(
-            technique="sft-lora",
-            recipe_uri="s3://rec/",
-            smoke_recipe_uri="s3://rec/smoke/",
-            smoke_train_uri="s3://t5",
-            preflight_uri="s3://p",
-            estimate_usd=42.0,
-            max_runtime_seconds=3600,
-        ),
+        mix=MIX,
+        recipe=RECIPE,
         smoke=pointer("smoke") if smoke else None,
         training=pointer("train") if training else None,
         evaluation=EvaluationPointer(result=result) if evaluation else None,

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import pytest
 from fakes import FakeBus, FakeJobs, FakeLedger, fake_services
 from fakes.s3 import MemoryS3
+from pipeline_states import MIX, RECIPE
 
 from forgeflow.pipeline import events
 from forgeflow.pipeline.errors import RequestInvalid
@@ -24,9 +25,7 @@ from forgeflow.pipeline.state import (
     EvaluationResult,
     Failure,
     JobOutcome,
-    MixResult,
     PublishInput,
-    RecipeResult,
     RegisterInput,
     RunEnd,
     RunPointer,
@@ -140,22 +139,8 @@ def _publish(
         outcome=outcome,
         execution_arn=ARN,
         run=run,
-        mix=MixResult(
-            train_uri="s3://t",
-            validation_uri=None,
-            report_uri="s3://m",
-            train_records=9,
-            validation_records=0,
-        ),
-        recipe=RecipeResult(
-            technique="sft-lora",
-            recipe_uri="s3://rec/",
-            smoke_recipe_uri="s3://rec/smoke/",
-            smoke_train_uri="s3://t5",
-            preflight_uri="s3://p",
-            estimate_usd=42.0,
-            max_runtime_seconds=3600,
-        ),
+        mix=MIX,
+        recipe=RECIPE,
         smoke=pointer("smoke"),
         training=pointer("train", PACKAGE),
         evaluation=EvaluationPointer(result=result) if evaluated else None,
